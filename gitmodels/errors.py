@@ -1,0 +1,138 @@
+"""One exception tree for every failure a user can cause.
+
+Each error carries a one-line message, a hint saying what to run next, and the
+exit code the CLI uses. The library raises these; only the CLI prints them.
+"""
+
+from __future__ import annotations
+
+
+class GitModelsError(Exception):
+    """Base class: a failure the user can act on."""
+
+    exit_code = 1
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotARepository(GitModelsError):
+    default_hint = "run gitmodels inside a git repository (git init, or cd into one)"
+
+
+class NotInitialized(GitModelsError):
+    default_hint = "run `gitmodels init --remote PATH_OR_URL` first"
+
+
+class UsageError(GitModelsError):
+    exit_code = 2
+
+
+class BadPointer(GitModelsError):
+    """A pointer file that cannot be read: bad TOML, unknown version, bad oid, conflict markers."""
+
+    exit_code = 3
+
+
+class BadManifest(GitModelsError):
+    exit_code = 3
+
+
+class BadConfig(GitModelsError):
+    exit_code = 3
+    default_hint = "fix the file by hand or re-run `gitmodels init`"
+
+
+class PathError(GitModelsError):
+    """A path that cannot be tracked: outside the repo, tracked by git, a symlink, missing."""
+
+    exit_code = 2
+
+
+class UnsafeEntry(GitModelsError):
+    """A manifest entry or symlink that would escape the artifact directory."""
+
+    exit_code = 3
+
+
+class UnsavedChanges(GitModelsError):
+    """An artifact in the workspace differs from its pointer and its bytes are nowhere else."""
+
+    exit_code = 4
+    default_hint = "run `gitmodels add PATH` to keep your version, or pass --force to discard it"
+
+
+class ObjectMissing(GitModelsError):
+    """An object is in neither the cache nor any remote tried."""
+
+    exit_code = 5
+
+
+class CorruptObject(GitModelsError):
+    """Bytes whose SHA-256 does not match their name."""
+
+    exit_code = 6
+    default_hint = "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` (or `push` from a clone that has it)"
+
+
+class RemoteError(GitModelsError):
+    """A remote could not be reached or refused the operation."""
+
+    exit_code = 7
+
+
+class RemoteNotFound(RemoteError):
+    default_hint = "list remotes with `gitmodels remote list`; add one with `gitmodels remote add NAME URL`"
+
+
+class NoRemote(RemoteError):
+    default_hint = "add one with `gitmodels remote add origin PATH_OR_URL --default`"
+
+
+class CredentialsError(RemoteError):
+    pass
+
+
+class AccessDenied(RemoteError):
+    pass
+
+
+class BucketMissing(RemoteError):
+    pass
+
+
+class RemoteUnreachable(RemoteError):
+    pass
+
+
+class RevisionNotFound(GitModelsError):
+    exit_code = 2
+    default_hint = "check the name with `git log --oneline` or `git tag`"
+
+
+class ModelNotFound(GitModelsError):
+    exit_code = 2
+    default_hint = "list tracked models with `gitmodels ls`"
+
+
+class SerializerError(GitModelsError):
+    exit_code = 8
+
+
+class FrameworkMissing(SerializerError):
+    pass
+
+
+class LockTimeout(GitModelsError):
+    exit_code = 9
+    default_hint = "another gitmodels command is running in this repository; wait for it, then retry"
+
+
+class HookFailed(GitModelsError):
+    exit_code = 1

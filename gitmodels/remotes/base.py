@@ -1,0 +1,100 @@
+"""The storage primitives every remote implements.
+
+A backend stores immutable blobs under '/'-separated keys relative to its URL.
+It knows nothing of hashes or models: the object layout (`object_key`) and the
+hash checks live in `gitmodels.transfer`, and retries and parallelism are
+wrappers stacked once (`gitmodels.remotes.wrappers`), never per backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, ClassVar, Iterable, Iterator, Mapping
+
+from ..errors import RemoteError
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just moved (an increment, not a total)."""
+
+OBJECTS_PREFIX = "objects/"
+
+
+def object_key(oid: str) -> str:
+    """Where the object `oid` lives, on every backend and in the local cache."""
+    return f"{OBJECTS_PREFIX}{oid[:2]}/{oid}"
+
+
+def oid_from_key(key: str) -> str | None:
+    if not key.startswith(OBJECTS_PREFIX):
+        return None
+    name = key.rsplit("/", 1)[-1]
+    return name if len(name) == 64 else None
+
+
+class KeyNotFound(RemoteError):
+    """The key is not on the remote (a normal answer, never retried)."""
+
+
+class TransientError(RemoteError):
+    """A failure worth retrying: throttling, a dropped connection, a 5xx."""
+
+    default_hint = "check the network and run the command again; it resumes where it stopped"
+
+
+class Backend(abc.ABC):
+    scheme: ClassVar[str] = ""
+
+    def __init__(self, url: str, settings: Mapping[str, object] | None = None):
+        self.url = url
+        self.settings = dict(settings or {})
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> int | None:
+        """The size of `key`, or None when it is absent."""
+
+    def exists_many(self, keys: Iterable[str], jobs: int = 16) -> set[str]:
+        """Which of `keys` exist. Backends with a cheaper batch answer override this."""
+        keys = list(keys)
+        if len(keys) <= 1:
+            return {k for k in keys if self.stat(k) is not None}
+        with ThreadPoolExecutor(max_workers=min(jobs, len(keys))) as pool:
+            sizes = list(pool.map(self.stat, keys))
+        return {k for k, s in zip(keys, sizes) if s is not None}
+
+    @abc.abstractmethod
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+        """Store the file `src` at `key`, atomically: readers never see a partial blob."""
+
+    @abc.abstractmethod
+    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+        """Write the blob at `key` into the (new, empty) file `dst`.
+
+        Returns the blob's hex SHA-256 when the backend computed it while
+        streaming in order, else None (the caller then hashes `dst`).
+        Raises KeyNotFound when the key is absent.
+        """
+
+    @abc.abstractmethod
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes of `key` from `offset` (for packs); KeyNotFound when absent."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of every blob whose key starts with `prefix`."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key`; deleting an absent key is not an error."""
+
+    def describe(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

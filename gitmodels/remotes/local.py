@@ -1,0 +1,120 @@
+"""A directory remote: a path or file:// URL, laid out exactly like the cache."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Iterator
+from urllib.parse import unquote, urlparse
+
+from .. import fileio
+from ..errors import AccessDenied, RemoteError, RemoteUnreachable
+from .base import Backend, KeyNotFound, Progress
+
+
+def path_from_url(url: str) -> str:
+    if url.startswith("file://"):
+        parsed = urlparse(url)
+        if parsed.netloc not in ("", "localhost"):
+            raise RemoteError(f"file URL {url!r} names a host", "write it as file:///absolute/path")
+        return unquote(parsed.path)
+    return os.path.expanduser(url)
+
+
+class LocalBackend(Backend):
+    scheme = "file"
+
+    def __init__(self, url: str, settings=None):
+        super().__init__(url, settings)
+        self.root = os.path.abspath(path_from_url(url))
+        self.fsync = bool(self.settings.get("fsync", True))
+
+    def _path(self, key: str) -> str:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise RemoteError(f"refusing unsafe remote key {key!r}")
+        return os.path.join(self.root, *parts)
+
+    def _error(self, exc: OSError, what: str) -> RemoteError:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return AccessDenied(f"remote {self.url}: permission denied while {what}",
+                                f"check that you can write to {self.root}")
+        if exc.errno == errno.ENOSPC:
+            return RemoteError(f"remote {self.url}: no space left while {what}", "free space on the remote disk")
+        return RemoteUnreachable(f"remote {self.url}: {exc.strerror or exc} while {what}",
+                                 f"check that {self.root} exists and is mounted")
+
+    def stat(self, key: str) -> int | None:
+        try:
+            return os.stat(self._path(key)).st_size
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as exc:
+            raise self._error(exc, f"checking {key}") from None
+
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+        final = self._path(key)
+        if not os.path.isdir(self.root):
+            raise RemoteUnreachable(f"remote directory {self.root} does not exist",
+                                    f"create it (mkdir -p {self.root}) or fix the remote URL")
+        try:
+            with fileio.atomic_path(final, fsync=self.fsync) as tmp:
+                fileio.kernel_copy(src, tmp, progress)
+                fileio.make_readonly(tmp)
+        except OSError as exc:
+            raise self._error(exc, f"writing {key}") from None
+
+    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+        try:
+            with open(self._path(key), "rb", buffering=0) as fin, open(dst, "wb", buffering=0) as fout:
+                hexdigest, _ = fileio.copy_and_hash(fin, fout, progress)
+                return hexdigest
+        except FileNotFoundError:
+            if not os.path.isdir(self.root):
+                raise RemoteUnreachable(f"remote directory {self.root} does not exist",
+                                        "check that it is mounted, or fix the remote URL") from None
+            raise KeyNotFound(f"{key} is not on remote {self.url}") from None
+        except OSError as exc:
+            raise self._error(exc, f"reading {key}") from None
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except FileNotFoundError:
+            raise KeyNotFound(f"{key} is not on remote {self.url}") from None
+        except OSError as exc:
+            raise self._error(exc, f"reading {key}") from None
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        if not os.path.isdir(self.root):
+            raise RemoteUnreachable(f"remote directory {self.root} does not exist",
+                                    "check that it is mounted, or fix the remote URL")
+        start = self.root
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, self.root)
+            rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            if not (rel.startswith(prefix) or prefix.startswith(rel)):
+                dirnames[:] = []
+                continue
+            for name in sorted(filenames):
+                if name.startswith(fileio.TMP_MARK):
+                    continue
+                key = rel + name
+                if key.startswith(prefix):
+                    try:
+                        yield key, os.stat(os.path.join(dirpath, name)).st_size
+                    except FileNotFoundError:
+                        continue
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._error(exc, f"deleting {key}") from None
