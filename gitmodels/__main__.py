@@ -1,0 +1,3 @@
+from gitmodels.cli import run
+
+run()

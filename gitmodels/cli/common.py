@@ -1,0 +1,39 @@
+"""Options and output helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..progress import human_bytes
+from ..repo import Repo
+
+
+def open_repo() -> Repo:
+    return Repo(".")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+remote_option = click.option("-r", "--remote", metavar="NAME", help="Model remote to use (default: the default remote).")
+jobs_option = click.option("-j", "--jobs", type=int, metavar="N", help="Objects moved in parallel.")
+progress_option = click.option("--progress/--no-progress", default=None,
+                               help="Force the progress bar on or off (default: on a terminal only).")
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    if not rows:
+        return ""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+__all__ = ["open_repo", "json_option", "remote_option", "jobs_option", "progress_option", "emit_json", "table",
+           "human_bytes"]

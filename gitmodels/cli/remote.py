@@ -1,0 +1,83 @@
+import click
+
+from ..errors import UsageError
+from .common import emit_json, json_option, open_repo, table
+
+
+@click.group()
+def remote():
+    """Manage model remotes (directories, s3://, gs://)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
+@click.option("--local", is_flag=True, help="Write to the uncommitted local config (for per-user or secret settings).")
+@click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A remote setting, e.g. endpoint_url=http://127.0.0.1:9000, region=eu-west-1.")
+def add(name, url, make_default, local, settings):
+    """Add (or update) a remote.
+
+    \b
+    Examples:
+      gitmodels remote add origin /mnt/team-models --default
+      gitmodels remote add s3 s3://ml-models/churn -s endpoint_url=http://minio:9000
+    """
+    from ..remotes import validate_url
+
+    validate_url(url)
+    parsed = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad setting {item!r}", "write it as KEY=VALUE")
+        parsed[key.strip()] = _coerce(value.strip())
+    with open_repo() as repo:
+        first = not repo.config.remotes()
+        repo.config.set_remote(name, url, parsed, local=local, default=make_default or first)
+    click.echo(f"remote {name} -> {url}" + (" (default)" if make_default or first else ""))
+
+
+def _coerce(value: str):
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+@remote.command("list")
+@json_option
+def list_(as_json):
+    """List remotes."""
+    with open_repo() as repo:
+        remotes = repo.config.remotes()
+        default = repo.config.default_remote_name()
+        local = set(repo.config.local.get("remotes", {}))
+    if as_json:
+        emit_json([{"name": n, "default": n == default, "local": n in local, **s} for n, s in sorted(remotes.items())])
+        return
+    click.echo(table([[("* " if n == default else "  ") + n, s["url"], "local" if n in local else "shared"]
+                      for n, s in sorted(remotes.items())], ["  name", "url", "config"]) or "no remotes configured")
+
+
+@remote.command("remove")
+@click.argument("name")
+def remove(name):
+    """Remove a remote from the config (its stored objects are untouched)."""
+    with open_repo() as repo:
+        repo.config.remove_remote(name)
+    click.echo(f"removed remote {name}")
+
+
+@remote.command("default")
+@click.argument("name")
+def default(name):
+    """Make NAME the default remote."""
+    with open_repo() as repo:
+        repo.config.remote(name)
+        local = name in repo.config.local.get("remotes", {}) and name not in repo.config.shared.get("remotes", {})
+        repo.config.update(local, lambda doc: doc.setdefault("core", {}).__setitem__("default_remote", name))
+    click.echo(f"default remote: {name}")

@@ -1,0 +1,241 @@
+"""Everything gitmodels reads from git, through dulwich, in one place.
+
+Writes that git users expect git itself to make (staging a pointer) go
+through the git CLI in `stage`, so index extensions are never mishandled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from typing import Iterable, Iterator
+
+from .errors import GitModelsError, NotARepository, RevisionNotFound
+from .pointer import SUFFIX
+
+ZERO_SHA = "0" * 40
+_SUFFIX_B = SUFFIX.encode()
+_REV_SUFFIX = re.compile(r"(\^\d*|~\d*)")
+
+
+def _lazy_dulwich():
+    from dulwich.repo import Repo, NotGitRepository  # noqa: F401
+
+    return Repo, NotGitRepository
+
+
+class GitRepo:
+    def __init__(self, path: str = "."):
+        Repo, NotGitRepository = _lazy_dulwich()
+        try:
+            self.repo = Repo.discover(os.path.abspath(path))
+        except NotGitRepository:
+            raise NotARepository(f"{os.path.abspath(path)} is not inside a git repository") from None
+        if self.repo.bare:
+            raise NotARepository(f"{self.repo.path} is a bare repository; gitmodels needs a working tree")
+        self.worktree = os.path.abspath(self.repo.path)
+        self.git_dir = os.path.abspath(self.repo.controldir())
+        self.common_dir = os.path.normpath(os.path.abspath(self.repo.commondir()))
+
+    # -- revisions --------------------------------------------------------------------
+
+    def head(self) -> str | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        try:
+            return self.repo.refs[b"HEAD"].decode()
+        except KeyError:
+            return None
+
+    def branch(self) -> str | None:
+        try:
+            target = self.repo.refs.read_ref(b"HEAD")
+        except KeyError:
+            return None
+        if target and target.startswith(b"ref: refs/heads/"):
+            return target[len(b"ref: refs/heads/"):].decode()
+        return None
+
+    def resolve(self, rev: str) -> str:
+        """A commit sha for `rev`: names, tags, (short) shas, with ~N and ^N suffixes."""
+        from dulwich import objectspec
+
+        match = re.match(r"^(.*?)((?:\^\d*|~\d*)*)$", rev)
+        base, suffixes = (match.group(1), match.group(2)) if match else (rev, "")
+        try:
+            commit = objectspec.parse_commit(self.repo, (base or "HEAD").encode())
+        except (KeyError, ValueError, TypeError, NotImplementedError):
+            commit = None
+        if commit is None:
+            raise RevisionNotFound(f"unknown revision {rev!r}")
+        for op in _REV_SUFFIX.findall(suffixes):
+            n = int(op[1:]) if len(op) > 1 else 1
+            if op[0] == "~":
+                for _ in range(n):
+                    commit = self._parent(commit, 0, rev)
+            elif n:
+                commit = self._parent(commit, n - 1, rev)
+        return commit.id.decode()
+
+    def _parent(self, commit, index: int, rev: str):
+        if len(commit.parents) <= index:
+            raise RevisionNotFound(f"revision {rev!r} goes past the start of history")
+        return self.repo[commit.parents[index]]
+
+    def commit(self, sha: str):
+        return self.repo[sha.encode()]
+
+    def tree_of(self, sha: str) -> bytes:
+        return self.repo[sha.encode()].tree
+
+    # -- pointers in history ----------------------------------------------------------
+
+    def pointers_at(self, sha: str) -> dict[str, str]:
+        """pointer path -> blob sha, for every pointer in the commit's tree."""
+        out: dict[str, str] = {}
+        store = self.repo.object_store
+        stack = [(b"", self.tree_of(sha))]
+        while stack:
+            prefix, tree_id = stack.pop()
+            for entry in store[tree_id].iteritems():
+                path = prefix + entry.path
+                if stat.S_ISDIR(entry.mode):
+                    stack.append((path + b"/", entry.sha))
+                elif entry.path.endswith(_SUFFIX_B) and stat.S_ISREG(entry.mode):
+                    out[path.decode("utf-8", "surrogateescape")] = entry.sha.decode()
+        return out
+
+    def changed_pointers(self, old: str | None, new: str) -> dict[str, tuple[str | None, str | None]]:
+        """pointer path -> (old blob, new blob) for pointers that differ between two commits."""
+        from dulwich.diff_tree import tree_changes
+
+        old_tree = self.tree_of(old) if old and old != ZERO_SHA else None
+        new_tree = self.tree_of(new) if new and new != ZERO_SHA else None
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for change in tree_changes(self.repo.object_store, old_tree, new_tree):
+            for side, entry in (("old", change.old), ("new", change.new)):
+                if entry is None or entry.path is None or not entry.path.endswith(_SUFFIX_B):
+                    continue
+                path = entry.path.decode("utf-8", "surrogateescape")
+                before, after = out.get(path, (None, None))
+                if side == "old":
+                    before = entry.sha.decode()
+                else:
+                    after = entry.sha.decode()
+                out[path] = (before, after)
+        return out
+
+    def blob(self, blob_sha: str) -> bytes:
+        return self.repo[blob_sha.encode()].as_raw_string()
+
+    def file_at(self, sha: str, path: str) -> bytes | None:
+        """The bytes of `path` in commit `sha`, or None when it is not there."""
+        from dulwich.object_store import tree_lookup_path
+
+        try:
+            _mode, blob_id = tree_lookup_path(self.repo.object_store.__getitem__, self.tree_of(sha),
+                                              path.encode("utf-8"))
+        except KeyError:
+            return None
+        obj = self.repo[blob_id]
+        return obj.as_raw_string() if obj.type_name == b"blob" else None
+
+    def walk(self, include: Iterable[str], exclude: Iterable[str] = (), paths: list[str] | None = None,
+             max_entries: int | None = None) -> Iterator:
+        """Commits reachable from `include` but not from `exclude`, newest first."""
+        include = [s.encode() for s in include if s and s != ZERO_SHA]
+        exclude = [s.encode() for s in exclude if s and s != ZERO_SHA and s.encode() in self.repo.object_store]
+        if not include:
+            return iter(())
+        kwargs = {}
+        if paths:
+            kwargs["paths"] = [p.encode() for p in paths]
+        return (e.commit for e in self.repo.get_walker(include=include, exclude=exclude,
+                                                       max_entries=max_entries, **kwargs))
+
+    def refs(self, prefixes: tuple[bytes, ...] = (b"refs/heads/", b"refs/tags/")) -> dict[str, str]:
+        """ref name -> commit sha (tags peeled)."""
+        out = {}
+        for name in self.repo.refs.allkeys():
+            if not name.startswith(prefixes):
+                continue
+            try:
+                obj = self.repo[self.repo.refs[name]]
+                while obj.type_name == b"tag":
+                    obj = self.repo[obj.object[1]]
+                if obj.type_name == b"commit":
+                    out[name.decode()] = obj.id.decode()
+            except KeyError:
+                continue
+        return out
+
+    def remote_tracking(self, remote: str) -> list[str]:
+        return list(self.refs((f"refs/remotes/{remote}/".encode(),)).values())
+
+    def is_shallow(self) -> bool:
+        return os.path.exists(os.path.join(self.common_dir, "shallow"))
+
+    # -- index and working tree -------------------------------------------------------
+
+    def index_entries(self) -> dict[str, str]:
+        """Every staged path -> blob sha (stage 0 only; conflicted entries map to '')."""
+        from dulwich.index import ConflictedIndexEntry
+
+        out = {}
+        for path, entry in self.repo.open_index().items():
+            out[path.decode("utf-8", "surrogateescape")] = "" if isinstance(entry, ConflictedIndexEntry) \
+                else entry.sha.decode()
+        return out
+
+    def index_pointers(self) -> list[str]:
+        out = []
+        for path in self.repo.open_index().paths():
+            if path.endswith(_SUFFIX_B):
+                out.append(path.decode("utf-8", "surrogateescape"))
+        return out
+
+    def is_tracked(self, relpath: str) -> bool:
+        """True when git tracks `relpath` itself or files under it."""
+        index = self.repo.open_index()
+        key = relpath.encode("utf-8")
+        if key in index:
+            return True
+        prefix = key.rstrip(b"/") + b"/"
+        return any(p.startswith(prefix) for p in index.paths())
+
+    def changed_files(self) -> list[str]:
+        """Tracked files whose content differs from HEAD (staged or not), for provenance."""
+        from dulwich import porcelain
+
+        status = porcelain.status(self.repo, untracked_files="no")
+        changed = set()
+        for group in status.staged.values():
+            changed.update(p.decode("utf-8", "surrogateescape") for p in group)
+        changed.update(p.decode("utf-8", "surrogateescape") for p in status.unstaged)
+        return sorted(changed)
+
+    def relpath(self, path: str) -> str:
+        """Repo-relative '/'-separated path; raises when outside the working tree."""
+        absolute = os.path.abspath(path)
+        rel = os.path.relpath(absolute, self.worktree)
+        if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir or os.path.isabs(rel):
+            from .errors import PathError
+
+            raise PathError(f"{path} is outside the repository {self.worktree}",
+                            "models must live inside the git working tree")
+        return rel.replace(os.sep, "/")
+
+    # -- writes through the git CLI ---------------------------------------------------
+
+    def git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+        env = dict(os.environ, GITMODELS_SKIP="1")
+        proc = subprocess.run(["git", *args], cwd=self.worktree, capture_output=True, input=input, env=env)
+        if check and proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise GitModelsError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
+        return proc
+
+    def stage(self, paths: list[str]) -> None:
+        if paths:
+            self.git("add", "--", *paths)

@@ -1,0 +1,326 @@
+"""An S3 remote (`s3://bucket/prefix`) over boto3, for AWS and S3-compatible stores.
+
+Large objects move in parts through boto3's transfer manager: multipart
+uploads and parallel ranged downloads, `jobs` parts at a time. Small objects
+take one request each, and their downloads are hashed while they stream, so
+the caller need not read them again. One boto3 client serves every thread.
+
+Settings (all optional; with none, boto3's own environment applies:
+AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL(_S3), AWS_ACCESS_KEY_ID, ...):
+endpoint_url, region, profile, addressing_style, part_size, jobs, retries,
+access_key_id / secret_access_key / session_token (local config or env only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Iterator
+
+from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
+from . import _cloud
+from ._cloud import MiB, EndpointUnreachable
+from .base import Backend, KeyNotFound, Progress, TransientError
+
+DEFAULT_PART_SIZE = 16 * MiB
+MIN_PART_SIZE = 5 * MiB  # S3 refuses smaller parts (except the last)
+DEFAULT_JOBS = 8
+DEFAULT_ATTEMPTS = 3  # per HTTP request, inside botocore; the Retrying wrapper retries whole operations
+STREAM_BLOCK = 1 * MiB
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+                "TokenRefreshRequired", "InvalidClientTokenId", "UnrecognizedClientException"}
+_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}
+_TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestTimeout",
+              "InternalError", "ServiceUnavailable", "503", "500", "TooManyRequests",
+              "RequestThrottled", "BandwidthLimitExceeded", "OperationAborted"}
+
+
+class S3Backend(Backend):
+    scheme = "s3"
+
+    def __init__(self, url: str, settings=None):
+        super().__init__(url, settings)
+        self.bucket, self.root = _cloud.split_bucket_url(url, "s3")
+        s = self.settings
+        self.part_size = _cloud.size_setting(s, "part_size", DEFAULT_PART_SIZE, minimum=MIN_PART_SIZE)
+        self.jobs = _cloud.int_setting(s, "jobs", DEFAULT_JOBS)
+        self.attempts = _cloud.int_setting(s, "retries", 0) or None
+        self.endpoint_url = _cloud.str_setting(s, "endpoint_url")
+        self.addressing_style = _cloud.str_setting(s, "addressing_style")
+        if self.addressing_style not in (None, "auto", "path", "virtual"):
+            raise BadConfig(f"remote setting addressing_style = {self.addressing_style!r} is not auto, path or virtual")
+        self._client = None
+        self._lock = threading.Lock()
+        self._bucket_seen = False
+
+    # -- the client -------------------------------------------------------------
+
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self):
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+
+        s = self.settings
+        session_args = {}
+        profile = _cloud.str_setting(s, "profile")
+        if profile:
+            session_args["profile_name"] = profile
+        region = _cloud.str_setting(s, "region")
+        if region:
+            session_args["region_name"] = region
+        for setting, arg in (("access_key_id", "aws_access_key_id"),
+                             ("secret_access_key", "aws_secret_access_key"),
+                             ("session_token", "aws_session_token")):
+            if _cloud.str_setting(s, setting):
+                session_args[arg] = _cloud.str_setting(s, setting)
+        config = {
+            "max_pool_connections": max(32, 4 * self.jobs),
+            "connect_timeout": 10,
+            "read_timeout": 60,
+            "tcp_keepalive": True,
+        }
+        if self.attempts is not None:
+            config["retries"] = {"mode": "standard", "total_max_attempts": self.attempts}
+        elif not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
+            config["retries"] = {"mode": "standard", "total_max_attempts": DEFAULT_ATTEMPTS}
+        style = self.addressing_style or ("path" if self.endpoint_url else None)
+        if style:
+            config["s3"] = {"addressing_style": style}
+        try:
+            session = boto3.session.Session(**session_args)
+            return session.client("s3", endpoint_url=self.endpoint_url, config=Config(**config))
+        except GitModelsError:
+            raise
+        except (BotoCoreError, ValueError) as exc:
+            if type(exc).__name__ == "ProfileNotFound":
+                raise CredentialsError(f"AWS profile {profile!r} for remote {self.url} is not configured",
+                                       "check the profile name, or run `aws configure --profile NAME`") from exc
+            raise BadConfig(f"cannot set up remote {self.url}: {_cloud.short(exc)}",
+                            "check the remote's endpoint_url, region and profile settings") from exc
+
+    def endpoint(self) -> str:
+        if self._client is not None:
+            return self._client.meta.endpoint_url
+        return (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                or os.environ.get("AWS_ENDPOINT_URL") or "https://s3.amazonaws.com")
+
+    def describe(self) -> str:
+        custom = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return f"{self.url} ({custom})" if custom else self.url
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
+
+    def _key(self, key: str) -> str:
+        return self.root + _cloud.check_key(key)
+
+    # -- errors -----------------------------------------------------------------
+
+    def _error(self, exc: BaseException, action: str, key: str | None = None) -> BaseException:
+        """The gitmodels error for an SDK exception (the exception itself when it is not the SDK's)."""
+        from botocore import exceptions as bx
+
+        if isinstance(exc, GitModelsError):
+            return exc
+        where = f"s3://{self.bucket}/{self.root}{key}" if key else self.url
+        inner = getattr(exc, "last_exception", None)  # s3transfer's RetriesExceededError
+        if isinstance(inner, BaseException):
+            return self._error(inner, action, key)
+        if isinstance(exc, bx.ClientError):
+            err = exc.response.get("Error", {}) or {}
+            code = str(err.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            message = _cloud.short(err.get("Message") or code)
+            if code == "NoSuchBucket":
+                return BucketMissing(f"bucket s3://{self.bucket} does not exist ({self.endpoint()})",
+                                     f"create it (aws s3 mb s3://{self.bucket}) or fix the remote URL"
+                                     + ("" if self.endpoint_url else "; for S3-compatible stores set endpoint_url"))
+            if code in _NOT_FOUND:
+                return KeyNotFound(f"{key} is not on remote {self.url}")
+            if code in _CREDENTIALS:
+                return CredentialsError(f"remote {self.url} refused the AWS credentials ({code}) while {action}",
+                                        "check AWS_PROFILE / AWS_ACCESS_KEY_ID, or refresh them "
+                                        "(`aws sso login`, `aws configure`)")
+            if code in _DENIED or status == 403:
+                return AccessDenied(f"access denied to {where} while {action}",
+                                    "the credentials in use need s3:GetObject, s3:PutObject and s3:ListBucket "
+                                    "on this bucket (see docs/remotes.md); check AWS_PROFILE")
+            if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException") \
+                    or status == 301:
+                return RemoteError(f"bucket s3://{self.bucket} is in another region ({message})",
+                                   "set the remote's region setting (or AWS_REGION) to the bucket's region")
+            if code in _TRANSIENT or status == 429 or status >= 500:
+                return TransientError(f"{where}: the server answered {code or status} while {action}")
+            return RemoteError(f"{where}: {code or status} while {action}: {message}")
+        credential_errors = tuple(getattr(bx, name) for name in (
+            "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "TokenRetrievalError",
+            "SSOError", "SSOTokenLoadError", "UnauthorizedSSOTokenError", "NoAuthTokenError",
+            "UnknownCredentialError", "LoginTokenLoadError") if hasattr(bx, name))
+        if isinstance(exc, credential_errors):
+            return CredentialsError(f"no usable AWS credentials for remote {self.url}: {_cloud.short(exc)}",
+                                    "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                                    "or run `aws configure` (or `aws sso login`)")
+        if isinstance(exc, bx.ProfileNotFound):
+            return CredentialsError(f"AWS profile for remote {self.url} is not configured: {_cloud.short(exc)}",
+                                    "check the profile name, or run `aws configure --profile NAME`")
+        network = (bx.ConnectionError, bx.HTTPClientError, bx.IncompleteReadError, bx.ResponseStreamingError,
+                   ConnectionError, TimeoutError)
+        reason = _cloud.network_reason(exc)
+        if isinstance(exc, network) or (reason and not isinstance(exc, OSError)):
+            return EndpointUnreachable(
+                f"cannot reach s3://{self.bucket} ({self.endpoint()}): {reason or 'connection failed'}")
+        if isinstance(exc, bx.BotoCoreError):
+            return RemoteError(f"{where}: {_cloud.short(exc)} while {action}")
+        return exc
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str | None = None):
+        try:
+            yield
+        except GitModelsError:
+            raise
+        except Exception as exc:
+            mapped = self._error(exc, action, key)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _ensure_bucket(self) -> None:
+        """HEAD answers a bare 404 for a missing bucket too: tell the two apart once per backend."""
+        if self._bucket_seen:
+            return
+        with self._errors("checking the bucket"):
+            self.client().list_objects_v2(Bucket=self.bucket, Prefix=self.root, MaxKeys=1)
+        self._bucket_seen = True
+
+    # -- the Backend primitives -------------------------------------------------
+
+    def _transfer_config(self):
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
+                              max_concurrency=self.jobs, use_threads=True, num_download_attempts=3,
+                              preferred_transfer_client="classic")
+
+    def _transfer_manager(self):
+        from boto3.s3.transfer import create_transfer_manager
+
+        return create_transfer_manager(self.client(), self._transfer_config())
+
+    def stat(self, key: str) -> int | None:
+        full = self._key(key)
+        with self._errors("checking", key):
+            try:
+                return int(self.client().head_object(Bucket=self.bucket, Key=full)["ContentLength"])
+            except Exception as exc:
+                if not isinstance(self._error(exc, "checking", key), KeyNotFound):
+                    raise
+        self._ensure_bucket()
+        return None
+
+    def exists_many(self, keys, jobs: int = 16) -> set[str]:
+        keys = [_cloud.check_key(k) for k in keys]
+        found = _cloud.exists_by_listing(keys, self.stat, self._list_folder, jobs)
+        if len(found) < len(keys):
+            self._ensure_bucket()
+        return found
+
+    def _list_folder(self, folder: str, start_at: str) -> Iterator[list[str]]:
+        paginator = self.client().get_paginator("list_objects_v2")
+        cut = len(self.root)
+        with self._errors("listing", folder):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.root + folder, Delimiter="/",
+                                           StartAfter=self.root + start_at[:-1],
+                                           PaginationConfig={"PageSize": _cloud.PAGE}):
+                self._bucket_seen = True
+                yield [obj["Key"][cut:] for obj in page.get("Contents", ())]
+
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+        full = self._key(key)
+        progress = _cloud.locked_progress(progress)
+        with self._errors("uploading", key):
+            if size < self.part_size:
+                with open(src, "rb") as f:
+                    self.client().put_object(Bucket=self.bucket, Key=full, Body=f)
+                if progress:
+                    progress(size)
+                return
+            from boto3.s3.transfer import ProgressCallbackInvoker
+
+            subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+            with self._transfer_manager() as manager:
+                manager.upload(src, self.bucket, full, subscribers=subscribers).result()
+
+    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+        full = self._key(key)
+        progress = _cloud.locked_progress(progress)
+        with self._errors("downloading", key):
+            response = self.client().get_object(Bucket=self.bucket, Key=full)
+            body = response["Body"]
+            if int(response.get("ContentLength") or 0) <= self.part_size or self.jobs == 1:
+                with open(dst, "wb") as f:
+                    writer = _cloud.HashingWriter(f, progress)
+                    try:
+                        for block in iter(lambda: body.read(STREAM_BLOCK), b""):
+                            writer.write(block)
+                    finally:
+                        body.close()
+                    return writer.hexdigest()
+            body.close()  # large: drop this stream, fetch the parts in parallel
+            from boto3.s3.transfer import ProgressCallbackInvoker
+
+            subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+            with open(dst, "wb") as f, self._transfer_manager() as manager:
+                manager.download(self.bucket, full, f, subscribers=subscribers).result()
+            return None
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        full = self._key(key)
+        if length <= 0:
+            if self.stat(key) is None:
+                raise KeyNotFound(f"{key} is not on remote {self.url}")
+            return b""
+        with self._errors("reading", key):
+            try:
+                response = self.client().get_object(Bucket=self.bucket, Key=full,
+                                                    Range=f"bytes={offset}-{offset + length - 1}")
+            except Exception as exc:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                if code == "InvalidRange":  # offset at or past the end
+                    return b""
+                raise
+            with contextlib.closing(response["Body"]) as body:
+                data = body.read()
+            if not response.get("ContentRange"):  # a store that ignored the Range header
+                data = data[offset:offset + length]
+            return data
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        paginator = self.client().get_paginator("list_objects_v2")
+        cut = len(self.root)
+        with self._errors("listing", prefix or None):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.root + prefix,
+                                           PaginationConfig={"PageSize": _cloud.PAGE}):
+                for obj in page.get("Contents", ()):
+                    yield obj["Key"][cut:], int(obj["Size"])
+
+    def delete(self, key: str) -> None:
+        full = self._key(key)
+        with self._errors("deleting", key):
+            try:
+                self.client().delete_object(Bucket=self.bucket, Key=full)
+            except Exception as exc:
+                if not isinstance(self._error(exc, "deleting", key), KeyNotFound):
+                    raise

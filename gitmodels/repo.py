@@ -1,0 +1,443 @@
+"""The library API behind every command: a git repository with its model store."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Iterable
+
+from . import pointer as pointer_mod
+from .config import Config
+from .errors import (BadPointer, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError,
+                     RemoteError, UnsavedChanges)
+from .gitrepo import GitRepo
+from .locking import repo_lock
+from .pointer import Pointer
+from .progress import Bar, wanted
+from .statcache import StateDB
+from .store import Store
+from .transfer import Transfer, TransferResult, manifest_entries
+from .workspace import Scanned, Workspace
+
+STATES = ("ok", "modified", "missing", "not-in-cache", "bad-pointer")
+
+
+@dataclasses.dataclass
+class AddResult:
+    path: str
+    pointer_path: str
+    oid: str
+    size: int
+    kind: str
+    changed: bool
+
+
+@dataclasses.dataclass
+class ModelStatus:
+    path: str
+    pointer_path: str
+    state: str                # one of STATES
+    oid: str | None = None
+    size: int | None = None
+    kind: str | None = None
+    in_cache: bool = False
+    pushed: bool | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class CheckoutResult:
+    restored: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, why)
+    fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
+
+
+class Repo:
+    def __init__(self, path: str = "."):
+        self.git = GitRepo(path)
+        self.root = self.git.worktree
+        self.meta_dir = os.path.join(self.git.common_dir, "gitmodels")
+        self.config = Config(self.root, self.meta_dir)
+        cache_dir = self.config.get("core", "cache_dir")
+        self.cache_dir = os.path.abspath(os.path.join(self.root, os.path.expanduser(cache_dir))) if cache_dir \
+            else self.meta_dir
+        self.store = Store(self.cache_dir, fsync=bool(self.config.get("core", "fsync", True)))
+        self._state: StateDB | None = None
+        self._workspace: Workspace | None = None
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> StateDB:
+        if self._state is None:
+            self._state = StateDB(os.path.join(self.meta_dir, "state.db"))
+        return self._state
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace(self.store, self.state)
+        return self._workspace
+
+    def lock(self):
+        return repo_lock(os.path.join(self.meta_dir, "lock"))
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+
+    def __enter__(self) -> "Repo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def abspath(self, relpath: str) -> str:
+        return os.path.join(self.root, *relpath.split("/"))
+
+    def artifact_relpath(self, path: str) -> str:
+        """Repo-relative artifact path for a user-given path (artifact or its pointer)."""
+        rel = self.git.relpath(path).rstrip("/")
+        if rel.endswith(pointer_mod.SUFFIX):
+            rel = rel[: -len(pointer_mod.SUFFIX)]
+        return rel
+
+    # -- pointers ---------------------------------------------------------------------
+
+    def pointer_paths(self) -> list[str]:
+        """Pointer files of the checkout: those in the index."""
+        return sorted(self.git.index_pointers())
+
+    def read_pointer(self, pointer_path: str) -> Pointer:
+        try:
+            return pointer_mod.read(self.abspath(pointer_path), pointer_path)
+        except FileNotFoundError:
+            raise ModelNotFound(f"{pointer_path} does not exist in the working tree",
+                                f"restore it with `git checkout -- {pointer_path}`") from None
+
+    def pointers(self, rev: str | None = None, paths: Iterable[str] | None = None,
+                 errors: list | None = None) -> dict[str, Pointer]:
+        """artifact path -> Pointer, in the workspace (rev None) or at a git revision.
+
+        Unreadable pointers raise, or are appended to `errors` as (path, BadPointer).
+        """
+        wanted_paths = {self.artifact_relpath(p) for p in paths} if paths is not None else None
+        out: dict[str, Pointer] = {}
+        if rev is None:
+            sources = {p: None for p in self.pointer_paths()}
+        else:
+            sources = self.git.pointers_at(self.git.resolve(rev))
+        for ppath, blob in sources.items():
+            art = pointer_mod.artifact_path_for(ppath)
+            if wanted_paths is not None and art not in wanted_paths:
+                continue
+            try:
+                out[art] = self.read_pointer(ppath) if blob is None else pointer_mod.parse(self.git.blob(blob), ppath)
+            except (BadPointer, ModelNotFound) as exc:
+                if errors is None:
+                    raise
+                errors.append((ppath, exc))
+        if wanted_paths is not None:
+            for art in sorted(wanted_paths - set(out) - {pointer_mod.artifact_path_for(p) for p, _ in errors or []}):
+                where = f" at {rev}" if rev else ""
+                raise ModelNotFound(f"{art} is not a tracked model{where}")
+        return out
+
+    # -- init / add -----------------------------------------------------------------------
+
+    def init(self, remote: str | None = None, remote_name: str = "origin", hooks: bool = True) -> list[str]:
+        """Prepare the repo; idempotent. Returns what was done, for the CLI to report."""
+        done = []
+        os.makedirs(self.meta_dir, exist_ok=True)
+        if not os.path.exists(self.config.shared_path) and not self.config.shared:
+            self.config.update(False, lambda doc: doc.setdefault("version", 1))
+            done.append(f"wrote {os.path.basename(self.config.shared_path)}")
+        if remote:
+            from .remotes import validate_url
+
+            validate_url(remote)
+            existing = self.config.remotes().get(remote_name, {})
+            if existing.get("url") != remote:
+                self.config.set_remote(remote_name, remote, {}, local=False,
+                                       default=self.config.default_remote_name() in (None, remote_name))
+                done.append(f"remote {remote_name} -> {remote}")
+        if os.path.exists(self.config.shared_path):
+            self.git.stage([os.path.basename(self.config.shared_path)])
+        if hooks:
+            from . import hooks as hooks_mod
+
+            done.extend(hooks_mod.install(self))
+        return done
+
+    def add(self, paths: Iterable[str], progress: bool | None = None,
+            meta: dict | None = None, stage: bool = True) -> list[AddResult]:
+        targets = []
+        for path in paths:
+            rel = self.artifact_relpath(path)
+            absolute = self.abspath(rel)
+            if not os.path.lexists(absolute):
+                raise PathError(f"{path} does not exist")
+            if os.path.islink(absolute):
+                raise PathError(f"{path} is a symlink", "track the file it points to instead")
+            if rel.split("/")[0] == ".git":
+                raise PathError(f"{path} is inside .git")
+            if self.git.is_tracked(rel):
+                raise PathError(f"git already tracks {rel}",
+                                f"untrack it first: git rm -r --cached {rel}, then gitmodels add {rel}")
+            targets.append(rel)
+        results = []
+        bar = Bar("hashing", wanted(progress))
+        try:
+            with self.lock():
+                to_stage = []
+                for rel in targets:
+                    scanned = self.workspace.scan(self.abspath(rel), into_store=True, progress=bar)
+                    result, staged = self._write_pointer(rel, scanned, meta)
+                    results.append(result)
+                    to_stage.extend(staged)
+                self.state.flush()
+                if stage and to_stage:
+                    self.git.stage(sorted(set(to_stage)))
+        finally:
+            bar.close()
+        return results
+
+    def _write_pointer(self, rel: str, scanned: Scanned, meta: dict | None) -> tuple[AddResult, list[str]]:
+        from . import fileio, ignore
+
+        ppath = pointer_mod.pointer_path_for(rel)
+        old = None
+        try:
+            old = self.read_pointer(ppath)
+        except (ModelNotFound, BadPointer):
+            pass
+        new = Pointer(oid=scanned.oid, size=scanned.size, kind=scanned.kind, files=scanned.files,
+                      meta=dict(meta or {}))
+        changed = old is None or old.oid != new.oid or old.kind != new.kind or (meta is not None and old.meta != new.meta)
+        if changed:
+            fileio.write_bytes_atomic(self.abspath(ppath), new.dumps().encode("utf-8"), fsync=False)
+        staged = [ppath]
+        gi = ignore.ensure_ignored(self.root, rel)
+        if gi:
+            staged.append(gi)
+        return AddResult(rel, ppath, new.oid, new.size, new.kind, changed), staged
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self, paths: Iterable[str] | None = None, remote: str | bool | None = None) -> list[ModelStatus]:
+        errors: list = []
+        pointers = self.pointers(None, paths, errors)
+        out = [ModelStatus(pointer_mod.artifact_path_for(p), p, "bad-pointer", error=str(e)) for p, e in errors]
+        for art, ptr in sorted(pointers.items()):
+            st = ModelStatus(art, pointer_mod.pointer_path_for(art), "ok", ptr.oid, ptr.size, ptr.kind)
+            st.in_cache = self._in_cache(ptr)
+            absolute = self.abspath(art)
+            if not os.path.lexists(absolute):
+                st.state = "missing"
+            else:
+                quick = self.workspace.quick_state(absolute)
+                current = quick if quick is not None else self._scan_quietly(absolute)
+                if current != ptr.oid:
+                    st.state = "modified"
+                elif not st.in_cache:
+                    st.state = "not-in-cache"
+            out.append(st)
+        self.state.flush()
+        if remote:
+            name = None if remote is True else remote
+            _, transfer = self.open_transfer(name)
+            with transfer.backend:
+                objs = {}
+                for s in out:
+                    if s.oid and s.in_cache:
+                        objs[s.path] = self._objects_of(pointers[s.path])
+                missing = transfer.remote_missing(set().union(*objs.values()) if objs else set())
+                for s in out:
+                    if s.path in objs:
+                        s.pushed = not (objs[s.path] & missing)
+        return sorted(out, key=lambda s: s.path)
+
+    def _scan_quietly(self, absolute: str) -> str | None:
+        try:
+            return self.workspace.scan(absolute).oid
+        except GitModelsError:
+            return None
+
+    def _in_cache(self, ptr: Pointer) -> bool:
+        if not self.store.has(ptr.oid):
+            return False
+        if ptr.is_dir:
+            try:
+                return all(self.store.has(e.oid) for e in manifest_entries(self.store, ptr.oid))
+            except GitModelsError:
+                return False
+        return True
+
+    def _objects_of(self, ptr: Pointer) -> set[str]:
+        """Every object a pointer needs, expanding a cached directory manifest."""
+        oids = {ptr.oid}
+        if ptr.is_dir and self.store.has(ptr.oid):
+            oids.update(e.oid for e in manifest_entries(self.store, ptr.oid))
+        return oids
+
+    # -- remotes and transfers ----------------------------------------------------------------
+
+    def remote_url(self, settings: dict) -> str:
+        url = settings["url"]
+        from .remotes import scheme_of
+
+        if scheme_of(url) == "file" and not url.startswith("file://") and not os.path.isabs(os.path.expanduser(url)):
+            url = os.path.normpath(os.path.join(self.root, url))
+        return url
+
+    def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, Transfer]:
+        from .remotes import open_backend
+
+        name, settings = self.config.remote(name)
+        url = self.remote_url(settings)
+        extra = {k: v for k, v in settings.items() if k != "url"}
+        extra.setdefault("fsync", self.config.get("core", "fsync", True))
+        backend = open_backend(url, extra)
+        transfer = Transfer(self.store, backend, self.state, url,
+                            jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get("transfer", "jobs", 8)),
+                            chunking=bool(self.config.get("core", "chunking", True)),
+                            chunk_threshold=int(self.config.get("core", "chunk_threshold", 8 << 20)))
+        return name, transfer
+
+    def pointers_for_transfer(self, rev: str | None = None, all_refs: bool = False,
+                              paths: Iterable[str] | None = None) -> dict[str, Pointer]:
+        if all_refs:
+            out: dict[str, Pointer] = {}
+            for sha in sorted(set(self.git.refs().values())):
+                for art, ptr in self.pointers(sha).items():
+                    out[f"{art}@{sha[:8]}:{ptr.oid}"] = ptr
+            for art, ptr in self.pointers(None).items():
+                out[f"{art}:{ptr.oid}"] = ptr
+            return out
+        return self.pointers(rev, paths)
+
+    def push(self, rev: str | None = None, all_refs: bool = False, remote: str | None = None,
+             paths: Iterable[str] | None = None, jobs: int | None = None, progress: bool | None = None,
+             pointers: Iterable[Pointer] | None = None) -> TransferResult:
+        ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
+        name, transfer = self.open_transfer(remote, jobs)
+        oids: set[str] = set()
+        for ptr in ptrs:
+            oids |= self._objects_of(ptr)
+        bar = Bar(f"pushing to {name}", wanted(progress))
+        try:
+            with transfer.backend:
+                missing_remote = transfer.remote_missing(oids)
+                not_cached = sorted(o for o in missing_remote if not self.store.has(o))
+                result = transfer.push(sorted(missing_remote - set(not_cached)), bar, bar.set_total)
+                result.objects = len(oids)
+                for oid in not_cached:
+                    result.failed.append((oid, f"object {oid[:12]} is in neither the cache nor remote {name}"))
+        finally:
+            bar.close()
+        return result
+
+    def fetch(self, rev: str | None = None, all_refs: bool = False, remote: str | None = None,
+              paths: Iterable[str] | None = None, jobs: int | None = None, progress: bool | None = None,
+              pointers: Iterable[Pointer] | None = None) -> TransferResult:
+        ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
+        result = TransferResult()
+        if all(self._in_cache(p) for p in ptrs):
+            result.objects = sum(len(self._objects_of(p)) for p in ptrs)
+            return result
+        name, transfer = self.open_transfer(remote, jobs)
+        bar = Bar(f"fetching from {name}", wanted(progress))
+        try:
+            with transfer.backend:
+                # Manifests first: a directory's file list is only known once its manifest is here.
+                first = transfer.fetch({p.oid for p in ptrs}, bar, sizes={p.oid: p.size for p in ptrs if not p.is_dir})
+                result.merge(first)
+                entries: dict[str, int] = {}
+                for p in ptrs:
+                    if p.is_dir and self.store.has(p.oid):
+                        entries.update({e.oid: e.size for e in manifest_entries(self.store, p.oid)})
+                if entries:
+                    bar.set_total(0, sum(entries.values()))
+                    result.merge(transfer.fetch(entries, bar, sizes=entries))
+        finally:
+            bar.close()
+        return result
+
+    # -- checkout -----------------------------------------------------------------------
+
+    def checkout(self, paths: Iterable[str] | None = None, *, rev_pointers: dict[str, Pointer] | None = None,
+                 force: bool = False, fetch: bool = True, remote: str | None = None,
+                 progress: bool | None = None, strict: bool = True) -> CheckoutResult:
+        """Make workspace artifacts match their pointers; fetch what the cache lacks.
+
+        strict: raise on the first model that cannot be restored; otherwise
+        collect the problems in `skipped` (hooks must never fail git).
+        """
+        errors: list = []
+        pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors)
+        result = CheckoutResult()
+        for ppath, exc in errors:
+            if strict:
+                raise exc
+            result.skipped.append((pointer_mod.artifact_path_for(ppath), str(exc)))
+        need = [p for p in pointers.values() if not self._in_cache(p)]
+        if need and fetch:
+            try:
+                result.fetched = self.fetch(remote=remote, pointers=need, progress=progress)
+            except RemoteError as exc:
+                if strict and not isinstance(exc, NoRemote):
+                    raise
+                result.fetched.failed.append(("", str(exc)))
+        bar = Bar("checking out", wanted(progress))
+        try:
+            with self.lock():
+                for art, ptr in sorted(pointers.items()):
+                    try:
+                        self._checkout_one(art, ptr, force, bar, result)
+                    except (UnsavedChanges, ObjectMissing) as exc:
+                        if strict:
+                            raise
+                        result.skipped.append((art, str(exc)))
+                    except GitModelsError as exc:
+                        if strict:
+                            raise
+                        result.skipped.append((art, str(exc)))
+                self.state.flush()
+        finally:
+            bar.close()
+        return result
+
+    def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None],
+                      result: CheckoutResult) -> None:
+        absolute = self.abspath(art)
+        if os.path.lexists(absolute):
+            quick = self.workspace.quick_state(absolute)
+            if quick == ptr.oid and ptr.kind == "file":
+                result.unchanged.append(art)
+                return
+        if not self._in_cache(ptr):
+            remotes = ", ".join(sorted(self.config.remotes())) or "none configured"
+            raise ObjectMissing(f"{art}: model {ptr.oid[:12]} is not in the cache nor on the remotes tried "
+                                f"({remotes})",
+                                "push it from a clone that has it (`gitmodels push`), then `gitmodels pull`")
+        try:
+            changed = self.workspace.restore(absolute, ptr.oid, ptr.kind, link=self.config.get("core", "link"),
+                                             force=force, progress=bar)
+        except UnsavedChanges:
+            raise UnsavedChanges(f"{art} was modified and not saved with `gitmodels add`; not overwriting it",
+                                 f"keep it: `gitmodels add {art}`; discard it: `gitmodels checkout --force {art}`") \
+                from None
+        (result.restored if changed else result.unchanged).append(art)
+
+    def pull(self, rev: str | None = None, remote: str | None = None, paths: Iterable[str] | None = None,
+             jobs: int | None = None, progress: bool | None = None, force: bool = False) -> CheckoutResult:
+        pointers = self.pointers(rev, paths)
+        fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress)
+        result = self.checkout(paths, force=force, fetch=False, progress=progress,
+                               rev_pointers=None if rev is None else self.pointers(None, paths))
+        result.fetched = fetched
+        return result

@@ -1,0 +1,125 @@
+"""Remembered facts that save work: file stat -> oid, and which objects a remote holds.
+
+`status`, `checkout` and the hooks stat an artifact and, when (inode, size,
+mtime, ctime) match what was recorded, reuse its oid instead of re-hashing.
+SQLite in WAL mode lets several gitmodels processes share it safely.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from typing import Iterable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT
+);
+CREATE TABLE IF NOT EXISTS remote_has (
+    remote TEXT, oid TEXT, PRIMARY KEY (remote, oid)
+) WITHOUT ROWID;
+"""
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class StateDB:
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        self._pending: list[tuple] = []
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    # -- file stat cache -----------------------------------------------------------
+
+    def lookup_many(self, paths: list[str]) -> dict[str, tuple]:
+        """path -> (ino, size, mtime_ns, ctime_ns, oid) for the paths recorded."""
+        out: dict[str, tuple] = {}
+        if not paths:
+            return out
+        if not os.path.exists(self.path):
+            return out
+        cur = self.db.cursor()
+        for i in range(0, len(paths), 500):
+            chunk = paths[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in cur.execute(f"SELECT path, ino, size, mtime_ns, ctime_ns, oid FROM files WHERE path IN ({marks})",
+                                   chunk):
+                out[row[0]] = row[1:]
+        return out
+
+    def known_oid(self, path: str, st: os.stat_result, recorded: dict | None = None) -> str | None:
+        row = (recorded or self.lookup_many([path])).get(path)
+        if row and tuple(row[:4]) == stat_key(st):
+            return row[4]
+        return None
+
+    def record(self, path: str, st: os.stat_result, oid: str) -> None:
+        with self._lock:
+            self._pending.append((path, *stat_key(st), oid))
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)
+
+    def forget(self, paths: Iterable[str]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    # -- what remotes hold -----------------------------------------------------------
+
+    def remote_known(self, remote: str, oids: Iterable[str]) -> set[str]:
+        oids = list(oids)
+        if not oids or not os.path.exists(self.path):
+            return set()
+        known: set[str] = set()
+        cur = self.db.cursor()
+        for i in range(0, len(oids), 500):
+            chunk = oids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(r[0] for r in cur.execute(
+                f"SELECT oid FROM remote_has WHERE remote = ? AND oid IN ({marks})", [remote, *chunk]))
+        return known
+
+    def remote_add(self, remote: str, oids: Iterable[str]) -> None:
+        rows = [(remote, o) for o in oids]
+        if rows:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT OR IGNORE INTO remote_has VALUES (?, ?)", rows)
+
+    def remote_forget(self, remote: str, oids: Iterable[str] | None = None) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            if oids is None:
+                self.db.execute("DELETE FROM remote_has WHERE remote = ?", (remote,))
+            else:
+                self.db.executemany("DELETE FROM remote_has WHERE remote = ? AND oid = ?",
+                                    [(remote, o) for o in oids])
+
+    def close(self) -> None:
+        self.flush()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,210 @@
+"""The local content-addressed cache, shared by every worktree of a repository.
+
+Layout (docs/formats.md): `<root>/objects/<2hex>/<oid>` read-only files,
+`<root>/tmp/` for writes in progress, `<root>/quarantine/` for corrupt
+objects that fsck moved aside. An object only ever appears under its name
+after its bytes were hashed and matched that name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from typing import Callable, Iterator
+
+from . import fileio
+from .errors import CorruptObject, ObjectMissing
+from .hashing import hash_file
+from .remotes.base import object_key
+
+Progress = Callable[[int], None]
+LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
+
+
+class Store:
+    def __init__(self, root: str, *, fsync: bool = True):
+        self.root = root
+        self.fsync = fsync
+        self.objects_dir = os.path.join(root, "objects")
+        self.tmp_dir = os.path.join(root, "tmp")
+
+    def path(self, oid: str) -> str:
+        return os.path.join(self.root, *object_key(oid).split("/"))
+
+    def has(self, oid: str) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def size(self, oid: str) -> int | None:
+        try:
+            return os.stat(self.path(oid)).st_size
+        except FileNotFoundError:
+            return None
+
+    def iter_oids(self) -> Iterator[str]:
+        if not os.path.isdir(self.objects_dir):
+            return
+        for fan in sorted(os.listdir(self.objects_dir)):
+            folder = os.path.join(self.objects_dir, fan)
+            if len(fan) != 2 or not os.path.isdir(folder):
+                continue
+            for name in sorted(os.listdir(folder)):
+                if len(name) == 64 and name.startswith(fan):
+                    yield name
+
+    # -- writing -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tmp(self) -> Iterator[str]:
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        tmp = fileio.tmp_name_for(os.path.join(self.tmp_dir, "obj"))
+        try:
+            yield tmp
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _commit(self, tmp: str, oid: str) -> None:
+        """Move a verified temp file to its name; a concurrent writer of the same oid is fine."""
+        final = self.path(oid)
+        if os.path.exists(final):
+            return
+        fileio.make_readonly(tmp)
+        if self.fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp, final)
+        if self.fsync:
+            fileio.fsync_dir(os.path.dirname(final))
+
+    def add_file(self, src: str, progress: Progress | None = None) -> tuple[str, int]:
+        """Hash `src` and copy it into the cache in one read; returns (oid, size)."""
+        with self._tmp() as tmp:
+            with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
+                oid, size = fileio.copy_and_hash(fin, fileio.WritebackFile(fout), progress)
+            if self.has(oid):
+                return oid, size
+            self._commit(tmp, oid)
+            return oid, size
+
+    def add_bytes(self, data: bytes) -> str:
+        from .hashing import hash_bytes
+
+        oid = hash_bytes(data)
+        if not self.has(oid):
+            with self._tmp() as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                self._commit(tmp, oid)
+        return oid
+
+    def ingest(self, oid: str, fill: Callable[[str], str | None], where: str = "") -> None:
+        """Let `fill(tmp_path)` write bytes, verify they hash to `oid`, then publish them.
+
+        `fill` may return the hex digest it computed while writing; otherwise the
+        temp file is hashed here. Bytes that do not match never enter the cache.
+        """
+        with self._tmp() as tmp:
+            digest = fill(tmp)
+            if digest is None:
+                digest, _ = hash_file(tmp)
+            if digest != oid:
+                raise CorruptObject(f"corrupt object {oid[:12]}{' from ' + where if where else ''}: "
+                                    f"its bytes hash to {digest[:12]}",
+                                    "the copy on the remote is damaged; run `gitmodels fsck --remote` "
+                                    "and push the object again from a clone that has it")
+            self._commit(tmp, oid)
+
+    # -- reading -------------------------------------------------------------------
+
+    def read_bytes(self, oid: str, verify: bool = True) -> bytes:
+        try:
+            with open(self.path(oid), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`") from None
+        if verify:
+            from .hashing import hash_bytes
+
+            if hash_bytes(data) != oid:
+                raise CorruptObject(f"corrupt object in the cache: {self.path(oid)}")
+        return data
+
+    def verify(self, oid: str) -> bool:
+        digest, _ = hash_file(self.path(oid))
+        return digest == oid
+
+    def quarantine(self, oid: str) -> str:
+        target = os.path.join(self.root, "quarantine", f"{oid}.{int(time.time())}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(self.path(oid), target)
+        return target
+
+    def delete(self, oid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(oid))
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove temp files left by interrupted commands."""
+        removed = 0
+        if not os.path.isdir(self.tmp_dir):
+            return 0
+        cutoff = time.time() - older_than
+        for name in os.listdir(self.tmp_dir):
+            path = os.path.join(self.tmp_dir, name)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+        return removed
+
+    # -- into the workspace ---------------------------------------------------------
+
+    def materialize(self, oid: str, dest: str, mode: str = "reflink", executable: bool = False) -> None:
+        """Put the object at `dest` (atomically). The workspace never shares writable bytes with the cache.
+
+        reflink/copy give an independent writable file; hardlink/symlink share
+        the read-only cached file, so an in-place edit fails instead of
+        corrupting the cache.
+        """
+        src = self.path(oid)
+        if not os.path.exists(src):
+            raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+        folder = os.path.dirname(dest) or "."
+        os.makedirs(folder, exist_ok=True)
+        tmp = fileio.tmp_name_for(dest)
+        try:
+            if mode == "symlink":
+                os.symlink(src, tmp)
+            elif mode == "hardlink":
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    fileio.kernel_copy(src, tmp)
+                    fileio.make_readonly(tmp)
+            else:
+                fileio.kernel_copy(src, tmp)
+                perm = 0o777 if executable else 0o666
+                os.chmod(tmp, perm & ~_umask())
+            if os.path.isdir(dest) and not os.path.islink(dest):
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    if not _UMASK:
+        mask = os.umask(0)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return _UMASK[0]

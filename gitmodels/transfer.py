@@ -1,0 +1,198 @@
+"""Moving objects between the cache and a remote: plan what is missing, move it in parallel.
+
+Uploads skip what the remote is known (or found) to hold; downloads are hashed
+before they enter the cache, so a damaged remote object is reported by its key
+and never used. Running a push or fetch again moves only what is still missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Callable, Iterable
+
+from . import manifest as manifest_mod
+from .errors import GitModelsError, ObjectMissing
+from .remotes.base import Backend, KeyNotFound, object_key
+from .statcache import StateDB
+from .store import Store
+
+Progress = Callable[[int], None]
+
+
+@dataclasses.dataclass
+class TransferResult:
+    objects: int = 0          # objects the operation was about
+    moved: int = 0            # objects actually transferred
+    bytes_total: int = 0      # bytes of the objects moved
+    bytes_sent: int = 0       # bytes that crossed the wire (less than total with chunk dedup)
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (oid, message)
+
+    def merge(self, other: "TransferResult") -> None:
+        self.objects += other.objects
+        self.moved += other.moved
+        self.bytes_total += other.bytes_total
+        self.bytes_sent += other.bytes_sent
+        self.failed.extend(other.failed)
+
+
+class Transfer:
+    def __init__(self, store: Store, backend: Backend, state: StateDB, remote_id: str, *, jobs: int = 8,
+                 chunking: bool = False, chunk_threshold: int = 8 << 20):
+        self.store = store
+        self.backend = backend
+        self.state = state
+        self.remote_id = remote_id
+        self.jobs = max(1, jobs)
+        self.chunking = chunking
+        self.chunk_threshold = chunk_threshold
+
+    # -- what the remote holds ----------------------------------------------------------
+
+    def remote_missing(self, oids: Iterable[str], trust_known: bool = True) -> set[str]:
+        oids = set(oids)
+        known = self.state.remote_known(self.remote_id, oids) if trust_known else set()
+        ask = sorted(oids - known)
+        if not ask:
+            return set()
+        present = self._remote_has(ask)
+        self.state.remote_add(self.remote_id, present)
+        return set(ask) - present
+
+    def _remote_has(self, oids: list[str]) -> set[str]:
+        keys = {object_key(o): o for o in oids}
+        present = {keys[k] for k in self.backend.exists_many(list(keys), self.jobs)}
+        if self.chunking and len(present) < len(oids):
+            chunking = _chunking()
+            if chunking is not None:
+                rest = [o for o in oids if o not in present]
+                present |= set(chunking.remote_has_objects(self.backend, rest))
+        return present
+
+    # -- push -------------------------------------------------------------------------
+
+    def push(self, oids: Iterable[str], progress: Progress | None = None,
+             on_total: Callable[[int, int], None] | None = None) -> TransferResult:
+        oids = set(oids)
+        result = TransferResult(objects=len(oids))
+        absent = [o for o in oids if not self.store.has(o)]
+        if absent:
+            raise ObjectMissing(f"{len(absent)} object(s) to push are not in the cache (first: {absent[0][:12]})",
+                                "run `gitmodels fetch` from a remote that has them, or `gitmodels add` the model again")
+        todo = sorted(self.remote_missing(oids))
+        sizes = {o: self.store.size(o) or 0 for o in todo}
+        if on_total:
+            on_total(len(todo), sum(sizes.values()))
+
+        def upload(oid: str) -> int:
+            path = self.store.path(oid)
+            chunking = _chunking() if self.chunking and sizes[oid] >= self.chunk_threshold else None
+            if chunking is not None:
+                stats = chunking.upload_object(self.backend, self._chunk_state(), oid, path, sizes[oid], progress)
+                return stats.bytes_sent
+            self.backend.upload(object_key(oid), path, sizes[oid], progress)
+            return sizes[oid]
+
+        # Manifests last: a remote never lists a directory whose files it lacks.
+        for batch in _files_then_manifests(self.store, todo):
+            self._run(batch, upload, sizes, result, remember=True)
+            if result.failed:
+                break
+        return result
+
+    # -- fetch ------------------------------------------------------------------------
+
+    def fetch(self, oids: Iterable[str], progress: Progress | None = None,
+              on_total: Callable[[int, int], None] | None = None, sizes: dict[str, int] | None = None
+              ) -> TransferResult:
+        oids = set(oids)
+        todo = sorted(o for o in oids if not self.store.has(o))
+        result = TransferResult(objects=len(oids))
+        sizes = {o: (sizes or {}).get(o, 0) for o in todo}
+        if on_total:
+            on_total(len(todo), sum(sizes.values()))
+
+        def download(oid: str) -> int:
+            key = object_key(oid)
+            sent = [0]
+
+            def fill(tmp: str) -> str | None:
+                chunking = _chunking() if self.chunking else None
+                if chunking is not None:
+                    stats = chunking.download_object(self.backend, self._chunk_state(), oid, tmp,
+                                                     self.store.root, progress)
+                    if stats is not None:
+                        sent[0] = stats.bytes_fetched
+                        return oid  # rebuilt and verified against oid while streaming
+                digest = self.backend.download(key, tmp, progress)
+                sent[0] = os.path.getsize(tmp)
+                return digest
+
+            self.store.ingest(oid, fill, where=f"{self.backend.describe()}/{key}")
+            self.state.remote_add(self.remote_id, [oid])
+            return sent[0]
+
+        self._run(todo, download, sizes, result)
+        return result
+
+    def _run(self, oids: list[str], fn: Callable[[str], int], sizes: dict[str, int], result: TransferResult,
+             remember: bool = False) -> None:
+        if not oids:
+            return
+        done = []
+        with ThreadPoolExecutor(max_workers=min(self.jobs, len(oids))) as pool:
+            futures = {pool.submit(fn, oid): oid for oid in oids}
+            for fut in as_completed(futures):
+                oid = futures[fut]
+                try:
+                    sent = fut.result()
+                except KeyNotFound:
+                    result.failed.append((oid, f"object {oid[:12]} is not on remote {self.backend.describe()}"))
+                except GitModelsError as exc:
+                    result.failed.append((oid, str(exc)))
+                else:
+                    done.append(oid)
+                    result.moved += 1
+                    result.bytes_total += sizes.get(oid) or (self.store.size(oid) or 0)
+                    result.bytes_sent += sent
+        if remember:
+            self.state.remote_add(self.remote_id, done)
+
+    def _chunk_state(self) -> str:
+        return os.path.join(self.store.root, "chunks")
+
+
+def _files_then_manifests(store: Store, oids: list[str]) -> list[list[str]]:
+    manifests = [o for o in oids if _is_manifest(store, o)]
+    files = [o for o in oids if o not in set(manifests)]
+    return [b for b in (files, manifests) if b]
+
+
+def _is_manifest(store: Store, oid: str) -> bool:
+    try:
+        with open(store.path(oid), "rb") as f:
+            return f.read(22) == b'{"gitmodels_manifest":'
+    except OSError:
+        return False
+
+
+_CHUNKING: list = []
+
+
+def _chunking():
+    """The dedup engine, when it and its chunker are installed; None otherwise."""
+    if not _CHUNKING:
+        try:
+            from . import chunking
+
+            api = ("upload_object", "download_object", "remote_has_objects")
+            usable = all(hasattr(chunking, name) for name in api) and getattr(chunking, "available", lambda: True)()
+            _CHUNKING.append(chunking if usable else None)
+        except ImportError:
+            _CHUNKING.append(None)
+    return _CHUNKING[0]
+
+
+def manifest_entries(store: Store, oid: str) -> list[manifest_mod.Entry]:
+    return list(manifest_mod.parse(store.read_bytes(oid), f"manifest {oid[:12]}").entries)

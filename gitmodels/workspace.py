@@ -1,0 +1,181 @@
+"""Artifacts in the working tree: hash them (reusing the stat cache) and restore them from the cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import stat as statmod
+from typing import Callable
+
+from . import manifest as manifest_mod
+from .errors import PathError, UnsafeEntry, UnsavedChanges
+from .hashing import hash_file
+from .manifest import Entry, Manifest
+from .statcache import StateDB
+from .store import Store
+
+Progress = Callable[[int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scanned:
+    """What an artifact on disk is: its oid, total size, kind, and for a directory its manifest."""
+
+    oid: str
+    size: int
+    kind: str
+    manifest: Manifest | None = None
+
+    @property
+    def files(self) -> int | None:
+        return len(self.manifest.entries) if self.manifest else None
+
+
+def _is_exec(st: os.stat_result) -> bool:
+    return bool(st.st_mode & statmod.S_IXUSR)
+
+
+class Workspace:
+    def __init__(self, store: Store, state: StateDB):
+        self.store = store
+        self.state = state
+
+    # -- hashing ----------------------------------------------------------------------
+
+    def _file_oid(self, path: str, st: os.stat_result, recorded: dict, into_store: bool,
+                  progress: Progress | None) -> str:
+        known = self.state.known_oid(path, st, recorded)
+        if known and (not into_store or self.store.has(known)):
+            if progress:
+                progress(st.st_size)
+            return known
+        if into_store:
+            oid, _ = self.store.add_file(path, progress)
+        else:
+            oid, _ = hash_file(path)
+            if progress:
+                progress(st.st_size)
+        self.state.record(path, st, oid)
+        return oid
+
+    def _dir_files(self, root: str) -> list[tuple[str, str, os.stat_result]]:
+        """(relative path, absolute path, stat) of every file in a directory artifact, sorted.
+
+        A symlink is followed only when it resolves to a file inside the artifact;
+        anything that points out of it is refused.
+        """
+        real_root = os.path.realpath(root)
+        out = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for d in list(dirnames):
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):
+                    raise UnsafeEntry(f"{full}: a symlinked directory inside a model is not supported",
+                                      "replace the link with a real directory")
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                st = os.lstat(full)
+                if statmod.S_ISLNK(st.st_mode):
+                    target = os.path.realpath(full)
+                    if not target.startswith(real_root + os.sep):
+                        raise UnsafeEntry(f"{full}: symlink points outside the model directory",
+                                          "copy the file into the directory instead of linking to it")
+                    st = os.stat(full)
+                if not statmod.S_ISREG(st.st_mode):
+                    raise PathError(f"{full}: not a regular file")
+                out.append((rel, full, st))
+        return out
+
+    def scan(self, path: str, *, into_store: bool = False, progress: Progress | None = None) -> Scanned:
+        """Hash a file or directory artifact; with into_store, also copy its bytes into the cache."""
+        st = os.lstat(path)
+        if statmod.S_ISLNK(st.st_mode):
+            raise PathError(f"{path} is a symlink", "track the file it points to instead")
+        if statmod.S_ISREG(st.st_mode):
+            recorded = self.state.lookup_many([path])
+            oid = self._file_oid(path, st, recorded, into_store, progress)
+            return Scanned(oid, st.st_size, "file")
+        if not statmod.S_ISDIR(st.st_mode):
+            raise PathError(f"{path} is neither a file nor a directory")
+        files = self._dir_files(path)
+        recorded = self.state.lookup_many([full for _, full, _ in files])
+        entries = [Entry(rel, self._file_oid(full, fst, recorded, into_store, progress), fst.st_size, _is_exec(fst))
+                   for rel, full, fst in files]
+        man = manifest_mod.build(entries)
+        data = man.dumps()
+        oid = self.store.add_bytes(data) if into_store else man.oid
+        return Scanned(oid, man.size, "dir", man)
+
+    def quick_state(self, path: str) -> str | None:
+        """The artifact's oid if the stat cache vouches for every file, else None (needs hashing)."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if statmod.S_ISREG(st.st_mode):
+            return self.state.known_oid(path, st)
+        return None
+
+    # -- restoring --------------------------------------------------------------------
+
+    def recoverable(self, scanned: Scanned) -> bool:
+        """True when every byte of the artifact on disk is also in the cache."""
+        if scanned.kind == "file":
+            return self.store.has(scanned.oid)
+        return all(self.store.has(e.oid) for e in scanned.manifest.entries)
+
+    def restore(self, path: str, oid: str, kind: str, *, link: str = "reflink", force: bool = False,
+                current: Scanned | None = None, progress: Progress | None = None) -> bool:
+        """Make the artifact at `path` match `oid`; returns False when it already did.
+
+        Refuses (UnsavedChanges) to replace bytes that exist nowhere but the
+        workspace, unless force.
+        """
+        exists = os.path.lexists(path)
+        if exists and current is None:
+            current = self.scan(path)
+        if current is not None and current.oid == oid and current.kind == kind:
+            return False
+        if current is not None and not force and not self.recoverable(current):
+            raise UnsavedChanges(f"{path} has changes that are not saved in the model store")
+        if kind == "file":
+            if exists and (os.path.isdir(path) and not os.path.islink(path)):
+                shutil.rmtree(path)
+            self.store.materialize(oid, path, link)
+            self.state.record(path, os.lstat(path), oid)
+            if progress:
+                progress(os.path.getsize(path))
+            return True
+        man = manifest_mod.parse(self.store.read_bytes(oid), f"manifest of {path}")
+        if exists and not os.path.isdir(path):
+            os.unlink(path)
+        have = {}
+        if current is not None and current.manifest is not None:
+            have = {e.path: e for e in current.manifest.entries}
+        wanted = {e.path for e in man.entries}
+        for rel in set(have) - wanted:
+            os.unlink(os.path.join(path, *rel.split("/")))
+        for entry in man.entries:
+            dest = os.path.join(path, *entry.path.split("/"))
+            old = have.get(entry.path)
+            if old is not None and old.oid == entry.oid and old.executable == entry.executable:
+                continue
+            parent = os.path.dirname(dest)
+            if os.path.exists(parent) and not os.path.isdir(parent):
+                os.unlink(parent)
+            self.store.materialize(entry.oid, dest, link, entry.executable)
+            self.state.record(dest, os.lstat(dest), entry.oid)
+            if progress:
+                progress(entry.size)
+        _prune_empty_dirs(path)
+        os.makedirs(path, exist_ok=True)
+        return True
+
+
+def _prune_empty_dirs(root: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        if dirpath != root and not os.listdir(dirpath):
+            os.rmdir(dirpath)
