@@ -140,6 +140,7 @@ class Config:
 
     def update(self, local: bool, mutate) -> None:
         path, doc = self._doc_for(local)
+        doc = copy.deepcopy(doc)
         mutate(doc)
         doc.setdefault("version", VERSION)
         if not local:

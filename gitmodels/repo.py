@@ -56,6 +56,15 @@ class CheckoutResult:
     fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
 
 
+def extra_objects(ptr: Pointer) -> set[str]:
+    """Objects named in a pointer's metadata (the stored full environment listing)."""
+    env = ptr.meta.get("environment")
+    ref = env.get("requirements") if isinstance(env, dict) else None
+    if isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71:
+        return {ref[7:]}
+    return set()
+
+
 class Repo:
     def __init__(self, path: str = "."):
         self.git = GitRepo(path)
@@ -279,7 +288,7 @@ class Repo:
 
     def _objects_of(self, ptr: Pointer) -> set[str]:
         """Every object a pointer needs, expanding a cached directory manifest."""
-        oids = {ptr.oid}
+        oids = {ptr.oid} | extra_objects(ptr)
         if ptr.is_dir and self.store.has(ptr.oid):
             oids.update(e.oid for e in manifest_entries(self.store, ptr.oid))
         return oids
@@ -336,7 +345,8 @@ class Repo:
                 result = transfer.push(sorted(missing_remote - set(not_cached)), bar, bar.set_total)
                 result.objects = len(oids)
                 for oid in not_cached:
-                    result.failed.append((oid, f"object {oid[:12]} is in neither the cache nor remote {name}"))
+                    result.failed.append((oid, ObjectMissing(f"object {oid[:12]} is in neither the cache nor remote {name}",
+                                                             "fetch it from a remote that has it, or add the model again")))
         finally:
             bar.close()
         return result
@@ -391,7 +401,9 @@ class Repo:
             except RemoteError as exc:
                 if strict and not isinstance(exc, NoRemote):
                     raise
-                result.fetched.failed.append(("", str(exc)))
+                result.fetched.failed.append(("", exc))
+            if strict and result.fetched.failed:
+                raise result.fetched.failed[0][1]
         bar = Bar("checking out", wanted(progress))
         try:
             with self.lock():
@@ -433,10 +445,51 @@ class Repo:
                 from None
         (result.restored if changed else result.unchanged).append(art)
 
+    def export(self, ptr: Pointer, dest: str, *, fetch: bool = True, remote: str | None = None) -> None:
+        """Write the artifact of `ptr` at `dest` (which must not exist), re-hashing every byte.
+
+        Used by `get` and `load`: what comes out is verified against the oid git
+        recorded, whatever happened to the cache since.
+        """
+        from . import fileio, manifest as manifest_mod
+        from .errors import CorruptObject
+        from .hashing import hash_bytes
+
+        if os.path.lexists(dest):
+            raise PathError(f"{dest} already exists", "choose another output path or remove it")
+        if not self._in_cache(ptr) and fetch:
+            result = self.fetch(remote=remote, pointers=[ptr])
+            if result.failed:
+                raise result.failed[0][1]
+        if not self._in_cache(ptr):
+            raise ObjectMissing(f"model {ptr.oid[:12]} is not in the cache", "run `gitmodels fetch`")
+
+        def copy_verified(oid: str, target: str, executable: bool = False) -> None:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            with open(self.store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
+                digest, _ = fileio.copy_and_hash(fin, fout)
+            if digest != oid:
+                os.unlink(target)
+                raise CorruptObject(f"corrupt object in the cache: {self.store.path(oid)}")
+            if executable:
+                os.chmod(target, 0o755)
+
+        if not ptr.is_dir:
+            copy_verified(ptr.oid, dest)
+            return
+        data = self.store.read_bytes(ptr.oid, verify=False)
+        if hash_bytes(data) != ptr.oid:
+            raise CorruptObject(f"corrupt manifest in the cache: {self.store.path(ptr.oid)}")
+        os.makedirs(dest)
+        for entry in manifest_mod.parse(data, f"manifest {ptr.oid[:12]}").entries:
+            copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry.executable)
+
     def pull(self, rev: str | None = None, remote: str | None = None, paths: Iterable[str] | None = None,
              jobs: int | None = None, progress: bool | None = None, force: bool = False) -> CheckoutResult:
         pointers = self.pointers(rev, paths)
         fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress)
+        if fetched.failed:
+            raise fetched.failed[0][1]
         result = self.checkout(paths, force=force, fetch=False, progress=progress,
                                rev_pointers=None if rev is None else self.pointers(None, paths))
         result.fetched = fetched

@@ -52,6 +52,7 @@ class StateDB:
         out: dict[str, tuple] = {}
         if not paths:
             return out
+        self.flush()
         if not os.path.exists(self.path):
             return out
         cur = self.db.cursor()

@@ -27,7 +27,7 @@ class TransferResult:
     moved: int = 0            # objects actually transferred
     bytes_total: int = 0      # bytes of the objects moved
     bytes_sent: int = 0       # bytes that crossed the wire (less than total with chunk dedup)
-    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (oid, message)
+    failed: list[tuple[str, GitModelsError]] = dataclasses.field(default_factory=list)  # (oid, why)
 
     def merge(self, other: "TransferResult") -> None:
         self.objects += other.objects
@@ -130,6 +130,8 @@ class Transfer:
                 return digest
 
             self.store.ingest(oid, fill, where=f"{self.backend.describe()}/{key}")
+            path = self.store.path(oid)
+            self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
             self.state.remote_add(self.remote_id, [oid])
             return sent[0]
 
@@ -148,9 +150,11 @@ class Transfer:
                 try:
                     sent = fut.result()
                 except KeyNotFound:
-                    result.failed.append((oid, f"object {oid[:12]} is not on remote {self.backend.describe()}"))
+                    result.failed.append((oid, ObjectMissing(
+                        f"object {oid[:12]} is not on remote {self.backend.describe()}",
+                        "push it from a clone that has it (`gitmodels push`), then run this again")))
                 except GitModelsError as exc:
-                    result.failed.append((oid, str(exc)))
+                    result.failed.append((oid, exc))
                 else:
                     done.append(oid)
                     result.moved += 1

@@ -9,7 +9,7 @@ import stat as statmod
 from typing import Callable
 
 from . import manifest as manifest_mod
-from .errors import PathError, UnsafeEntry, UnsavedChanges
+from .errors import CorruptObject, PathError, UnsafeEntry, UnsavedChanges
 from .hashing import hash_file
 from .manifest import Entry, Manifest
 from .statcache import StateDB
@@ -52,6 +52,7 @@ class Workspace:
             return known
         if into_store:
             oid, _ = self.store.add_file(path, progress)
+            self.trust_object(oid)
         else:
             oid, _ = hash_file(path)
             if progress:
@@ -121,6 +122,27 @@ class Workspace:
 
     # -- restoring --------------------------------------------------------------------
 
+    def trust_object(self, oid: str) -> None:
+        """Remember the cached object's stat, so later checkouts can copy it without re-hashing."""
+        path = self.store.path(oid)
+        self.state.record(path, os.stat(path), oid)
+
+    def check_object(self, oid: str, recorded: dict | None = None) -> None:
+        """Refuse a cached object that was written to since it was verified.
+
+        Objects are read-only; one whose stat changed was edited (or replaced), so
+        it is re-hashed before a single byte of it reaches the workspace.
+        Silent bit rot, which changes no stat, is what `gitmodels fsck` is for.
+        """
+        path = self.store.path(oid)
+        st = os.stat(path)
+        if self.state.known_oid(path, st, recorded) == oid:
+            return
+        digest, _ = hash_file(path)
+        if digest != oid:
+            raise CorruptObject(f"corrupt object in the cache: {path} (its bytes hash to {digest[:12]})")
+        self.state.record(path, st, oid)
+
     def recoverable(self, scanned: Scanned) -> bool:
         """True when every byte of the artifact on disk is also in the cache."""
         if scanned.kind == "file":
@@ -142,6 +164,7 @@ class Workspace:
         if current is not None and not force and not self.recoverable(current):
             raise UnsavedChanges(f"{path} has changes that are not saved in the model store")
         if kind == "file":
+            self.check_object(oid)
             if exists and (os.path.isdir(path) and not os.path.islink(path)):
                 shutil.rmtree(path)
             self.store.materialize(oid, path, link)
@@ -150,6 +173,9 @@ class Workspace:
                 progress(os.path.getsize(path))
             return True
         man = manifest_mod.parse(self.store.read_bytes(oid), f"manifest of {path}")
+        recorded = self.state.lookup_many([self.store.path(e.oid) for e in man.entries])
+        for entry in man.entries:
+            self.check_object(entry.oid, recorded)
         if exists and not os.path.isdir(path):
             os.unlink(path)
         have = {}

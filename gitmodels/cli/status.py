@@ -13,10 +13,10 @@ LABELS = {
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--remote", "remote", is_flag=False, flag_value=True, default=None, metavar="[NAME]",
-              help="Also check which models the remote still lacks (not yet pushed).")
+@click.option("--remote", "check_remote", is_flag=True, help="Also check which models the remote still lacks.")
+@click.option("-r", "remote_name", metavar="NAME", help="The remote --remote checks (default: the default remote).")
 @json_option
-def status(paths, remote, as_json):
+def status(paths, check_remote, remote_name, as_json):
     """Show, per model, whether the workspace matches its pointer.
 
     \b
@@ -25,7 +25,7 @@ def status(paths, remote, as_json):
       gitmodels status --remote --json
     """
     with open_repo() as repo:
-        results = repo.status(paths or None, remote=remote)
+        results = repo.status(paths or None, remote=(remote_name or True) if check_remote else None)
     if as_json:
         emit_json([s.to_json() for s in results])
         return

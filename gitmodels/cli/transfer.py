@@ -17,8 +17,10 @@ def with_scope(fn):
 
 def report(verb: str, result) -> None:
     if result.failed:
-        for _oid, message in result.failed[:10]:
-            click.echo(f"  {message}", err=True)
+        if len(result.failed) == 1:
+            raise result.failed[0][1]
+        for _oid, exc in result.failed[:10]:
+            click.echo(f"  {exc}", err=True)
         raise GitModelsError(f"{verb} failed for {len(result.failed)} object(s)",
                              "fix the cause above and run the same command again; it resumes")
     saved = ""

@@ -1,0 +1,205 @@
+"""The Python API: save and load models with their provenance, plus the everyday operations.
+
+`save` serializes a model into a directory artifact and tracks it with the
+metadata a reader of the pointer needs; `load` gives it back as it was at any
+revision, re-hashed against the oid git recorded before anything is deserialized.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import warnings
+from typing import Any, Iterable
+
+from . import fileio
+from .errors import PathError
+from .repo import Repo
+
+
+def _repo_for(path: str | os.PathLike, repo: Repo | None) -> Repo:
+    if repo is not None:
+        return repo
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return Repo(folder)
+
+
+def _split_rev(path: str, rev: str | None) -> tuple[str, str | None]:
+    if rev is None and "@" in os.path.basename(str(path)):
+        head, _, tail = str(path).rpartition("@")
+        return head, tail or None
+    return str(path), rev
+
+
+def git_provenance(repo: Repo) -> dict[str, Any]:
+    """The code the model was trained from: commit, branch, dirty flag, changed files."""
+    info: dict[str, Any] = {}
+    head = repo.git.head()
+    if head:
+        info["commit"] = head
+    branch = repo.git.branch()
+    if branch:
+        info["branch"] = branch
+    changed = [p for p in repo.git.changed_files() if not p.endswith(".gitmodel")]
+    info["dirty"] = bool(changed)
+    if changed:
+        info["changed"] = changed[:50]
+    return info
+
+
+def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, params: dict | None = None,
+         tags: dict | None = None, serializer: str | None = None, format: str | None = None,
+         repo: Repo | None = None, stage: bool = True, record_environment: bool = True):
+    """Serialize `model` to the directory `path` and track it; returns the new Pointer.
+
+    A path (str/PathLike) that exists is tracked as it is: `gitmodels.save("model.onnx")`.
+    """
+    from . import metadata, serializers
+
+    own = repo is None
+    if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
+        repo = _repo_for(model, repo)
+        try:
+            meta = _user_tables(metrics, params, tags)
+            meta["git"] = git_provenance(repo)
+            result = repo.add([str(model)], meta=meta, stage=stage)[0]
+            return repo.read_pointer(result.pointer_path)
+        finally:
+            if own:
+                repo.close()
+    target = os.path.abspath(path)
+    repo = _repo_for(target, repo)
+    try:
+        if os.path.lexists(target) and not os.path.isdir(target):
+            raise PathError(f"{path} exists and is not a directory", "save to a new path, or remove the file")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = fileio.tmp_name_for(target)
+        try:
+            tables = serializers.save_to_dir(model, tmp, serializer=serializer, format=format)
+            _swap_dir(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        meta: dict[str, Any] = {}
+        model_table = dict(tables.get("model", {}))
+        model_table["saved_at"] = metadata.utc_now_iso()
+        meta["model"] = model_table
+        meta["runtime"] = metadata.runtime_info()
+        if tables.get("dependencies"):
+            meta["dependencies"] = tables["dependencies"]
+        if record_environment:
+            oid = repo.store.add_bytes(metadata.environment_requirements().encode("utf-8"))
+            meta["environment"] = {"requirements": "sha256:" + oid}
+        meta["git"] = git_provenance(repo)
+        described = tables.get("params") or {}
+        user = _user_tables(metrics, {**described, **(params or {})} or None, tags)
+        meta.update(user)
+        result = repo.add([target], meta=meta, stage=stage)[0]
+        return repo.read_pointer(result.pointer_path)
+    finally:
+        if own:
+            repo.close()
+
+
+def _user_tables(metrics, params, tags) -> dict:
+    out = {}
+    for name, table in (("metrics", metrics), ("params", params), ("tags", tags)):
+        if table:
+            out[name] = {str(k): v for k, v in table.items()}
+    return out
+
+
+def _swap_dir(new: str, target: str) -> None:
+    """Put the directory `new` at `target`, replacing what was there, never half-written."""
+    if not os.path.lexists(target):
+        os.replace(new, target)
+        return
+    old = fileio.tmp_name_for(target)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None, remote: str | None = None,
+         **kwargs: Any) -> Any:
+    """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer."""
+    from . import metadata, serializers
+
+    path, rev = _split_rev(str(path), rev)
+    own = repo is None
+    repo = _repo_for(path, repo)
+    try:
+        art = repo.artifact_relpath(path)
+        ptr = repo.pointers(rev, [art])[art]
+        model_meta = ptr.meta.get("model") if isinstance(ptr.meta.get("model"), dict) else None
+        for warning in metadata.check_runtime(ptr.meta):
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        if not ptr.is_dir:
+            _refuse_plain_file()
+        with tempfile.TemporaryDirectory(prefix="gitmodels-load-", dir=repo.meta_dir) as tmp:
+            dest = os.path.join(tmp, "model")
+            repo.export(ptr, dest, remote=remote)
+            return serializers.load_from_dir(dest, model_meta, **kwargs)
+    finally:
+        if own:
+            repo.close()
+
+
+def _refuse_plain_file() -> None:
+    from .errors import SerializerError
+
+    raise SerializerError("this model is a plain file tracked with `gitmodels add`, not one written by "
+                          "gitmodels.save, so there is no serializer to load it with",
+                          "write it out with `gitmodels get PATH@REV -o DIR`, or open the workspace file")
+
+
+def show(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None) -> dict:
+    """The metadata of a model at a revision (the pointer as a dict), reading git, not the workspace."""
+    path, rev = _split_rev(str(path), rev)
+    own = repo is None
+    repo = _repo_for(path, repo)
+    try:
+        art = repo.artifact_relpath(path)
+        ptr = repo.pointers(rev, [art])[art]
+        return {"path": art, "rev": rev, "oid": "sha256:" + ptr.oid, "size": ptr.size, "kind": ptr.kind,
+                "files": ptr.files, **ptr.meta}
+    finally:
+        if own:
+            repo.close()
+
+
+@contextlib.contextmanager
+def _opened(repo: Repo | None, path: str = "."):
+    if repo is not None:
+        yield repo
+        return
+    with Repo(path) as r:
+        yield r
+
+
+def add(paths: str | Iterable[str], *, repo: Repo | None = None, stage: bool = True):
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    with _opened(repo) as r:
+        return r.add([str(p) for p in paths], stage=stage)
+
+
+def push(*, rev: str | None = None, all_refs: bool = False, remote: str | None = None, repo: Repo | None = None):
+    with _opened(repo) as r:
+        return r.push(rev, all_refs, remote)
+
+
+def pull(*, remote: str | None = None, force: bool = False, repo: Repo | None = None):
+    with _opened(repo) as r:
+        return r.pull(None, remote, force=force)
+
+
+def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = None, repo: Repo | None = None):
+    with _opened(repo) as r:
+        return r.status(paths, remote=remote)
