@@ -181,6 +181,22 @@ class WritebackFile:
 _SFR: list = []
 
 
+def syncfs(folder: str) -> None:
+    """Flush every dirty page of the filesystem holding `folder` (Linux syncfs; else sync)."""
+    try:
+        import ctypes
+
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
 def _sync_file_range():
     if not _SFR:
         fn = None

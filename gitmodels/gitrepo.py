@@ -20,24 +20,55 @@ _SUFFIX_B = SUFFIX.encode()
 _REV_SUFFIX = re.compile(r"(\^\d*|~\d*)")
 
 
-def _lazy_dulwich():
-    from dulwich.repo import Repo, NotGitRepository  # noqa: F401
+def discover(start: str) -> tuple[str, str, str]:
+    """(worktree, git dir, common dir) for `start`, found without importing dulwich.
 
-    return Repo, NotGitRepository
+    Start-up matters: `gitmodels status` and the hooks run on every checkout.
+    """
+    folder = os.path.abspath(start)
+    while True:
+        dotgit = os.path.join(folder, ".git")
+        if os.path.isdir(dotgit):
+            git_dir = dotgit
+            break
+        if os.path.isfile(dotgit):  # a linked worktree or submodule: "gitdir: PATH"
+            with open(dotgit, encoding="utf-8") as f:
+                line = f.read().strip()
+            if not line.startswith("gitdir:"):
+                raise NotARepository(f"{dotgit} is not a valid .git file")
+            git_dir = os.path.normpath(os.path.join(folder, line[len("gitdir:"):].strip()))
+            break
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            raise NotARepository(f"{os.path.abspath(start)} is not inside a git repository")
+        folder = parent
+    common = git_dir
+    commondir_file = os.path.join(git_dir, "commondir")
+    if os.path.isfile(commondir_file):
+        with open(commondir_file, encoding="utf-8") as f:
+            common = os.path.normpath(os.path.join(git_dir, f.read().strip()))
+    return folder, git_dir, common
 
 
 class GitRepo:
     def __init__(self, path: str = "."):
-        Repo, NotGitRepository = _lazy_dulwich()
-        try:
-            self.repo = Repo.discover(os.path.abspath(path))
-        except NotGitRepository:
-            raise NotARepository(f"{os.path.abspath(path)} is not inside a git repository") from None
-        if self.repo.bare:
-            raise NotARepository(f"{self.repo.path} is a bare repository; gitmodels needs a working tree")
-        self.worktree = os.path.abspath(self.repo.path)
-        self.git_dir = os.path.abspath(self.repo.controldir())
-        self.common_dir = os.path.normpath(os.path.abspath(self.repo.commondir()))
+        self.worktree, self.git_dir, self.common_dir = discover(path)
+        self._repo = None
+
+    @property
+    def repo(self):
+        """The dulwich Repo, opened on first use."""
+        if self._repo is None:
+            from dulwich.repo import NotGitRepository, Repo
+
+            try:
+                self._repo = Repo(self.worktree)
+            except NotGitRepository:
+                raise NotARepository(f"{self.worktree} is not a git repository") from None
+        return self._repo
+
+    def index_path(self) -> str:
+        return os.path.join(self.git_dir, "index")
 
     # -- revisions --------------------------------------------------------------------
 

@@ -118,21 +118,39 @@ class Repo:
     # -- pointers ---------------------------------------------------------------------
 
     def pointer_paths(self) -> list[str]:
-        """Pointer files of the checkout: those in the index."""
-        return sorted(self.git.index_pointers())
+        """Pointer files of the checkout: those in the index.
 
-    def read_pointer(self, pointer_path: str) -> Pointer:
+        Remembered per index stat, so an unchanged index is not parsed again.
+        """
+        import json
+
+        from .statcache import stat_key
+
+        index = self.git.index_path()
         try:
-            return pointer_mod.read(self.abspath(pointer_path), pointer_path)
+            stamp = json.dumps(stat_key(os.stat(index)))
+        except FileNotFoundError:
+            return []
+        cached = self.state.memo_get("index-pointers:" + index, stamp)
+        if cached is not None:
+            return json.loads(cached)
+        paths = sorted(self.git.index_pointers())
+        self.state.memo_put("index-pointers:" + index, stamp, json.dumps(paths))
+        return paths
+
+    def read_pointer(self, pointer_path: str, meta: bool = True) -> Pointer:
+        try:
+            return pointer_mod.read(self.abspath(pointer_path), pointer_path, fast=not meta)
         except FileNotFoundError:
             raise ModelNotFound(f"{pointer_path} does not exist in the working tree",
                                 f"restore it with `git checkout -- {pointer_path}`") from None
 
     def pointers(self, rev: str | None = None, paths: Iterable[str] | None = None,
-                 errors: list | None = None) -> dict[str, Pointer]:
+                 errors: list | None = None, meta: bool = True) -> dict[str, Pointer]:
         """artifact path -> Pointer, in the workspace (rev None) or at a git revision.
 
         Unreadable pointers raise, or are appended to `errors` as (path, BadPointer).
+        meta=False may skip the metadata tables (faster, for status and checkout).
         """
         wanted_paths = {self.artifact_relpath(p) for p in paths} if paths is not None else None
         out: dict[str, Pointer] = {}
@@ -145,7 +163,8 @@ class Repo:
             if wanted_paths is not None and art not in wanted_paths:
                 continue
             try:
-                out[art] = self.read_pointer(ppath) if blob is None else pointer_mod.parse(self.git.blob(blob), ppath)
+                out[art] = self.read_pointer(ppath, meta) if blob is None \
+                    else pointer_mod.parse(self.git.blob(blob), ppath)
             except (BadPointer, ModelNotFound) as exc:
                 if errors is None:
                     raise
@@ -203,9 +222,10 @@ class Repo:
         try:
             with self.lock():
                 to_stage = []
-                for rel in targets:
-                    scanned = self.workspace.scan(self.abspath(rel), into_store=True, progress=bar)
-                    result, staged = self._write_pointer(rel, scanned, meta)
+                scanned = [self.workspace.scan(self.abspath(rel), into_store=True, progress=bar) for rel in targets]
+                self.store.sync()  # objects durable before any pointer names them
+                for rel, scan in zip(targets, scanned):
+                    result, staged = self._write_pointer(rel, scan, meta)
                     results.append(result)
                     to_stage.extend(staged)
                 self.state.flush()
@@ -239,8 +259,9 @@ class Repo:
 
     def status(self, paths: Iterable[str] | None = None, remote: str | bool | None = None) -> list[ModelStatus]:
         errors: list = []
-        pointers = self.pointers(None, paths, errors)
+        pointers = self.pointers(None, paths, errors, meta=False)
         out = [ModelStatus(pointer_mod.artifact_path_for(p), p, "bad-pointer", error=str(e)) for p, e in errors]
+        recorded = self.state.lookup_many([self.abspath(a) for a, p in pointers.items() if not p.is_dir])
         for art, ptr in sorted(pointers.items()):
             st = ModelStatus(art, pointer_mod.pointer_path_for(art), "ok", ptr.oid, ptr.size, ptr.kind)
             st.in_cache = self._in_cache(ptr)
@@ -248,7 +269,7 @@ class Repo:
             if not os.path.lexists(absolute):
                 st.state = "missing"
             else:
-                quick = self.workspace.quick_state(absolute)
+                quick = self.workspace.quick_state(absolute, recorded)
                 current = quick if quick is not None else self._scan_quietly(absolute)
                 if current != ptr.oid:
                     st.state = "modified"
@@ -388,7 +409,7 @@ class Repo:
         collect the problems in `skipped` (hooks must never fail git).
         """
         errors: list = []
-        pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors)
+        pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors, meta=False)
         result = CheckoutResult()
         for ppath, exc in errors:
             if strict:

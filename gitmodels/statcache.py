@@ -16,6 +16,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT
 );
+CREATE TABLE IF NOT EXISTS memo (
+    name TEXT PRIMARY KEY, stamp TEXT, value TEXT
+);
 CREATE TABLE IF NOT EXISTS remote_has (
     remote TEXT, oid TEXT, PRIMARY KEY (remote, oid)
 ) WITHOUT ROWID;
@@ -86,6 +89,18 @@ class StateDB:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    # -- values derived from a file, valid while its stat is unchanged -------------------
+
+    def memo_get(self, name: str, stamp: str) -> str | None:
+        if not os.path.exists(self.path):
+            return None
+        row = self.db.execute("SELECT stamp, value FROM memo WHERE name = ?", (name,)).fetchone()
+        return row[1] if row and row[0] == stamp else None
+
+    def memo_put(self, name: str, stamp: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", (name, stamp, value))
 
     # -- what remotes hold -----------------------------------------------------------
 

@@ -136,6 +136,7 @@ class Transfer:
             return sent[0]
 
         self._run(todo, download, sizes, result)
+        self.store.sync()
         return result
 
     def _run(self, oids: list[str], fn: Callable[[str], int], sizes: dict[str, int], result: TransferResult,

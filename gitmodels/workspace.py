@@ -110,14 +110,17 @@ class Workspace:
         oid = self.store.add_bytes(data) if into_store else man.oid
         return Scanned(oid, man.size, "dir", man)
 
-    def quick_state(self, path: str) -> str | None:
-        """The artifact's oid if the stat cache vouches for every file, else None (needs hashing)."""
+    def quick_state(self, path: str, recorded: dict | None = None) -> str | None:
+        """The artifact's oid if the stat cache vouches for it, else None (needs hashing).
+
+        `recorded` is a prefetched `lookup_many` answer covering `path`.
+        """
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
         if statmod.S_ISREG(st.st_mode):
-            return self.state.known_oid(path, st)
+            return self.state.known_oid(path, st, recorded)
         return None
 
     # -- restoring --------------------------------------------------------------------
