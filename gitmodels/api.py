@@ -83,13 +83,7 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
             _swap_dir(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        meta: dict[str, Any] = {}
-        model_table = dict(tables.get("model", {}))
-        model_table["saved_at"] = metadata.utc_now_iso()
-        meta["model"] = model_table
-        meta["runtime"] = metadata.runtime_info()
-        if tables.get("dependencies"):
-            meta["dependencies"] = tables["dependencies"]
+        meta: dict[str, Any] = {name: tables[name] for name in ("model", "runtime", "dependencies") if tables.get(name)}
         if record_environment:
             oid = repo.store.add_bytes(metadata.environment_requirements().encode("utf-8"))
             meta["environment"] = {"requirements": "sha256:" + oid}

@@ -90,7 +90,8 @@ def resolve_class(path: str, roots: Iterable[str], serializer: "Serializer") -> 
             return obj
         break
     raise SerializerError(f"cannot find class {path!r} in the installed {parts[0]}",
-                          f"the model may need another version of {parts[0]}; see `gitmodels show` for the one recorded")
+                          f"the model may need another version of {parts[0]}; "
+                          "`gitmodels show` tells the one recorded")
 
 
 # --------------------------------------------------------------------------- TOML-friendly values
