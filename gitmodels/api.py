@@ -137,7 +137,8 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         if not ptr.is_dir:
             _refuse_plain_file()
-        with tempfile.TemporaryDirectory(prefix="gitmodels-load-", dir=repo.meta_dir) as tmp:
+        os.makedirs(repo.store.tmp_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="load-", dir=repo.store.tmp_dir) as tmp:
             dest = os.path.join(tmp, "model")
             repo.export(ptr, dest, remote=remote)
             return serializers.load_from_dir(dest, model_meta, **kwargs)

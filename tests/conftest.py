@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch; never TensorFlow
+
 pytest_plugins = ["tests.servers"] if importlib.util.find_spec("tests.servers") else []
 
 GIT_ENV = {
