@@ -42,7 +42,7 @@ X, _ = load_iris(return_X_y=True, as_frame=True)
 model = gitmodels.load("models/iris")
 info = gitmodels.show("models/iris")
 print(f"loaded {type(model).__name__} max_depth={model.max_depth} "
-      f"(git commit {info['git']['commit'][:8]}), predictions for 5 flowers: {list(model.predict(X.iloc[::30]))}")
+      f"(git commit {info['git']['commit'][:8]}), predictions for 5 flowers: {model.predict(X.iloc[::30]).tolist()}")
 '''
 
 
@@ -76,9 +76,11 @@ def main() -> None:
         with open(os.path.join(work, "predict.py"), "w") as f:
             f.write(PREDICT)
 
+        sh(work, "git", "add", "train.py", "predict.py")
+        sh(work, "git", "commit", "-qm", "training code")
+
         step("train v1 and save it with gitmodels.save (serialized + hashed + pointer staged)")
         sh(work, sys.executable, "train.py", "2")
-        sh(work, "git", "add", "train.py", "predict.py")
         sh(work, "git", "commit", "-qm", "train v1 (depth 2)")
         print(open(os.path.join(work, "models", "iris.gitmodel")).read().split("[runtime]")[0].rstrip())
 
@@ -97,7 +99,6 @@ def main() -> None:
         step("clone elsewhere: the models arrive with the checkout")
         sh(base, "git", "clone", "-q", origin, clone)
         sh(clone, *GITMODELS, "install")
-        sh(clone, *GITMODELS, "pull")
         sh(clone, *GITMODELS, "status")
         sh(clone, sys.executable, "predict.py")
 

@@ -189,6 +189,7 @@ class Repo:
 
             validate_url(remote)
             existing = self.config.remotes().get(remote_name, {})
+            self.prepare_remote(remote)
             if existing.get("url") != remote:
                 self.config.set_remote(remote_name, remote, {}, local=False,
                                        default=self.config.default_remote_name() in (None, remote_name))
@@ -323,6 +324,14 @@ class Repo:
         if scheme_of(url) == "file" and not url.startswith("file://") and not os.path.isabs(os.path.expanduser(url)):
             url = os.path.normpath(os.path.join(self.root, url))
         return url
+
+    def prepare_remote(self, url: str) -> None:
+        """A directory remote named by the user is created if its parent exists."""
+        from .remotes import scheme_of
+        from .remotes.local import create_root, path_from_url
+
+        if scheme_of(url) == "file":
+            create_root(self.remote_url({"url": path_from_url(url) if url.startswith("file://") else url}))
 
     def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, Transfer]:
         from .remotes import open_backend

@@ -34,6 +34,7 @@ def add(name, url, make_default, local, settings):
             raise UsageError(f"bad setting {item!r}", "write it as KEY=VALUE")
         parsed[key.strip()] = _coerce(value.strip())
     with open_repo() as repo:
+        repo.prepare_remote(url)
         first = not repo.config.remotes()
         repo.config.set_remote(name, url, parsed, local=local, default=make_default or first)
     click.echo(f"remote {name} -> {url}" + (" (default)" if make_default or first else ""))

@@ -21,6 +21,16 @@ def path_from_url(url: str) -> str:
     return os.path.expanduser(url)
 
 
+def create_root(path: str) -> bool:
+    """Create a directory remote when it is added (never on upload: an unmounted
+    share must fail loudly, not fill the local disk). Only when its parent exists."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path) or not os.path.isdir(os.path.dirname(path)):
+        return False
+    os.makedirs(path, exist_ok=True)
+    return True
+
+
 class LocalBackend(Backend):
     scheme = "file"
 
