@@ -20,6 +20,7 @@ from ..errors import BadConfig, RemoteError, RemoteUnreachable
 from .base import Progress, TransientError
 
 MiB = 1024 * 1024
+SETTINGS_HINT = "fix the remote's settings in the gitmodels config (see docs/remotes.md)"
 
 
 class EndpointUnreachable(TransientError, RemoteUnreachable):
@@ -57,7 +58,7 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
 
 
 def parse_size(value: object, name: str) -> int:
-    """An int, or a string like "8MiB", "64MB", "1G", "1048576"."""
+    """An int, or a string like "8MiB", "64MB", "1G", "1048576"; units are powers of 1024 (as in the AWS CLI)."""
     if isinstance(value, bool):
         raise BadConfig(f"remote setting {name} = {value!r} is not a size", "write it like 8388608 or \"8MiB\"")
     if isinstance(value, int):
@@ -65,9 +66,8 @@ def parse_size(value: object, name: str) -> int:
     match = _SIZE.fullmatch(str(value))
     if not match:
         raise BadConfig(f"remote setting {name} = {value!r} is not a size", "write it like 8388608 or \"8MiB\"")
-    number, unit, binary = match.groups()
-    base = 1024 if (binary or not unit) else 1000
-    return int(float(number) * base ** " kmgt".index(unit.lower() or " "))
+    number, unit, _ = match.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
 
 
 def size_setting(settings: Mapping[str, object], name: str, default: int, minimum: int = 1) -> int:
@@ -76,7 +76,7 @@ def size_setting(settings: Mapping[str, object], name: str, default: int, minimu
     size = parse_size(settings[name], name)
     if size < minimum:
         raise BadConfig(f"remote setting {name} = {settings[name]!r} is below the minimum of {minimum} bytes",
-                        f"set {name} to at least {minimum // MiB} MiB" if minimum >= MiB else "")
+                        f"set {name} to at least {minimum // MiB} MiB" if minimum >= MiB else SETTINGS_HINT)
     return size
 
 
@@ -87,9 +87,9 @@ def int_setting(settings: Mapping[str, object], name: str, default: int, minimum
     try:
         number = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise BadConfig(f"remote setting {name} = {value!r} is not a whole number") from None
+        raise BadConfig(f"remote setting {name} = {value!r} is not a whole number", SETTINGS_HINT) from None
     if number < minimum:
-        raise BadConfig(f"remote setting {name} = {number} is below the minimum of {minimum}")
+        raise BadConfig(f"remote setting {name} = {number} is below the minimum of {minimum}", SETTINGS_HINT)
     return number
 
 
@@ -129,6 +129,8 @@ def network_reason(exc: BaseException) -> str | None:
             return "connection refused"
         if "Name or service not known" in text or "nodename nor servname" in text:
             return "host name not found"
+        if "Connection was closed" in text or "RemoteDisconnected" in text:
+            return "connection closed"
         kwargs = getattr(err, "kwargs", None)
         if isinstance(kwargs, dict):
             todo.extend(kwargs.values())
@@ -269,69 +271,85 @@ class ProgressReader:
         return True
 
 
-# Listing a folder is cheaper than one HEAD per key once several keys share it.
-LIST_MIN_KEYS = 3
+# Listing is cheaper than one HEAD per key once several keys share a prefix.
+LIST_MIN_KEYS = 3      # keys in one folder worth a listing of that folder
+BULK_MIN_KEYS = 64     # keys in one batch worth first trying one listing of everything under them
+BULK_KEYS_PER_PAGE = 50  # that listing may take one page per this many keys asked
 PAGE = 1000
 
-ListDir = Callable[[str, str], Iterator[list[str]]]
-"""list_dir(folder, start_at) -> pages of keys directly in `folder` (relative to the
-remote root), in lexicographic order, beginning at or after `start_at`."""
+ListKeys = Callable[[str, str, bool], Iterator[list[str]]]
+"""list_keys(prefix, start_at, recursive) -> pages of keys under `prefix` (relative to
+the remote root; only those directly in it unless `recursive`), in lexicographic
+order, beginning at or after `start_at`."""
 
 
-def exists_by_listing(keys: Iterable[str], stat: Callable[[str], int | None], list_dir: ListDir,
+def _scan(list_keys: ListKeys, prefix: str, keys: list[str], recursive: bool, budget: int,
+          found: set[str], lock: threading.Lock) -> list[str]:
+    """List from the first of `keys` for at most `budget` pages; return the keys the listing did not reach."""
+    asked = set(keys)
+    last = ""
+    pages = list_keys(prefix, keys[0], recursive)
+    try:
+        for n, page in enumerate(pages, 1):
+            hits = asked.intersection(page)
+            if hits:
+                with lock:
+                    found.update(hits)
+            if page:
+                last = max(last, page[-1])
+            if last >= keys[-1] or n >= budget:
+                break
+        else:
+            return []  # listed to the end: every key is answered
+    finally:
+        close = getattr(pages, "close", None)
+        if close:
+            close()
+    return [k for k in keys if k > last]
+
+
+def exists_by_listing(keys: Iterable[str], stat: Callable[[str], int | None], list_keys: ListKeys,
                       jobs: int) -> set[str]:
-    """Which of `keys` exist, with one listing per well-populated folder and a stat for the rest.
+    """Which of `keys` exist, answered by listings where they are cheaper than a stat per key.
 
-    Keys are fanned out as objects/<2hex>/<oid>, so a large batch shares
-    folders. A folder's listing stops once it has passed the last key asked
-    for, or after as many pages as the stats it replaces would cost; keys it
-    did not reach are stat'ed one by one, so the cost stays bounded however
-    big the remote is.
+    A large batch first tries one listing of everything under the keys'
+    common prefix (a remote of a few thousand objects answers 500 keys in a
+    page or two). What that does not reach is grouped by folder (keys fan out
+    as objects/<2hex>/<oid>): a folder holding several of the keys is
+    listed, the rest are stat'ed in parallel. Every listing stops once past
+    the last key asked, or after a page budget proportional to the stats it
+    replaces, so the cost stays bounded however big the remote is.
     """
     wanted = sorted(set(keys))
+    found: set[str] = set()
+    lock = threading.Lock()
+    if not wanted:
+        return found
+    if len(wanted) >= BULK_MIN_KEYS:
+        common = os.path.commonprefix(wanted)
+        prefix = common[: common.rfind("/") + 1]
+        wanted = _scan(list_keys, prefix, wanted, True, max(1, len(wanted) // BULK_KEYS_PER_PAGE), found, lock)
+        if not wanted:
+            return found
     folders: dict[str, list[str]] = {}
     for key in wanted:
         folders.setdefault(key.rpartition("/")[0] + "/", []).append(key)
     singles = [k for group in folders.values() if len(group) < LIST_MIN_KEYS for k in group]
     groups = [(folder, group) for folder, group in folders.items() if len(group) >= LIST_MIN_KEYS]
-    found: set[str] = set()
-    lock = threading.Lock()
-
-    def by_listing(folder: str, group: list[str]) -> list[str]:
-        asked = set(group)
-        budget = max(1, len(group) // 4)
-        last = ""
-        pages = list_dir(folder, group[0])
-        try:
-            for n, page in enumerate(pages, 1):
-                hits = asked.intersection(page)
-                if hits:
-                    with lock:
-                        found.update(hits)
-                if page:
-                    last = max(last, page[-1])
-                if last >= group[-1] or n >= budget:
-                    break
-            else:
-                return []  # listed to the end of the folder: every key is answered
-        finally:
-            close = getattr(pages, "close", None)
-            if close:
-                close()
-        return [k for k in group if k > last]
 
     def by_stat(key: str) -> None:
         if stat(key) is not None:
             with lock:
                 found.add(key)
 
-    if not wanted:
-        return found
+    def by_folder(folder: str, group: list[str]) -> list[str]:
+        return _scan(list_keys, folder, group, False, max(1, len(group) // 4), found, lock)
+
     workers = max(1, min(jobs, len(singles) + len(groups)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
             stats = [pool.submit(by_stat, k) for k in singles]
-            listings = [pool.submit(by_listing, folder, group) for folder, group in groups]
+            listings = [pool.submit(by_folder, folder, group) for folder, group in groups]
             stats += [pool.submit(by_stat, k) for f in listings for k in f.result()]
             for f in stats:
                 f.result()

@@ -28,14 +28,28 @@ MIN_PART_SIZE = 5 * MiB  # S3 refuses smaller parts (except the last)
 DEFAULT_JOBS = 8
 DEFAULT_ATTEMPTS = 3  # per HTTP request, inside botocore; the Retrying wrapper retries whole operations
 STREAM_BLOCK = 1 * MiB
+IO_QUEUE = 16  # downloaded 256 KiB blocks waiting for the disk: bounds memory (s3transfer's default is 100)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
                 "TokenRefreshRequired", "InvalidClientTokenId", "UnrecognizedClientException"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"}
-_TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestTimeout",
-              "InternalError", "ServiceUnavailable", "503", "500", "TooManyRequests",
-              "RequestThrottled", "BandwidthLimitExceeded", "OperationAborted"}
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+              "RequestThrottled", "BandwidthLimitExceeded"}
+_TRANSIENT = {"RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "OperationAborted"}
+
+
+def _no_retry_when_nobody_answers(caught_exception=None, **_):
+    """A needs-retry hook: a connection that could not even be opened (refused, no DNS, connect
+    timeout) is not retried inside botocore, whose backoff would keep an offline user waiting for
+    many seconds per request; it goes straight to the Retrying wrapper, which retries it briefly
+    and then reports "cannot reach". Throttling, 5xx and dropped connections keep botocore's
+    per-request retries, so one bad part does not restart a whole multipart upload."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)):
+        raise caught_exception
+    return None
 
 
 class S3Backend(Backend):
@@ -52,6 +66,10 @@ class S3Backend(Backend):
         self.addressing_style = _cloud.str_setting(s, "addressing_style")
         if self.addressing_style not in (None, "auto", "path", "virtual"):
             raise BadConfig(f"remote setting addressing_style = {self.addressing_style!r} is not auto, path or virtual")
+        self.checksums = _cloud.str_setting(s, "checksum_calculation")
+        if self.checksums not in (None, "when_supported", "when_required"):
+            raise BadConfig(f"remote setting checksum_calculation = {self.checksums!r} "
+                            "is not when_supported or when_required")
         self._client = None
         self._lock = threading.Lock()
         self._bucket_seen = False
@@ -84,7 +102,8 @@ class S3Backend(Backend):
             if _cloud.str_setting(s, setting):
                 session_args[arg] = _cloud.str_setting(s, setting)
         config = {
-            "max_pool_connections": max(32, 4 * self.jobs),
+            # shared by the transfer engine's threads, each running `jobs` part transfers
+            "max_pool_connections": max(128, 8 * self.jobs),
             "connect_timeout": 10,
             "read_timeout": 60,
             "tcp_keepalive": True,
@@ -93,29 +112,40 @@ class S3Backend(Backend):
             config["retries"] = {"mode": "standard", "total_max_attempts": self.attempts}
         elif not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
             config["retries"] = {"mode": "standard", "total_max_attempts": DEFAULT_ATTEMPTS}
-        style = self.addressing_style or ("path" if self.endpoint_url else None)
+        # S3-compatible stores (MinIO, Ceph, ...) rarely resolve bucket.host names: path style for any custom endpoint
+        style = self.addressing_style or ("path" if self._custom_endpoint() else None)
         if style:
             config["s3"] = {"addressing_style": style}
+        if self.checksums:  # stores that reject boto3's default CRC checksums want "when_required"
+            config["request_checksum_calculation"] = self.checksums
+            config["response_checksum_validation"] = self.checksums
         try:
             session = boto3.session.Session(**session_args)
-            return session.client("s3", endpoint_url=self.endpoint_url, config=Config(**config))
-        except GitModelsError:
-            raise
+            client = session.client("s3", endpoint_url=self.endpoint_url, config=Config(**config))
+            client.meta.events.register_first("needs-retry.s3", _no_retry_when_nobody_answers,
+                                              unique_id="gitmodels-no-connect-retry")
+            return client
         except (BotoCoreError, ValueError) as exc:
             if type(exc).__name__ == "ProfileNotFound":
                 raise CredentialsError(f"AWS profile {profile!r} for remote {self.url} is not configured",
                                        "check the profile name, or run `aws configure --profile NAME`") from exc
+            mapped = self._error(exc, "connecting")
+            if isinstance(mapped, GitModelsError) and not isinstance(mapped, TransientError):
+                raise mapped from exc
             raise BadConfig(f"cannot set up remote {self.url}: {_cloud.short(exc)}",
                             "check the remote's endpoint_url, region and profile settings") from exc
 
+    def _custom_endpoint(self) -> str | None:
+        return self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
     def endpoint(self) -> str:
-        if self._client is not None:
-            return self._client.meta.endpoint_url
-        return (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
-                or os.environ.get("AWS_ENDPOINT_URL") or "https://s3.amazonaws.com")
+        client = self._client
+        if client is not None:
+            return client.meta.endpoint_url
+        return self._custom_endpoint() or "https://s3.amazonaws.com"
 
     def describe(self) -> str:
-        custom = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        custom = self._custom_endpoint()
         return f"{self.url} ({custom})" if custom else self.url
 
     def close(self) -> None:
@@ -144,9 +174,7 @@ class S3Backend(Backend):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
             message = _cloud.short(err.get("Message") or code)
             if code == "NoSuchBucket":
-                return BucketMissing(f"bucket s3://{self.bucket} does not exist ({self.endpoint()})",
-                                     f"create it (aws s3 mb s3://{self.bucket}) or fix the remote URL"
-                                     + ("" if self.endpoint_url else "; for S3-compatible stores set endpoint_url"))
+                return self._bucket_missing()
             if code in _NOT_FOUND:
                 return KeyNotFound(f"{key} is not on remote {self.url}")
             if code in _CREDENTIALS:
@@ -161,8 +189,13 @@ class S3Backend(Backend):
                     or status == 301:
                 return RemoteError(f"bucket s3://{self.bucket} is in another region ({message})",
                                    "set the remote's region setting (or AWS_REGION) to the bucket's region")
-            if code in _TRANSIENT or status == 429 or status >= 500:
-                return TransientError(f"{where}: the server answered {code or status} while {action}")
+            if code in _THROTTLED or status == 429:
+                return TransientError(f"{where}: the store is throttling requests ({code or status}) while {action}",
+                                      "run the command again; lower the remote's jobs setting if it persists")
+            if code in _TRANSIENT or status >= 500:
+                return TransientError(f"{where}: the server answered {code or status} while {action}",
+                                      "the store had a server-side failure; run the command again, "
+                                      "it resumes where it stopped")
             return RemoteError(f"{where}: {code or status} while {action}: {message}")
         credential_errors = tuple(getattr(bx, name) for name in (
             "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "TokenRetrievalError",
@@ -186,7 +219,8 @@ class S3Backend(Backend):
         return exc
 
     @contextlib.contextmanager
-    def _errors(self, action: str, key: str | None = None):
+    def _errors(self, action: str, key: str | None = None, *, bucket_op: bool = False):
+        """Map SDK exceptions to gitmodels errors; for `bucket_op`s (list, upload) a 404 means no bucket."""
         try:
             yield
         except GitModelsError:
@@ -195,62 +229,68 @@ class S3Backend(Backend):
             mapped = self._error(exc, action, key)
             if mapped is exc:
                 raise
+            if bucket_op and isinstance(mapped, KeyNotFound):
+                mapped = self._bucket_missing()
             raise mapped from exc
+
+    def _bucket_missing(self) -> BucketMissing:
+        return BucketMissing(f"bucket s3://{self.bucket} does not exist ({self.endpoint()})",
+                             f"create it (aws s3 mb s3://{self.bucket}) or fix the remote URL"
+                             + ("" if self._custom_endpoint() else "; for S3-compatible stores set endpoint_url"))
 
     def _ensure_bucket(self) -> None:
         """HEAD answers a bare 404 for a missing bucket too: tell the two apart once per backend."""
         if self._bucket_seen:
             return
-        with self._errors("checking the bucket"):
+        with self._errors("checking the bucket", bucket_op=True):
             self.client().list_objects_v2(Bucket=self.bucket, Prefix=self.root, MaxKeys=1)
         self._bucket_seen = True
 
     # -- the Backend primitives -------------------------------------------------
 
-    def _transfer_config(self):
-        from boto3.s3.transfer import TransferConfig
+    def _transfer_manager(self, chunk: int | None = None):
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
-        return TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size,
-                              max_concurrency=self.jobs, use_threads=True, num_download_attempts=3,
-                              preferred_transfer_client="classic")
-
-    def _transfer_manager(self):
-        from boto3.s3.transfer import create_transfer_manager
-
-        return create_transfer_manager(self.client(), self._transfer_config())
+        chunk = chunk or self.part_size
+        config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=chunk,
+                                max_concurrency=self.jobs, use_threads=True, num_download_attempts=3,
+                                max_io_queue=IO_QUEUE, preferred_transfer_client="classic")
+        return create_transfer_manager(self.client(), config)
 
     def stat(self, key: str) -> int | None:
         full = self._key(key)
-        with self._errors("checking", key):
+        with self._errors("looking it up", key):
             try:
                 return int(self.client().head_object(Bucket=self.bucket, Key=full)["ContentLength"])
             except Exception as exc:
-                if not isinstance(self._error(exc, "checking", key), KeyNotFound):
+                if not isinstance(self._error(exc, "looking it up", key), KeyNotFound):
                     raise
         self._ensure_bucket()
         return None
 
     def exists_many(self, keys, jobs: int = 16) -> set[str]:
         keys = [_cloud.check_key(k) for k in keys]
-        found = _cloud.exists_by_listing(keys, self.stat, self._list_folder, jobs)
+        found = _cloud.exists_by_listing(keys, self.stat, self._list_keys, jobs)
         if len(found) < len(keys):
             self._ensure_bucket()
         return found
 
-    def _list_folder(self, folder: str, start_at: str) -> Iterator[list[str]]:
+    def _list_keys(self, prefix: str, start_at: str, recursive: bool) -> Iterator[list[str]]:
         paginator = self.client().get_paginator("list_objects_v2")
         cut = len(self.root)
-        with self._errors("listing", folder):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.root + folder, Delimiter="/",
-                                           StartAfter=self.root + start_at[:-1],
-                                           PaginationConfig={"PageSize": _cloud.PAGE}):
+        args = {"Bucket": self.bucket, "Prefix": self.root + prefix, "StartAfter": self.root + start_at[:-1],
+                "PaginationConfig": {"PageSize": _cloud.PAGE}}
+        if not recursive:
+            args["Delimiter"] = "/"
+        with self._errors("listing", prefix or None, bucket_op=True):
+            for page in paginator.paginate(**args):
                 self._bucket_seen = True
                 yield [obj["Key"][cut:] for obj in page.get("Contents", ())]
 
     def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
         full = self._key(key)
         progress = _cloud.locked_progress(progress)
-        with self._errors("uploading", key):
+        with self._errors("uploading", key, bucket_op=True):
             if size < self.part_size:
                 with open(src, "rb") as f:
                     self.client().put_object(Bucket=self.bucket, Key=full, Body=f)
@@ -282,7 +322,11 @@ class S3Backend(Backend):
             from boto3.s3.transfer import ProgressCallbackInvoker
 
             subscribers = [ProgressCallbackInvoker(progress)] if progress else None
-            with open(dst, "wb") as f, self._transfer_manager() as manager:
+            # One range per job: each is streamed to its place in the file, so memory does not grow
+            # with the range, and fewer, longer requests suit servers that read whole objects per GET.
+            per_job = -(-int(response["ContentLength"]) // self.jobs)
+            chunk = max(self.part_size, -(-per_job // MiB) * MiB)
+            with open(dst, "wb") as f, self._transfer_manager(chunk) as manager:
                 manager.download(self.bucket, full, f, subscribers=subscribers).result()
             return None
 
@@ -310,7 +354,7 @@ class S3Backend(Backend):
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         paginator = self.client().get_paginator("list_objects_v2")
         cut = len(self.root)
-        with self._errors("listing", prefix or None):
+        with self._errors("listing", prefix or None, bucket_op=True):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.root + prefix,
                                            PaginationConfig={"PageSize": _cloud.PAGE}):
                 for obj in page.get("Contents", ()):

@@ -1,0 +1,442 @@
+"""Real storage servers on loopback for the tests (a pytest plugin: the root conftest loads it).
+
+- `s3_server` / `gcs_server` (session): a moto_server / gcp-storage-emulator
+  subprocess on a free 127.0.0.1 port; the value is the endpoint URL.
+- `s3_remote` / `gcs_remote` (function): a fresh bucket on that server, as
+  `(url, settings)` ready for `open_backend(url, settings)`, with the
+  environment set up (fake AWS keys; STORAGE_EMULATOR_HOST).
+- `s3_server_private` / `gcs_server_private` (function): a server of the
+  test's own behind a loopback proxy, for fault tests. `.stop()` cuts every
+  connection and refuses new ones, as a dead server would; `.start()`
+  serves again on the same port with the data intact; `.new_remote()` gives
+  `(url, settings)` for a fresh bucket; `.kill_server()` really kills the
+  process (its data are lost; `.start()` brings up an empty one).
+- `StubServer`: an HTTP server that answers every request the same way
+  (a 403, a 503), for failures the emulators cannot produce.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import http.server
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket on loopback `port` (Linux /proc; elsewhere assume so).
+
+    Guards against a neighbour (another test session) taking the port between
+    free_port() and the server's bind: its server would answer our readiness check.
+    """
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    inodes = {row.split()[9] for row in rows
+              if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A"}  # 0A: LISTEN
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except OSError:
+        return False
+
+
+class ServerProcess:
+    """A server subprocess on a fixed loopback port: start, stop, start again."""
+
+    _all: list["ServerProcess"] = []
+
+    def __init__(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/"):
+        self.name = name
+        self.argv_template = argv
+        self.port = port or free_port()
+        self.ready_path = ready_path
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(tempfile.gettempdir(), f"gitmodels-test-{name}-{uuid.uuid4().hex[:8]}.log")
+        ServerProcess._all.append(self)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> "ServerProcess":
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        argv = [a.format(port=self.port, host=HOST) for a in self.argv_template]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if _http_ok(self.endpoint + self.ready_path) and _listens(self.proc.pid, self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        with open(self.log_path, "rb") as f:
+            tail = f.read()[-2000:].decode(errors="replace")
+        raise RuntimeError(f"{self.name} did not start on port {self.port}:\n{tail}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@atexit.register
+def _stop_every_server() -> None:
+    for server in ServerProcess._all:
+        server.stop()
+
+
+def moto_process(port: int | None = None) -> ServerProcess:
+    return ServerProcess("moto", [sys.executable, "-m", "moto.server", "-H", "{host}", "-p", "{port}"],
+                         port, ready_path="/moto-api/")
+
+
+# The emulator serves one request at a time from a listen backlog of 5: a sixth
+# concurrent client's SYN is dropped and retried a second later. A deeper
+# backlog keeps parallel transfers from stalling on that.
+_GCS_BOOT = ("import sys, socketserver; socketserver.TCPServer.request_queue_size = 128; "
+             "from gcp_storage_emulator.__main__ import main; main(sys.argv[1:])")
+
+
+def gcs_process(port: int | None = None) -> ServerProcess:
+    return ServerProcess("gcs-emulator", [sys.executable, "-c", _GCS_BOOT, "start", "--host", "{host}",
+                                          "--port", "{port}", "--in-memory", "-q"], port)
+
+
+def start_with_retry(make) -> ServerProcess:
+    """Start a server on a fresh free port, trying again if another process took the port first."""
+    for attempt in range(3):
+        server = make()
+        try:
+            return server.start()
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class LoopbackProxy:
+    """A TCP forwarder on its own loopback port that can be cut and restored.
+
+    `stop()` resets every open connection and closes the port (clients see
+    "connection reset" then "connection refused", as with a dead server);
+    `start()` listens on the same port again.
+    """
+
+    def __init__(self, target_port: int, port: int | None = None):
+        self.target_port = target_port
+        self.port = port or free_port()
+        self._listener: socket.socket | None = None
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.connections = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> "LoopbackProxy":
+        if self._listener is not None:
+            return self
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, self.port))
+        listener.listen(128)
+        self._listener = listener
+        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        thread.start()
+        self._threads = [thread]
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection((HOST, self.target_port))
+            except OSError:
+                self._reset(client)
+                continue
+            with self._lock:
+                if self._listener is not listener:  # stopped meanwhile
+                    self._reset(client)
+                    self._reset(upstream)
+                    return
+                self._conns.update((client, upstream))
+                self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(256 * 1024)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    @staticmethod
+    def _reset(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def stop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            conns, self._conns = self._conns, set()
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for sock in conns:
+            self._reset(sock)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class PrivateServer:
+    """A test's own server behind a LoopbackProxy (see the module docstring)."""
+
+    def __init__(self, process: ServerProcess, kind: str, monkeypatch):
+        self.process = process
+        self.kind = kind
+        self.monkeypatch = monkeypatch
+        self.proxy = LoopbackProxy(process.port).start()
+        if kind == "gs":
+            monkeypatch.setenv("STORAGE_EMULATOR_HOST", self.endpoint)
+
+    @property
+    def endpoint(self) -> str:
+        """What clients use: the proxy."""
+        return self.proxy.endpoint
+
+    @property
+    def direct_endpoint(self) -> str:
+        """The server itself, for setting up and inspecting behind the client's back."""
+        return self.process.endpoint
+
+    def stop(self) -> None:
+        self.proxy.stop()
+
+    def start(self) -> None:
+        self.process.start()
+        self.proxy.start()
+
+    def kill_server(self) -> None:
+        self.proxy.stop()
+        self.process.stop()
+
+    def new_bucket(self) -> str:
+        name = f"gm-{uuid.uuid4().hex[:12]}"
+        (create_s3_bucket if self.kind == "s3" else create_gcs_bucket)(self.direct_endpoint, name)
+        return name
+
+    def new_remote(self, prefix: str = "models", **settings) -> tuple[str, dict]:
+        url = f"{self.kind}://{self.new_bucket()}/{prefix}"
+        if self.kind == "s3":
+            return url, {"endpoint_url": self.endpoint, **settings}
+        return url, dict(settings)
+
+    def close(self) -> None:
+        self.proxy.stop()
+        self.process.stop()
+
+
+class StubServer:
+    """Answers every request with one status, headers and body; counts the requests."""
+
+    def __init__(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
+        stub = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                stub.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _answer
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def s3_error_body(code: str, message: str) -> bytes:
+    return f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+
+
+def gcs_error_body(code: int, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "errors": [{"message": message, "domain": "global"}]}}).encode()
+
+
+# -- bucket creation, straight to the server -------------------------------------
+
+def create_s3_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket=name)
+
+
+def create_gcs_bucket(endpoint: str, name: str, project: str = "gitmodels-test") -> None:
+    request = urllib.request.Request(f"{endpoint}/storage/v1/b?project={project}", method="POST",
+                                     data=json.dumps({"name": name}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, response.status
+
+
+# -- environment -----------------------------------------------------------------
+
+_AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN",
+             "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """Fake AWS keys, and nothing from the developer's own ~/.aws or an instance role."""
+    for var in _AWS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def gcs_env(monkeypatch, tmp_path):
+    """No Google credentials from the developer's machine, and no metadata-server probing."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud-absent"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCE_METADATA_HOST", f"{HOST}:9")
+    monkeypatch.setenv("GCE_METADATA_IP", f"{HOST}:9")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "gitmodels-test")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+
+
+# -- fixtures --------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = start_with_retry(moto_process)
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_remote(s3_server, aws_env):
+    bucket = f"gm-{uuid.uuid4().hex[:12]}"
+    create_s3_bucket(s3_server, bucket)
+    yield f"s3://{bucket}/models", {"endpoint_url": s3_server}
+
+
+@pytest.fixture
+def s3_server_private(aws_env, monkeypatch):
+    server = PrivateServer(start_with_retry(moto_process), "s3", monkeypatch)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    server = start_with_retry(gcs_process)
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def gcs_remote(gcs_server, gcs_env, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server)
+    bucket = f"gm-{uuid.uuid4().hex[:12]}"
+    create_gcs_bucket(gcs_server, bucket)
+    yield f"gs://{bucket}/models", {"project": "gitmodels-test"}
+
+
+@pytest.fixture
+def gcs_server_private(gcs_env, monkeypatch):
+    server = PrivateServer(start_with_retry(gcs_process), "gs", monkeypatch)
+    yield server
+    server.close()
