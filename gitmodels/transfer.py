@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
 from . import manifest as manifest_mod
-from .errors import GitModelsError, ObjectMissing
+from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
+                     RemoteUnreachable)
 from .remotes.base import Backend, KeyNotFound, object_key
 from .statcache import StateDB
 from .store import Store
 
 Progress = Callable[[int], None]
+FATAL = (RemoteUnreachable, AccessDenied, CredentialsError, BucketMissing)
 
 
 @dataclasses.dataclass
@@ -150,6 +152,12 @@ class Transfer:
                 oid = futures[fut]
                 try:
                     sent = fut.result()
+                except FATAL as exc:
+                    # The remote itself is gone or refuses us: every other object would fail the same way.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    if remember:
+                        self.state.remote_add(self.remote_id, done)
+                    raise exc from None
                 except KeyNotFound:
                     result.failed.append((oid, ObjectMissing(
                         f"object {oid[:12]} is not on remote {self.backend.describe()}",

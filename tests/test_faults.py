@@ -109,7 +109,7 @@ def test_push_and_pull_at_once(repo, tmp_path, remote_dir):
 def test_unreachable_directory_remote_is_one_clear_line(repo, tmp_path):
     (repo / "m.bin").write_bytes(b"x" * 1000)
     gm(repo, "add", "m.bin")
-    gm(repo, "remote", "add", "gone", str(tmp_path / "does-not-exist"), "--default")
+    gm(repo, "remote", "add", "gone", str(tmp_path / "not-mounted" / "models"), "--default")
     proc = gm(repo, "push", check=False)
     assert proc.returncode != 0
     assert proc.stderr.startswith("gitmodels: ") and "does not exist" in proc.stderr

@@ -6,6 +6,7 @@ import random
 import time
 from typing import Iterable, Iterator
 
+from ..errors import RemoteUnreachable
 from .base import Backend, Progress, TransientError
 
 
@@ -20,13 +21,17 @@ class Retrying(Backend):
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.unreachable = False
 
     def _call(self, fn, *args, **kwargs):
-        for attempt in range(1, self.attempts + 1):
+        attempts = 1 if self.unreachable else self.attempts
+        for attempt in range(1, attempts + 1):
             try:
                 return fn(*args, **kwargs)
-            except TransientError:
-                if attempt == self.attempts:
+            except TransientError as exc:
+                if attempt == attempts:
+                    if isinstance(exc, RemoteUnreachable):
+                        self.unreachable = True  # later calls fail fast instead of backing off again
                     raise
                 delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
                 time.sleep(delay * (0.5 + random.random() / 2))
