@@ -1,0 +1,294 @@
+"""Integrity checks: re-hash every cached object (and, on request, every remote object).
+
+A cached object whose bytes do not hash to its name is moved to
+`<cache>/quarantine/` (never deleted), so nothing ever reads it again and a
+later fetch can put a good copy in its place. A damaged remote object is only
+reported (and forgotten by the local record of what the remote holds); it is
+overwritten only with `repair`, and only with a local copy that verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Iterable
+
+from . import fileio
+from . import manifest as manifest_mod
+from .errors import GitModelsError, RemoteError
+from .gc import chunking_api, forget_chunk_sources
+from .hashing import hash_file, is_hex_oid
+from .progress import Bar, wanted
+from .remotes.base import OBJECTS_PREFIX, KeyNotFound, object_key, oid_from_key
+
+
+@dataclasses.dataclass
+class Problem:
+    oid: str                   # the object (or, for a damaged chunk pack, the pack id)
+    where: str                 # the cache file or the remote key
+    error: str                 # what is wrong ("hashes to 1a2b...", "unreadable: ...")
+    models: list[str] = dataclasses.field(default_factory=list)  # "models/churn (HEAD, main)"
+    refs: list[str] = dataclasses.field(default_factory=list)    # where those models are: workspace, HEAD, main...
+    quarantined_to: str | None = None
+    repaired: bool = False
+    affects: list[str] = dataclasses.field(default_factory=list)  # the objects it damages (a pack: several)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class FsckResult:
+    scope: str                 # "cache" or "remote NAME"
+    checked: int = 0
+    bytes: int = 0
+    corrupt: list[Problem] = dataclasses.field(default_factory=list)
+    stray: list[str] = dataclasses.field(default_factory=list)     # names under objects/ that are not oids
+    other_keys: int = 0        # remote keys neither objects nor chunk packs/recipes: not checked
+    chunk_packs: int | None = None   # chunk packs verified (None: no chunk store, or no chunk support)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.repaired for p in self.corrupt)
+
+    def to_json(self) -> dict:
+        return {"scope": self.scope, "checked": self.checked, "bytes": self.bytes, "ok": self.ok,
+                "corrupt": [p.to_json() for p in self.corrupt], "stray": self.stray, "other_keys": self.other_keys,
+                "chunk_packs": self.chunk_packs}
+
+
+def _jobs(jobs: int | None) -> int:
+    return max(1, jobs or min(8, os.cpu_count() or 1))
+
+
+# -- which models use an object ---------------------------------------------------------------
+
+
+def affected_models(repo, oids: Iterable[str], include_remote_refs: bool = False
+                    ) -> dict[str, dict[str, list[str]]]:
+    """oid -> {model path: [workspace, HEAD, main, v1.0, ...]} over the workspace, HEAD, branches and tags."""
+    oids = set(oids)
+    if not oids:
+        return {}
+    sources: dict[str, list[str]] = {}  # commit sha -> names
+    head = repo.git.head()
+    if head:
+        sources.setdefault(head, []).append("HEAD")
+    prefixes = (b"refs/heads/", b"refs/tags/") + ((b"refs/remotes/",) if include_remote_refs else ())
+    for name, sha in sorted(repo.git.refs(prefixes).items()):
+        short = name.split("/", 2)[2] if name.startswith(("refs/heads/", "refs/tags/")) else name[len("refs/"):]
+        sources.setdefault(sha, []).append(short)
+    hits: dict[str, dict[str, list[str]]] = {}  # oid -> model -> where
+
+    def visit(pointers: dict, where: list[str]) -> None:
+        for art, ptr in pointers.items():
+            needed = {ptr.oid}
+            if ptr.is_dir and repo.store.has(ptr.oid):
+                with contextlib.suppress(GitModelsError):
+                    needed |= {e.oid for e in manifest_mod.parse(repo.store.read_bytes(ptr.oid)).entries}
+            for oid in needed & oids:
+                hits.setdefault(oid, {}).setdefault(art, []).extend(where)
+
+    with contextlib.suppress(GitModelsError):
+        visit(repo.pointers(None, errors=[]), ["workspace"])
+    for sha, names in sources.items():
+        with contextlib.suppress(GitModelsError):
+            visit(repo.pointers(sha, errors=[]), names)
+    return {oid: {art: list(dict.fromkeys(where)) for art, where in sorted(models.items())}
+            for oid, models in hits.items()}
+
+
+def _describe(p: Problem, models: dict[str, dict[str, list[str]]]) -> None:
+    found: dict[str, list[str]] = {}
+    for oid in p.affects:
+        for art, where in models.get(oid, {}).items():
+            found.setdefault(art, []).extend(where)
+    p.models = [f"{art} ({', '.join(dict.fromkeys(where))})" for art, where in sorted(found.items())]
+    p.refs = list(dict.fromkeys(w for where in found.values() for w in where))
+
+
+# -- the cache --------------------------------------------------------------------------------
+
+
+def check_cache(repo, *, quarantine: bool = True, jobs: int | None = None,
+                progress: bool | None = None) -> FsckResult:
+    """Re-hash every cached object (streaming, in parallel); quarantine the ones that do not match."""
+    store = repo.store
+    result = FsckResult("cache")
+    oids = list(store.iter_oids())
+    sizes = {o: store.size(o) or 0 for o in oids}
+    bar = Bar("checking cache", wanted(progress))
+    bar.set_total(len(oids), sum(sizes.values()))
+
+    def check(oid: str) -> tuple[str, str | None]:
+        try:
+            digest, _ = hash_file(store.path(oid))
+        except FileNotFoundError:
+            return oid, None  # removed meanwhile (gc): nothing to check
+        except OSError as exc:
+            return oid, f"unreadable: {exc.strerror or exc}"
+        finally:
+            bar(sizes[oid])
+        return oid, None if digest == oid else f"its bytes hash to {digest[:12]}"
+
+    problems: list[Problem] = []
+    try:
+        with ThreadPoolExecutor(max_workers=_jobs(jobs)) as pool:
+            for fut in as_completed([pool.submit(check, o) for o in oids]):
+                oid, error = fut.result()
+                result.checked += 1
+                result.bytes += sizes[oid]
+                if error:
+                    problems.append(Problem(oid, store.path(oid), error, affects=[oid]))
+    finally:
+        bar.close()
+    if not problems:
+        return result
+    with repo.lock():
+        for p in problems:
+            # Hash again under the lock: a concurrent fetch may have replaced a damaged copy by now.
+            with contextlib.suppress(FileNotFoundError):
+                if quarantine and not store.verify(p.oid):
+                    p.quarantined_to = store.quarantine(p.oid)
+        forget_chunk_sources(repo, [p.oid for p in problems if p.quarantined_to])
+    models = affected_models(repo, [p.oid for p in problems])
+    for p in sorted(problems, key=lambda p: p.oid):
+        _describe(p, models)
+        result.corrupt.append(p)
+    return result
+
+
+# -- a remote ---------------------------------------------------------------------------------
+
+
+def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs: int | None = None,
+                 progress: bool | None = None) -> FsckResult:
+    """Download and hash every object on a remote (one at a time per worker, through a temp file).
+
+    Damaged objects are reported, forgotten in the local record of what the
+    remote holds, and, with `repair`, overwritten by a local copy that hashes
+    right. Nothing is ever deleted from the remote.
+    """
+    name, transfer = repo.open_transfer(remote, jobs)
+    backend = transfer.backend
+    store = repo.store
+    result = FsckResult(f"remote {name}")
+    keys: list[tuple[str, str, int]] = []
+    bar = Bar(f"checking remote {name}", wanted(progress))
+    chunk_keys = 0
+    with backend:
+        for key, size in backend.list(""):
+            if key.startswith(("packs/", "recipes/")):
+                chunk_keys += 1
+                continue
+            if not key.startswith(OBJECTS_PREFIX):
+                result.other_keys += 1
+                continue
+            oid = oid_from_key(key)
+            if oid is None or not is_hex_oid(oid) or key != object_key(oid):
+                result.stray.append(key)
+                continue
+            keys.append((oid, key, size))
+        bar.set_total(len(keys), sum(s for _, _, s in keys))
+        os.makedirs(store.tmp_dir, exist_ok=True)
+
+        def check(item: tuple[str, str, int]) -> tuple[str, str, int, str | None]:
+            oid, key, size = item
+            tmp = fileio.tmp_name_for(os.path.join(store.tmp_dir, "fsck"))
+            try:
+                digest = backend.download(key, tmp, bar)
+                if digest is None:
+                    digest, _ = hash_file(tmp)
+            except KeyNotFound:
+                return oid, key, size, None  # deleted meanwhile
+            except RemoteError as exc:
+                return oid, key, size, f"unreadable: {exc}"
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return oid, key, size, None if digest == oid else f"its bytes hash to {digest[:12]}"
+
+        problems: list[Problem] = []
+        try:
+            with ThreadPoolExecutor(max_workers=min(transfer.jobs, max(1, len(keys)))) as pool:
+                for fut in as_completed([pool.submit(check, k) for k in keys]):
+                    oid, key, size, error = fut.result()
+                    result.checked += 1
+                    result.bytes += size
+                    if error:
+                        problems.append(Problem(oid, f"{backend.describe().rstrip('/')}/{key}", error, affects=[oid]))
+        finally:
+            bar.close()
+        chunk_problems: list[Problem] = []
+        chunking = chunking_api("verify_remote", "recipe_key")
+        if chunk_keys and chunking is None:
+            result.other_keys += chunk_keys
+        elif chunk_keys:
+            state_dir = os.path.join(store.root, "chunks")
+            report = chunking.verify_remote(backend, jobs=transfer.jobs,
+                                            state_dir=state_dir if os.path.isdir(state_dir) else None)
+            result.chunk_packs = report.packs_checked
+            for pack in report.bad_packs:
+                chunk_problems.append(Problem(pack.pack_id, f"{backend.describe().rstrip('/')}/{pack.key}",
+                                              "; ".join(pack.problems), affects=list(pack.affected_oids)))
+            for oid, why in report.bad_recipes:
+                chunk_problems.append(Problem(oid, f"{backend.describe().rstrip('/')}/{chunking.recipe_key(oid)}",
+                                              f"damaged chunk recipe: {why}", affects=[oid]))
+        damaged = {o for p in problems + chunk_problems for o in p.affects}
+        if damaged:
+            repo.state.remote_forget(transfer.remote_id, sorted(damaged))
+        if repair:
+            for p in problems:
+                _repair(repo, transfer, p)
+            fixed: dict[str, bool] = {}
+            for p in chunk_problems:
+                for oid in p.affects:
+                    if oid not in fixed:
+                        fixed[oid] = _repair_chunked(repo, transfer, chunking, oid)
+                p.repaired = bool(p.affects) and all(fixed[o] for o in p.affects)
+                if p.affects and not p.repaired:
+                    p.error += f"; no sound cached copy of {sum(not fixed[o] for o in p.affects)} affected object(s)"
+        problems.extend(chunk_problems)
+    models = affected_models(repo, {o for p in problems for o in p.affects}, include_remote_refs=True)
+    for p in sorted(problems, key=lambda p: p.where):
+        _describe(p, models)
+        result.corrupt.append(p)
+    return result
+
+
+def _repair(repo, transfer, p: Problem) -> None:
+    """Overwrite a damaged remote object with the cached copy, if that copy hashes right."""
+    store = repo.store
+    if not store.has(p.oid) or not store.verify(p.oid):
+        return
+    try:
+        transfer.backend.upload(object_key(p.oid), store.path(p.oid), store.size(p.oid) or 0)
+    except RemoteError as exc:
+        p.error += f"; repair failed: {exc}"
+        return
+    p.repaired = True
+    repo.state.remote_add(transfer.remote_id, [p.oid])
+
+
+def _repair_chunked(repo, transfer, chunking, oid: str) -> bool:
+    """Serve `oid` whole from a sound cached copy, then drop its damaged chunk recipe."""
+    store = repo.store
+    if not store.has(oid) or not store.verify(oid):
+        return False
+    try:
+        transfer.backend.upload(object_key(oid), store.path(oid), store.size(oid) or 0)
+        transfer.backend.delete(chunking.recipe_key(oid))
+    except RemoteError:
+        return False
+    repo.state.remote_add(transfer.remote_id, [oid])
+    return True
+
+
+def quarantined(repo) -> list[str]:
+    folder = os.path.join(repo.store.root, "quarantine")
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+__all__ = ["Problem", "FsckResult", "check_cache", "check_remote", "affected_models", "quarantined"]

@@ -1,0 +1,298 @@
+"""gc: in every state of a real git history, nothing a checkout needs is deleted; garbage is."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.histutil import (Sandbox, blob, build_history, cache_oids, copy_history, manifest_oids, object_path,
+                            remote_oids, sha256, verify_checkouts)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("gc")
+        sb = Sandbox(root, mp)
+        yield sb, build_history(sb, root / "base")
+
+
+@pytest.fixture
+def hist(built, tmp_path):
+    sb, h = built
+    return sb, copy_history(h, tmp_path / "copy")
+
+
+def enc_objects(h, label: str) -> set[str]:
+    oid = h.oids[label]
+    return {oid, *manifest_oids(h.work, oid)}
+
+
+def test_gc_in_every_state_keeps_what_every_checkout_needs(tmp_path, monkeypatch):
+    sb = Sandbox(tmp_path, monkeypatch)
+    states = []
+
+    def gc_then_check(label: str) -> None:
+        work = tmp_path / "r" / "work"
+        before = cache_oids(work)
+        sb.gm(work, "gc")
+        after = cache_oids(work)
+        assert after <= before
+        checked = verify_checkouts(sb, work, tmp_path / "scratch")
+        assert "HEAD" in checked and "refs/heads/main" in checked
+        states.append((label, len(before - after), checked))
+
+    h = build_history(sb, tmp_path / "r", after_step=gc_then_check)
+    assert [s[0] for s in states] == ["c1", "c2", "c3", "c4b", "c5", "conflict", "c6", "c7", "c8", "stash",
+                                      "loose"]
+    cached = cache_oids(h.work)
+    # What gc must have deleted: versions only pushed history uses, and the discarded ones.
+    for label in ("churn-v1", "scratch1", "scratch2"):
+        assert h.oids[label] not in cached, label
+    # What it must have kept: every tip, the unpushed work, the stash, and history the remote lacks.
+    for label in ("churn-v2", "churn-v3", "churn-v5", "churn-v6", "wip-v1", "old-v1", "enc-v1", "enc-v2", "enc-v4"):
+        assert h.oids[label] in cached, label
+    assert enc_objects(h, "enc-v3") <= cached  # pushed to git, never to the model remote
+    final = dict((s[0], s[2]) for s in states)
+    assert {"refs/heads/wip", "refs/tags/v1.0", "stash@{0}", "refs/heads/exp"} <= set(final["loose"])
+
+
+def test_dry_run_deletes_nothing_then_gc_deletes_exactly_the_plan(hist):
+    sb, h = hist
+    before = cache_oids(h.work)
+    plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()
+    assert cache_oids(h.work) == before
+    expected = {h.oids["churn-v1"], h.oids["scratch1"], h.oids["scratch2"]}
+    assert set(plan["plan"]["deleted_oids"]) == expected
+    assert plan["plan"]["protected"] == 2 and plan["plan"]["checked_remote"] == "origin"
+    text = sb.gm(h.work, "gc", "--dry-run").out
+    assert "delete  3 object(s)" in text and "dry run: nothing was deleted" in text
+    sb.gm(h.work, "gc")
+    assert cache_oids(h.work) == before - expected
+    assert sb.gm(h.work, "gc", "--json").json()["deleted"] == 0  # idempotent
+    verify_checkouts(sb, h.work, h.root / "scratch")
+
+
+def test_history_the_remote_lacks_is_kept_until_pushed(hist):
+    sb, h = hist
+    enc3 = enc_objects(h, "enc-v3") - enc_objects(h, "enc-v1")  # its manifest and its own weights file
+    assert len(enc3) == 2
+    sb.gm(h.work, "gc")
+    assert enc3 <= cache_oids(h.work)
+    sb.gm(h.work, "push", "--rev", h.commits["c4b"])
+    sb.gm(h.work, "gc")
+    assert not enc3 & cache_oids(h.work)
+    # ... and it can still be had from the remote.
+    sb.gm(h.work, "get", f"models/enc@{h.commits['c4b']}", "-o", str(h.root / "out"))
+    assert (h.root / "out/enc/weights.bin").read_bytes() == blob("enc-w-3", 5300)
+
+
+def test_offline_unreachable_or_no_remote_keeps_all_history(hist):
+    sb, h = hist
+    churn1 = h.oids["churn-v1"]
+    sb.gm(h.work, "gc", "--offline")
+    assert churn1 in cache_oids(h.work) and h.oids["scratch1"] not in cache_oids(h.work)
+    os.rename(h.store, h.root / "store-gone")
+    plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()["plan"]
+    assert churn1 not in plan["deleted_oids"]
+    os.rename(h.root / "store-gone", h.store)
+    sb.gm(h.work, "remote", "remove", "origin")
+    plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()["plan"]
+    assert churn1 not in plan["deleted_oids"] and any("no model remote" in w for w in plan["warnings"])
+
+
+def test_all_commits_keeps_every_version(hist):
+    sb, h = hist
+    sb.gm(h.work, "gc", "--all-commits")
+    cached = cache_oids(h.work)
+    assert h.oids["churn-v1"] in cached
+    assert h.oids["scratch1"] not in cached and h.oids["scratch2"] not in cached
+
+
+def test_reflog_and_stash_protect_unpushed_work_until_git_drops_them(hist):
+    sb, h = hist
+    v5, v6 = h.oids["churn-v5"], h.oids["churn-v6"]
+    sb.gm(h.work, "checkout", "--force")
+    v5b = sb.add(h.work, "models/churn-model.bin", blob("churn-5b"), {"auc": 0.905})
+    sb.git(h.work, "commit", "-q", "--amend", "-m", "train v5b")
+    amended = sb.git(h.work, "rev-parse", "HEAD")
+    sb.add(h.work, "models/churn-model.bin", blob("churn-5c"), {"auc": 0.906})
+    sb.git(h.work, "commit", "-q", "--amend", "-m", "train v5c")  # `amended` is now only in the reflog
+    sb.gm(h.work, "gc")
+    assert {v5b, v6} <= cache_oids(h.work)
+    wt = h.root / "wt-amended"
+    sb.git(h.work, "worktree", "add", "-q", "--detach", str(wt), amended)
+    sb.gm(wt, "checkout", "--no-fetch")
+    sb.git(h.work, "worktree", "remove", "--force", str(wt))
+    sb.git(h.work, "stash", "drop", "-q")
+    sb.git(h.work, "reflog", "expire", "--expire=now", "--all")
+    sb.gm(h.work, "gc")
+    cached = cache_oids(h.work)
+    assert v5b not in cached and v6 not in cached
+    assert v5 in cached  # the original c7 is still the parent of the unpushed wip branch
+    verify_checkouts(sb, h.work, h.root / "scratch")
+
+
+def test_worktrees_index_untracked_pointers_and_links_are_kept(hist):
+    sb, h = hist
+    churn1 = h.oids["churn-v1"]
+    wt = h.root / "wt-c1"
+    sb.git(h.work, "worktree", "add", "-q", "--detach", str(wt), h.commits["c1"])
+    staged = sb.add(h.work, "models/churn-model.bin", blob("staged-only"))
+    # The working tree goes back to HEAD's pointer; the index still has the new one.
+    Path(h.work, "models/churn-model.bin.gitmodel").write_text(
+        sb.git(h.work, "show", "HEAD:models/churn-model.bin.gitmodel") + "\n")
+    Path(h.work, "models/new.bin").write_bytes(blob("untracked-pointer"))
+    sb.gm(h.work, "add", "--no-stage", "models/new.bin")
+    untracked = sha256(blob("untracked-pointer"))
+    assert untracked in cache_oids(h.work)
+    assert "new.bin.gitmodel" not in sb.git(h.work, "ls-files", "models")
+    # Even a pointer that an ignore rule hides.
+    Path(h.work, ".git/info/exclude").write_text("hidden.bin.gitmodel\n")
+    Path(h.work, "hidden.bin").write_bytes(blob("ignored-pointer"))
+    sb.gm(h.work, "add", "--no-stage", "hidden.bin")
+    assert sb.git(h.work, "status", "--porcelain", "--", "hidden.bin.gitmodel") == ""
+    scratch = h.oids["scratch1"]
+    os.link(object_path(h.work, scratch), h.root / "hardlink-to-scratch1")
+    sb.gm(h.work, "gc")
+    cached = cache_oids(h.work)
+    assert churn1 in cached            # HEAD of the linked worktree
+    assert staged in cached            # staged in the index, though the file on disk says otherwise
+    assert untracked in cached         # pointer written but not staged
+    assert sha256(blob("ignored-pointer")) in cached
+    assert scratch in cached           # something hardlinks to it
+    assert h.oids["scratch2"] not in cached
+    sb.gm(wt, "checkout", "--no-fetch")
+    sb.git(h.work, "worktree", "remove", "--force", str(wt))
+    os.unlink(h.root / "hardlink-to-scratch1")
+    sb.gm(h.work, "gc")
+    assert churn1 not in cache_oids(h.work) and scratch not in cache_oids(h.work)
+
+
+def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
+    sb, h = hist
+    on_remote, cached = remote_oids(h.store), cache_oids(h.work)
+    refused = sb.gm_proc(h.work, "gc", "--remote", expect=2, stdin="y\n")
+    assert "without confirmation" in refused.err and "--yes" in refused.err
+    assert remote_oids(h.store) == on_remote and cache_oids(h.work) == cached  # nothing at all was deleted
+    plan = sb.gm(h.work, "gc", "--remote", "--all-commits", "--dry-run", "--json").json()["plan"]
+    assert plan["remote"]["delete"] == 0
+    done = sb.gm(h.work, "gc", "--remote", "--yes", "--json").json()
+    assert done["plan"]["remote"]["deleted_oids"] == [h.oids["churn-v1"]]
+    assert remote_oids(h.store) == on_remote - {h.oids["churn-v1"]}
+    # A fresh clone restores every branch and tag from the remote alone.
+    fresh = h.root / "fresh"
+    sb.git(h.root, "clone", "-q", "origin.git", str(fresh))
+    for ref in ("main", "exp", "v1.0"):
+        sb.git(fresh, "checkout", "-q", ref)
+        sb.gm(fresh, "pull")
+        assert sb.gm(fresh, "status", "--json").json() and all(
+            s["state"] == "ok" for s in sb.gm(fresh, "status", "--json").json())
+    # ... while the version only c1 used is gone for good: that is what --all-commits is for.
+    missing = sb.gm(fresh, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(tmp_path / "o"), expect=5)
+    assert "cannot get model" in missing.err
+
+
+def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
+    pytest.importorskip("pyfastcdc")
+    sb = Sandbox(tmp_path, monkeypatch)
+    work, store = tmp_path / "work", tmp_path / "store"
+    store.mkdir()
+    sb.git(tmp_path, "init", "-q", "--bare", "origin.git")
+    sb.git(tmp_path, "init", "-q", "-b", "main", str(work))
+    sb.git(work, "remote", "add", "origin", "../origin.git")
+    sb.gm(work, "init", "--no-hooks", "--remote", "../store")
+    Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
+    big1 = os.urandom(600_000)
+    big2 = big1[:300_000] + os.urandom(300_000)
+    v1 = sb.add(work, "m.bin", big1)
+    sb.git(work, "commit", "-q", "-m", "v1")
+    sb.gm(work, "push")
+    sb.git(work, "push", "-q", "-u", "origin", "main")
+    v2 = sb.add(work, "m.bin", big2)
+    sb.git(work, "commit", "-q", "-m", "v2")
+    sb.gm(work, "push")
+    sb.git(work, "push", "-q", "origin", "main")
+    recipes = {p.name for p in store.glob("recipes/*/*")}
+    if not recipes:
+        pytest.skip("this build pushes whole objects only")
+    assert {v1, v2} <= recipes
+    packs_before = {p.name for p in store.glob("packs/*/*")}
+    out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
+    assert out["plan"]["remote"]["chunk_recipes_delete"] == [v1]
+    assert {p.name for p in store.glob("recipes/*/*")} == recipes - {v1}
+    assert {p.name for p in store.glob("packs/*/*")} <= packs_before
+    fresh = tmp_path / "fresh"
+    sb.git(tmp_path, "clone", "-q", "origin.git", str(fresh))
+    sb.gm(fresh, "pull")
+    assert Path(fresh, "m.bin").read_bytes() == big2
+
+
+def test_gc_refuses_when_a_kept_directory_manifest_is_missing(hist):
+    sb, h = hist
+    manifest = h.oids["enc-v4"]  # the enc model at HEAD
+    path = object_path(h.work, manifest)
+    os.chmod(path, 0o644)
+    os.unlink(path)
+    sb.gm(h.work, "gc")  # fetched back from the remote to learn its files
+    assert manifest in cache_oids(h.work)
+    os.unlink(object_path(h.work, manifest))
+    os.unlink(Path(h.store, "objects", manifest[:2], manifest))
+    before = cache_oids(h.work)
+    refused = sb.gm(h.work, "gc", expect=1)
+    assert "cannot tell which files" in refused.err and "--skip-unknown" in refused.err
+    assert cache_oids(h.work) == before
+    sb.gm(h.work, "gc", "--skip-unknown")
+
+
+def test_gc_refuses_a_cache_other_repositories_may_share(hist):
+    sb, h = hist
+    shared = h.root / "shared-cache"
+    shutil.copytree(h.work / ".git/gitmodels/objects", shared / "objects")
+    Path(h.work, ".git/gitmodels/config.toml").write_text(f'[core]\ncache_dir = "{shared}"\n')
+    refused = sb.gm(h.work, "gc", expect=1)
+    assert "may be shared" in refused.err and "--shared-cache-ok" in refused.err
+    sb.gm(h.work, "gc", "--shared-cache-ok")
+    assert h.oids["scratch1"] not in {p.name for p in (shared / "objects").glob("*/*")}
+    # A cache folder linked somewhere else is treated the same way.
+    os.unlink(h.work / ".git/gitmodels/config.toml")
+    objects = h.work / ".git/gitmodels/objects"
+    shutil.rmtree(objects)
+    os.symlink(shared / "objects", objects)
+    assert "may be shared" in sb.gm(h.work, "gc", expect=1).err
+
+
+def test_gc_refuses_when_git_history_is_broken(hist):
+    sb, h = hist
+    c1 = h.commits["c1"]
+    loose = h.work / ".git/objects" / c1[:2] / c1[2:]
+    assert loose.exists()
+    os.chmod(loose, 0o644)
+    os.unlink(loose)
+    before = cache_oids(h.work)
+    err = sb.gm(h.work, "gc", expect=1).err
+    assert "history is incomplete" in err and "nothing was deleted" in err
+    assert cache_oids(h.work) == before
+
+
+def test_gc_removes_stale_temp_files_and_works_in_a_shallow_clone(hist):
+    sb, h = hist
+    tmp = h.work / ".git/gitmodels/tmp"
+    tmp.mkdir(exist_ok=True)
+    stale, fresh = tmp / "obj-stale", tmp / "obj-fresh"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    out = sb.gm(h.work, "gc", "--json").json()
+    assert out["tmp_removed"] == 1 and not stale.exists() and fresh.exists()
+    shallow = h.root / "shallow"
+    sb.git(h.root, "clone", "-q", "--depth", "1", f"file://{h.origin}", str(shallow))
+    sb.gm(shallow, "pull")
+    sb.gm(shallow, "gc")
+    sb.gm(shallow, "checkout", "--no-fetch")
+    assert all(s["state"] == "ok" for s in sb.gm(shallow, "status", "--json").json())
