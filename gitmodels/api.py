@@ -80,7 +80,7 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
         tmp = fileio.tmp_name_for(target)
         try:
             tables = serializers.save_to_dir(model, tmp, serializer=serializer, format=format)
-            _swap_dir(tmp, target)
+            fileio.swap_into_place(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         meta: dict[str, Any] = {name: tables[name] for name in ("model", "runtime", "dependencies") if tables.get(name)}
@@ -106,32 +106,16 @@ def _user_tables(metrics, params, tags) -> dict:
     return out
 
 
-def _swap_dir(new: str, target: str) -> None:
-    """Put the directory `new` at `target`, replacing what was there, never half-written."""
-    if not os.path.lexists(target):
-        os.replace(new, target)
-        return
-    old = fileio.tmp_name_for(target)
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except OSError:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None, remote: str | None = None,
          **kwargs: Any) -> Any:
     """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer."""
-    from . import metadata, serializers
+    from . import history, metadata, serializers
 
     path, rev = _split_rev(str(path), rev)
     own = repo is None
     repo = _repo_for(path, repo)
     try:
-        art = repo.artifact_relpath(path)
-        ptr = repo.pointers(rev, [art])[art]
+        art, _, ptr = history.pointer_at(repo, path, rev)
         model_meta = ptr.meta.get("model") if isinstance(ptr.meta.get("model"), dict) else None
         for warning in metadata.check_runtime(ptr.meta):
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
@@ -156,15 +140,14 @@ def _refuse_plain_file() -> None:
 
 
 def show(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None) -> dict:
-    """The metadata of a model at a revision (the pointer as a dict), reading git, not the workspace."""
+    """The metadata of a model at a revision (the workspace pointer when rev is None), as a dict."""
+    from . import history
+
     path, rev = _split_rev(str(path), rev)
     own = repo is None
     repo = _repo_for(path, repo)
     try:
-        art = repo.artifact_relpath(path)
-        ptr = repo.pointers(rev, [art])[art]
-        return {"path": art, "rev": rev, "oid": "sha256:" + ptr.oid, "size": ptr.size, "kind": ptr.kind,
-                "files": ptr.files, **ptr.meta}
+        return history.show(repo, path, rev)
     finally:
         if own:
             repo.close()

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import uuid
 from typing import Callable, Iterator
@@ -68,6 +69,25 @@ def write_bytes_atomic(final: str, data: bytes, *, fsync: bool = True) -> None:
     with atomic_path(final, fsync=fsync) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
+
+
+def swap_into_place(staged: str, dest: str) -> None:
+    """Put `staged` (file or directory) at `dest`, replacing what is there only once the new copy is complete."""
+    if not os.path.lexists(dest):
+        os.rename(staged, dest)
+        return
+    old = tmp_name_for(dest)
+    os.rename(dest, old)
+    try:
+        os.rename(staged, dest)
+    except OSError:
+        os.rename(old, dest)
+        raise
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old)
 
 
 def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = None) -> int:

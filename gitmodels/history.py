@@ -9,14 +9,11 @@ SHA-256 matched the pointer.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
 import heapq
-import json
 import os
-import re
 import shutil
 import stat as statmod
 from typing import Any, Iterable
@@ -26,7 +23,6 @@ from . import manifest as manifest_mod
 from . import pointer as pointer_mod
 from .errors import (BadPointer, CorruptObject, ModelNotFound, NoRemote, ObjectMissing, PathError,
                      RemoteError, RevisionNotFound)
-from .hashing import hash_file
 from .pointer import Pointer
 
 WORKSPACE = "workspace"
@@ -112,91 +108,6 @@ class _Trees:
         return result
 
 
-# -- a fast path for reading pointers -------------------------------------------------------
-#
-# log and diff parse hundreds of pointers; tomllib (pure Python) costs ~150 us each. Pointers that
-# gitmodels writes use a tiny, regular subset of TOML: `bare_key = value` lines under `[a.b]`
-# headers, with plain strings, numbers, booleans and one-line arrays of those. `_fast_toml` reads
-# exactly that subset, with TOML's meaning, and returns None on anything else (escapes, dotted or
-# quoted keys, inline tables, dates, multi-line values, trailing comments, duplicate keys or
-# tables), so the caller falls back to the strict parser and its error messages.
-
-_NUM = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-_STR = r'"[^"\\\x00-\x1f\x7f]*"'
-_ELEM = rf"(?:{_STR}|{_NUM}|true|false)"
-_SCALAR_RE = re.compile(rf"{_STR}|[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|[-+]?(?:inf|nan)")
-_ARRAY_RE = re.compile(rf"\[[ \t]*(?:{_ELEM}(?:[ \t]*,[ \t]*{_ELEM})*[ \t]*,?)?[ \t]*\]")
-_KV_RE = re.compile(r"[ \t]*([A-Za-z0-9_-]+)[ \t]*=[ \t]*(.*?)[ \t]*")
-_HEADER_RE = re.compile(r"[ \t]*\[[ \t]*([A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*)[ \t]*\][ \t]*")
-_COMMENT_RE = re.compile(r"[ \t]*(?:#[^\x00-\x08\x0a-\x1f\x7f]*)?")
-_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-
-
-def _fast_value(text: str):
-    if _SCALAR_RE.fullmatch(text):
-        if text[0] == '"':
-            return text[1:-1]
-        if text == "true":
-            return True
-        if text == "false":
-            return False
-        return int(text) if _INT_RE.fullmatch(text) else float(text)
-    if _ARRAY_RE.fullmatch(text):
-        body = text.rstrip()[:-1].rstrip()
-        if body.endswith(","):
-            body = body[:-1]
-        return json.loads(body + "]")
-    return _NO
-
-
-_NO = object()
-
-
-def _fast_toml(data: bytes) -> dict | None:
-    if len(data) > pointer_mod.MAX_SIZE:
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    root: dict = {}
-    table = root
-    defined: set[tuple[str, ...]] = set()
-    for line in text.split("\n"):
-        if line.endswith("\r"):
-            line = line[:-1]
-        m = _KV_RE.fullmatch(line)
-        if m:
-            value = _fast_value(m.group(2))
-            if value is _NO or m.group(1) in table:
-                return None
-            table[m.group(1)] = value
-            continue
-        m = _HEADER_RE.fullmatch(line)
-        if m:
-            path = tuple(part.strip() for part in m.group(1).split("."))
-            if path in defined:
-                return None
-            defined.add(path)
-            table = root
-            for part in path:
-                table = table.setdefault(part, {})
-                if not isinstance(table, dict):
-                    return None
-            continue
-        if not _COMMENT_RE.fullmatch(line):
-            return None
-    return root
-
-
-def parse_pointer(data: bytes, where: str) -> Pointer:
-    """pointer.parse, faster for the pointers gitmodels writes (same result, same errors)."""
-    doc = _fast_toml(data)
-    if doc is None:
-        return pointer_mod.parse(data, where)
-    return pointer_mod.from_dict(doc, where)
-
-
 class _Pointers:
     """Parse each pointer blob once."""
 
@@ -210,7 +121,7 @@ class _Pointers:
         except KeyError:
             pass
         try:
-            value: Pointer | BadPointer = parse_pointer(self.git.repo[blob].as_raw_string(), where)
+            value: Pointer | BadPointer = pointer_mod.parse_fast(self.git.repo[blob].as_raw_string(), where)
         except BadPointer as exc:
             value = exc
         self._memo[blob] = value
@@ -461,7 +372,7 @@ def diff(repo, rev_a: str | None = None, rev_b: str | None = None,
         if data is None:
             return
         try:
-            side[path] = parse_pointer(data, path)
+            side[path] = pointer_mod.parse_fast(data, path)
         except BadPointer as exc:
             result.errors.append({"path": pointer_mod.artifact_path_for(path), "side": which, "error": str(exc)})
 
@@ -627,13 +538,13 @@ def get(repo, path: str, rev: str | None, out_dir: str, *, force: bool = False, 
         raise PathError(f"{dest} already exists", "choose another output directory, or pass --force to replace it")
     fetched = _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
     try:
-        _write(repo.store, ptr, dest)
+        _write(repo, ptr, dest)
     except CorruptObject:
         # A damaged cached copy: move it aside, fetch a good one, try once more.
         for oid in _corrupt_objects(repo.store, ptr):
             repo.store.quarantine(oid)
         fetched += _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
-        _write(repo.store, ptr, dest)
+        _write(repo, ptr, dest)
     return GetResult(art, dest, sha or "", ptr.oid, ptr.kind, ptr.size, ptr.files, fetched)
 
 
@@ -678,76 +589,18 @@ def _corrupt_objects(store, ptr: Pointer) -> list[str]:
     return [o for o in dict.fromkeys(oids) if store.has(o) and not store.verify(o)]
 
 
-def _copy_verified(store, oid: str, dest: str, executable: bool = False) -> None:
-    """Copy a cached object to `dest` through a temp name; hash the copy before renaming it."""
-    src = store.path(oid)
-    if not os.path.exists(src):
-        raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+def _write(repo, ptr: Pointer, dest: str) -> None:
+    """Export a verified copy next to `dest`, then swap it in: `dest` is never half-written."""
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = fileio.tmp_name_for(dest)
-    try:
-        fileio.kernel_copy(src, tmp)
-        digest, _ = hash_file(tmp)
-        if digest != oid:
-            raise CorruptObject(f"corrupt object in the cache: {src} hashes to {digest[:12]}")
-        os.chmod(tmp, (0o777 if executable else 0o666) & ~_umask())
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _write(store, ptr: Pointer, dest: str) -> None:
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    if ptr.kind == "file":
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            staged = fileio.tmp_name_for(dest)
-            _copy_verified(store, ptr.oid, staged)
-            _swap_in(staged, dest)
-        else:
-            _copy_verified(store, ptr.oid, dest)
-        return
-    man = manifest_mod.parse(store.read_bytes(ptr.oid), f"manifest of {ptr.oid[:12]}")
     staged = fileio.tmp_name_for(dest)
-    os.mkdir(staged)
     try:
-        for entry in man.entries:
-            _copy_verified(store, entry.oid, os.path.join(staged, *entry.path.split("/")), entry.executable)
-        _swap_in(staged, dest)
+        repo.export(ptr, staged, fetch=False)
+        fileio.swap_into_place(staged, dest)
     finally:
-        if os.path.isdir(staged):
+        if os.path.isdir(staged) and not os.path.islink(staged):
             shutil.rmtree(staged, ignore_errors=True)
-
-
-def _swap_in(staged: str, dest: str) -> None:
-    """Put `staged` at `dest`, replacing whatever is there only once the new copy is complete."""
-    if not os.path.lexists(dest):
-        os.rename(staged, dest)
-        return
-    old = fileio.tmp_name_for(dest)
-    os.rename(dest, old)
-    try:
-        os.rename(staged, dest)
-    except OSError:
-        os.rename(old, dest)
-        raise
-    if os.path.isdir(old) and not os.path.islink(old):
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(old)
-
-
-_UMASK: list[int] = []
-
-
-def _umask() -> int:
-    if not _UMASK:
-        mask = os.umask(0)
-        os.umask(mask)
-        _UMASK.append(mask)
-    return _UMASK[0]
+        elif os.path.lexists(staged):
+            os.unlink(staged)
 
 
 __all__ = ["Version", "ModelChange", "DiffResult", "GetResult", "log", "diff", "show", "get", "pointer_at",

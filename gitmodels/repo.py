@@ -138,19 +138,18 @@ class Repo:
         self.state.memo_put("index-pointers:" + index, stamp, json.dumps(paths))
         return paths
 
-    def read_pointer(self, pointer_path: str, meta: bool = True) -> Pointer:
+    def read_pointer(self, pointer_path: str) -> Pointer:
         try:
-            return pointer_mod.read(self.abspath(pointer_path), pointer_path, fast=not meta)
+            return pointer_mod.read(self.abspath(pointer_path), pointer_path)
         except FileNotFoundError:
             raise ModelNotFound(f"{pointer_path} does not exist in the working tree",
                                 f"restore it with `git checkout -- {pointer_path}`") from None
 
     def pointers(self, rev: str | None = None, paths: Iterable[str] | None = None,
-                 errors: list | None = None, meta: bool = True) -> dict[str, Pointer]:
+                 errors: list | None = None) -> dict[str, Pointer]:
         """artifact path -> Pointer, in the workspace (rev None) or at a git revision.
 
         Unreadable pointers raise, or are appended to `errors` as (path, BadPointer).
-        meta=False may skip the metadata tables (faster, for status and checkout).
         """
         wanted_paths = {self.artifact_relpath(p) for p in paths} if paths is not None else None
         out: dict[str, Pointer] = {}
@@ -163,8 +162,8 @@ class Repo:
             if wanted_paths is not None and art not in wanted_paths:
                 continue
             try:
-                out[art] = self.read_pointer(ppath, meta) if blob is None \
-                    else pointer_mod.parse(self.git.blob(blob), ppath)
+                out[art] = self.read_pointer(ppath) if blob is None \
+                    else pointer_mod.parse_fast(self.git.blob(blob), ppath)
             except (BadPointer, ModelNotFound) as exc:
                 if errors is None:
                     raise
@@ -260,7 +259,7 @@ class Repo:
 
     def status(self, paths: Iterable[str] | None = None, remote: str | bool | None = None) -> list[ModelStatus]:
         errors: list = []
-        pointers = self.pointers(None, paths, errors, meta=False)
+        pointers = self.pointers(None, paths, errors)
         out = [ModelStatus(pointer_mod.artifact_path_for(p), p, "bad-pointer", error=str(e)) for p, e in errors]
         recorded = self.state.lookup_many([self.abspath(a) for a, p in pointers.items() if not p.is_dir])
         for art, ptr in sorted(pointers.items()):
@@ -418,7 +417,7 @@ class Repo:
         collect the problems in `skipped` (hooks must never fail git).
         """
         errors: list = []
-        pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors, meta=False)
+        pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors)
         result = CheckoutResult()
         for ppath, exc in errors:
             if strict:
