@@ -1,53 +1,29 @@
-"""Shared fixtures: an isolated git environment and helpers to drive git and gitmodels as a user would."""
+"""Shared fixtures: every test runs git in an isolated environment; servers and scripted histories
+are plugins (tests/servers.py, tests/histutil.py, tests/gitutil.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.gitutil import isolated_env
+
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch; never TensorFlow
 
-pytest_plugins = ["tests.servers"] if importlib.util.find_spec("tests.servers") else []
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "author@example.invalid",
-    "GIT_COMMITTER_NAME": "Test Committer", "GIT_COMMITTER_EMAIL": "committer@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
-}
+pytest_plugins = ["tests.servers", "tests.histutil", "tests.gitutil"]
 
 
 @pytest.fixture(autouse=True)
-def isolated_git(tmp_path_factory, monkeypatch):
-    """No test reads the developer's ~/.gitconfig or writes to their home."""
-    home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for key, value in GIT_ENV.items():
+def isolated_git(tmp_path_factory, monkeypatch) -> dict[str, str]:
+    """No test reads the developer's git config or GIT_*/GITMODELS_* variables, or writes to their home."""
+    env = isolated_env(tmp_path_factory.mktemp("home"))
+    for key in list(os.environ):
+        if key not in env:
+            monkeypatch.delenv(key)
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("GITMODELS_SKIP", raising=False)
-    monkeypatch.delenv("GITMODELS_HOOK", raising=False)
-
-
-def run(args, cwd, check=True, input=None, env=None):
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, input=input,
-                          env={**os.environ, **(env or {})})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\nstdout: {proc.stdout}\nstderr: {proc.stderr}")
-    return proc
-
-
-def git(cwd, *args, **kw):
-    return run(["git", *args], cwd, **kw)
-
-
-def gm(cwd, *args, **kw):
-    """Run the real CLI in a subprocess, as a user would."""
-    return run([sys.executable, "-m", "gitmodels", *args], cwd, **kw)
+    return env
 
 
 @pytest.fixture
@@ -60,9 +36,11 @@ def remote_dir(tmp_path):
 @pytest.fixture
 def repo(tmp_path, remote_dir):
     """A fresh git repo with gitmodels initialised (no hooks) and a directory remote."""
+    from tests.gitutil import git, gitmodels
+
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "-q")
-    gm(work, "init", "--no-hooks", "--remote", str(remote_dir))
+    gitmodels(work, "init", "--no-hooks", "--remote", str(remote_dir))
     git(work, "commit", "-qm", "init gitmodels")
     return work

@@ -1,6 +1,6 @@
 """Shared helpers for tests that drive the real git CLI.
 
-- `isolated_git` (fixture): HOME, global git config and author/committer fixed
+- `isolated_env`: HOME, global git config and author/committer fixed (the autouse fixture in conftest uses it)
   in tmp_path, for this process and every subprocess (git, its hooks, gitmodels);
   the user's own ~/.gitconfig and GIT_*/GITMODELS_* variables never leak in.
 - `git(cwd, *args)`, `gitmodels(cwd, *args)`: run and return a Result (stdout,
@@ -8,7 +8,7 @@
 - `World` (fixture `world`): a bare git server, a directory model remote and
   clones of the server, initialised for gitmodels.
 
-Use from a test module with `from tests.gitutil import isolated_git, world, git, gitmodels`.
+Use from a test module with `from tests.gitutil import git, gitmodels`; `world` is a fixture (a plugin).
 """
 
 from __future__ import annotations
@@ -76,18 +76,6 @@ def isolated_env(home: Path, base: dict | None = None) -> dict[str, str]:
         "GIT_TERMINAL_PROMPT": "0",
         "LC_ALL": "C",
     })
-    return env
-
-
-@pytest.fixture
-def isolated_git(tmp_path, monkeypatch) -> dict[str, str]:
-    """Isolate this process (in-process gitmodels calls run git too) and its subprocesses."""
-    env = isolated_env(tmp_path / "home")
-    for key in list(os.environ):
-        if key not in env:
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     return env
 
 

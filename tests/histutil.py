@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 GLOBAL_CONFIG = """\
 [user]
 \tname = Hist Tester
@@ -346,3 +348,19 @@ def manifest_oids(work, oid: str) -> list[str]:
     """The oids a cached directory manifest lists."""
     lines = object_path(work, oid).read_text().splitlines()[1:]
     return [json.loads(line)["oid"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The scripted history, built once per test module (it takes a few seconds)."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("history")
+        sb = Sandbox(root, mp)
+        yield sb, build_history(sb, root / "base")
+
+
+@pytest.fixture
+def hist(built, tmp_path):
+    """A private copy of the built history for one test to change."""
+    sb, h = built
+    return sb, copy_history(h, tmp_path / "copy")

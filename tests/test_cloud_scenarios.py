@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from tests.conftest import git, gm
+from tests.gitutil import git
+from tests.gitutil import gitmodels as gm
 
 
 def blob(seed: bytes, size: int) -> bytes:

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import git, gm
+from tests.gitutil import git
+from tests.gitutil import gitmodels as gm
 
 
 def sha(path):

@@ -1,7 +1,6 @@
 """Interrupted and concurrent commands: rerunning finishes the job and nothing in any store is corrupt."""
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,8 @@ import time
 
 import pytest
 
-from tests.conftest import git, gm
+from tests.gitutil import git
+from tests.gitutil import gitmodels as gm
 
 
 def all_objects_valid(*roots):

@@ -8,22 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitmodels.repo import Repo
-from tests.histutil import (Sandbox, build_history, cache_oids, copy_history, flip_byte, manifest_oids, object_path,
-                            remote_oids, sha256)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("fsck")
-        sb = Sandbox(root, mp)
-        yield sb, build_history(sb, root / "base")
-
-
-@pytest.fixture
-def hist(built, tmp_path):
-    sb, h = built
-    return sb, copy_history(h, tmp_path / "copy")
+from tests.histutil import (Sandbox, cache_oids, flip_byte, manifest_oids, object_path, remote_oids, sha256)
 
 
 def remote_path(h, oid: str) -> Path:

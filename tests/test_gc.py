@@ -9,22 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.histutil import (Sandbox, blob, build_history, cache_oids, copy_history, manifest_oids, object_path,
-                            remote_oids, sha256, verify_checkouts)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("gc")
-        sb = Sandbox(root, mp)
-        yield sb, build_history(sb, root / "base")
-
-
-@pytest.fixture
-def hist(built, tmp_path):
-    sb, h = built
-    return sb, copy_history(h, tmp_path / "copy")
+from tests.histutil import (Sandbox, blob, build_history, cache_oids, manifest_oids, object_path, remote_oids,
+                            sha256, verify_checkouts)
 
 
 def enc_objects(h, label: str) -> set[str]:

@@ -6,25 +6,10 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from gitmodels import history
 from gitmodels.repo import Repo
-from tests.histutil import (Sandbox, blob, build_history, cache_oids, copy_history, flip_byte, object_path)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("history")
-        sb = Sandbox(root, mp)
-        yield sb, build_history(sb, root / "base")
-
-
-@pytest.fixture
-def hist(built, tmp_path):
-    sb, h = built
-    return sb, copy_history(h, tmp_path / "copy")
+from tests.histutil import (blob, cache_oids, flip_byte, object_path)
 
 
 def rows(sb, work, *args):

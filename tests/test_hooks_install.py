@@ -12,7 +12,7 @@ import pytest
 
 from gitmodels import hooks
 from gitmodels.repo import Repo
-from tests.gitutil import commit_all, git, gitmodels, isolated_git, model_bytes, rev, sha256_of, world  # noqa: F401
+from tests.gitutil import commit_all, git, gitmodels, model_bytes, rev, sha256_of
 
 USER_HOOK = """#!/bin/sh
 # a user's own hook

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitutil import (World, commit_all, git, gitmodels, isolated_git, model_bytes, remote_has,  # noqa: F401
-                           rev, world)
+from tests.gitutil import World, commit_all, git, gitmodels, model_bytes, remote_has, rev
 
 V1, V2, V3 = model_bytes("v1"), model_bytes("v2"), model_bytes("v3")
 DIR_V1 = {"config.json": b'{"layers": 2}', "weights/part-0.bin": model_bytes("d0"), "weights/part-1.bin":

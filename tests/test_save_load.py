@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import gitmodels
-from gitmodels.errors import CorruptObject, FrameworkMissing, SerializerError
-from tests.conftest import git
+from gitmodels.errors import CorruptObject, SerializerError
+from tests.gitutil import git
 
 rng = np.random.RandomState(0)
 X = rng.rand(24, 3).astype("float32")

@@ -1,0 +1,70 @@
+"""gc keeps every pack a kept recipe reads and drops the rest; stats count referenced vs stored bytes."""
+
+from __future__ import annotations
+
+import os
+
+from gitmodels import chunking
+from gitmodels.chunking.formats import PACKS_PREFIX, RECIPES_PREFIX
+
+from .util import MiB, data, remote_bytes
+
+
+def _push(remote, clone, blob):
+    oid, path = clone.add(blob)
+    chunking.upload_object(remote, clone.state, oid, path, len(blob))
+    return oid
+
+
+def test_gc_drops_only_unreferenced_packs(dir_remote, clone_factory):
+    clone = clone_factory()
+    a = data(70, 8 * MiB)
+    b = a[:4 * MiB] + data(71, 4 * MiB)  # shares its first half with a
+    c = data(72, 6 * MiB)  # shares nothing
+    oid_a, oid_b, oid_c = (_push(dir_remote, clone, x) for x in (a, b, c))
+    refs = chunking.referenced_packs(dir_remote, [oid_a, oid_b, oid_c])
+    only_c = {p for p, users in refs.items() if users == {oid_c}}
+    assert only_c and all(oid_c not in users for p, users in refs.items() if p not in only_c)
+
+    plan = chunking.plan_gc(dir_remote, [oid_b])
+    assert set(plan.recipes) == {oid_a, oid_c}
+    assert set(plan.packs) == only_c  # a's pack also holds b's first half: it stays
+    assert plan.bytes_freed > 6 * MiB
+    before = remote_bytes(dir_remote)
+    chunking.apply_gc(dir_remote, plan, clone.state)
+    assert before - remote_bytes(dir_remote) == plan.bytes_freed
+    assert [k for k, _ in dir_remote.list(RECIPES_PREFIX)] == [chunking.recipe_key(oid_b)]
+    assert chunking.verify_remote(dir_remote).ok
+
+    puller = clone_factory()
+    out = os.path.join(puller.cache, "b")
+    chunking.download_object(dir_remote, puller.state, oid_b, out, puller.cache)
+    assert open(out, "rb").read() == b
+    # The pusher's state forgot the deleted packs: pushing c again sends it again.
+    stats = chunking.upload_object(dir_remote, clone.state, oid_c, clone.path(oid_c), len(c))
+    assert stats.bytes_new == len(c)
+    assert chunking.plan_gc(dir_remote, [oid_b, oid_c]).packs == ()
+
+
+def test_gc_of_everything(dir_remote, clone_factory):
+    clone = clone_factory()
+    _push(dir_remote, clone, data(73, 5 * MiB))
+    chunking.apply_gc(dir_remote, chunking.plan_gc(dir_remote, []))
+    assert list(dir_remote.list(PACKS_PREFIX)) == [] and list(dir_remote.list(RECIPES_PREFIX)) == []
+
+
+def test_stats(dir_remote, clone_factory):
+    clone = clone_factory()
+    a = data(74, 8 * MiB)
+    b = a[:6 * MiB] + data(75, 2 * MiB)
+    oid_a, oid_b = _push(dir_remote, clone, a), _push(dir_remote, clone, b)
+    stats = chunking.remote_stats(dir_remote)
+    assert stats.objects == 2 and stats.bytes_referenced == 16 * MiB
+    assert stats.bytes_stored == remote_bytes(dir_remote)
+    assert 10 * MiB <= stats.chunk_bytes < 10.5 * MiB
+    assert 1.5 < stats.dedup_ratio < 1.6
+    usage = {u.oid: u for u in stats.per_object}
+    assert 2 * MiB <= usage[oid_a].unique_bytes < 2.5 * MiB
+    assert 2 * MiB <= usage[oid_b].unique_bytes < 2.5 * MiB
+    only_a = chunking.remote_stats(dir_remote, [oid_a])
+    assert only_a.objects == 1 and only_a.per_object[0].unique_bytes == 8 * MiB
