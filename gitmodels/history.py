@@ -498,7 +498,7 @@ def show(repo, path: str, rev: str | None = None) -> dict:
     """
     art, sha, ptr = pointer_at(repo, path, rev)
     out: dict[str, Any] = {"path": art, "pointer_path": pointer_mod.pointer_path_for(art), "rev": rev,
-                           "commit": sha, "in_cache": repo._in_cache(ptr), "version": ptr.version,
+                           "commit": sha, "in_cache": repo.in_cache(ptr), "version": ptr.version,
                            "oid": ptr.oid, "size": ptr.size, "kind": ptr.kind, "files": ptr.files}
     for name in pointer_mod._ordered_tables(ptr.meta):
         out[name if name not in out else f"meta.{name}"] = ptr.meta[name]
@@ -565,7 +565,7 @@ def _refuse_workspace_target(repo, dest: str) -> None:
 
 
 def _ensure_cached(repo, ptr: Pointer, art: str, rev: str, remote: str | None, progress: bool | None) -> int:
-    if repo._in_cache(ptr):
+    if repo.in_cache(ptr):
         return 0
     try:
         result = repo.fetch(remote=remote, pointers=[ptr], progress=progress)
@@ -575,7 +575,7 @@ def _ensure_cached(repo, ptr: Pointer, art: str, rev: str, remote: str | None, p
     except RemoteError as exc:
         raise ObjectMissing(f"{art}@{rev}: model {ptr.oid[:12]} is not in the cache and the remote failed: {exc}",
                             exc.hint) from None
-    if result.failed or not repo._in_cache(ptr):
+    if result.failed or not repo.in_cache(ptr):
         why = result.failed[0][1] if result.failed else "the remote does not have it"
         raise ObjectMissing(f"{art}@{rev}: cannot get model {ptr.oid[:12]}: {why}",
                             "push it from a clone that has it (`gitmodels push --rev REV`), then retry")

@@ -421,7 +421,7 @@ def _report_checkout(repo: "Repo", pointers: dict[str, Pointer], result: "Checko
     problems = []
     for art, why in result.skipped:
         ptr = pointers.get(art)
-        if ptr is not None and _in_cache(repo, ptr):
+        if ptr is not None and repo.in_cache(ptr):
             if "not saved" in why:
                 problems.append(f"{why} (keep your version: `gitmodels add {art}`; take the committed one: "
                                 f"`gitmodels checkout --force {art}`)")
@@ -483,19 +483,6 @@ def _remove_dropped(repo: "Repo", gone: dict[str, tuple[str | None, str | None]]
                 os.unlink(absolute)
             report.info.append(f"removed {art} (not in this commit; its bytes stay in the cache)")
         repo.state.flush()
-
-
-def _in_cache(repo: "Repo", ptr: Pointer) -> bool:
-    if not repo.store.has(ptr.oid):
-        return False
-    if ptr.is_dir:
-        from .transfer import manifest_entries
-
-        try:
-            return all(repo.store.has(e.oid) for e in manifest_entries(repo.store, ptr.oid))
-        except GitModelsError:
-            return False
-    return True
 
 
 def _bad_pointer_warning(ppath: str, exc: GitModelsError) -> str:
@@ -575,7 +562,7 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
                 continue
         elif current is None and merging:
             behind[art] = ptr
-        if not _in_cache(repo, ptr):
+        if not repo.in_cache(ptr):
             not_cached[ptr.oid] = (f"{ppath}: its model sha256:{ptr.oid[:12]} is not in the local cache; "
                                    + (f"store it: `gitmodels add {art}`" if current == ptr.oid
                                       else f"fetch it: `gitmodels fetch {art}`, or unstage the pointer: "

@@ -264,7 +264,7 @@ class Repo:
         recorded = self.state.lookup_many([self.abspath(a) for a, p in pointers.items() if not p.is_dir])
         for art, ptr in sorted(pointers.items()):
             st = ModelStatus(art, pointer_mod.pointer_path_for(art), "ok", ptr.oid, ptr.size, ptr.kind)
-            st.in_cache = self._in_cache(ptr)
+            st.in_cache = self.in_cache(ptr)
             absolute = self.abspath(art)
             if not os.path.lexists(absolute):
                 st.state = "missing"
@@ -297,7 +297,7 @@ class Repo:
         except GitModelsError:
             return None
 
-    def _in_cache(self, ptr: Pointer) -> bool:
+    def in_cache(self, ptr: Pointer) -> bool:
         if not self.store.has(ptr.oid):
             return False
         if ptr.is_dir:
@@ -385,7 +385,7 @@ class Repo:
               pointers: Iterable[Pointer] | None = None) -> TransferResult:
         ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
         result = TransferResult()
-        if all(self._in_cache(p) for p in ptrs):
+        if all(self.in_cache(p) for p in ptrs):
             result.objects = sum(len(self._objects_of(p)) for p in ptrs)
             return result
         name, transfer = self.open_transfer(remote, jobs)
@@ -423,7 +423,7 @@ class Repo:
             if strict:
                 raise exc
             result.skipped.append((pointer_mod.artifact_path_for(ppath), str(exc)))
-        need = [p for p in pointers.values() if not self._in_cache(p)]
+        need = [p for p in pointers.values() if not self.in_cache(p)]
         if need and fetch:
             try:
                 result.fetched = self.fetch(remote=remote, pointers=need, progress=progress)
@@ -460,7 +460,7 @@ class Repo:
             if quick == ptr.oid and ptr.kind == "file":
                 result.unchanged.append(art)
                 return
-        if not self._in_cache(ptr):
+        if not self.in_cache(ptr):
             remotes = ", ".join(sorted(self.config.remotes())) or "none configured"
             raise ObjectMissing(f"{art}: model {ptr.oid[:12]} is not in the cache nor on the remotes tried "
                                 f"({remotes})",
@@ -486,11 +486,11 @@ class Repo:
 
         if os.path.lexists(dest):
             raise PathError(f"{dest} already exists", "choose another output path or remove it")
-        if not self._in_cache(ptr) and fetch:
+        if not self.in_cache(ptr) and fetch:
             result = self.fetch(remote=remote, pointers=[ptr])
             if result.failed:
                 raise result.failed[0][1]
-        if not self._in_cache(ptr):
+        if not self.in_cache(ptr):
             raise ObjectMissing(f"model {ptr.oid[:12]} is not in the cache", "run `gitmodels fetch`")
 
         def copy_verified(oid: str, target: str, executable: bool = False) -> None:

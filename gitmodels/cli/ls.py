@@ -13,7 +13,7 @@ def ls(rev, as_json):
         for art, ptr in sorted(repo.pointers(rev).items()):
             model = ptr.meta.get("model", {}) if isinstance(ptr.meta.get("model"), dict) else {}
             rows.append({"path": art, "oid": ptr.oid, "size": ptr.size, "kind": ptr.kind, "files": ptr.files,
-                         "framework": model.get("framework"), "in_cache": repo._in_cache(ptr)})
+                         "framework": model.get("framework"), "in_cache": repo.in_cache(ptr)})
     if as_json:
         emit_json(rows)
         return

@@ -7,6 +7,7 @@ Imports only the standard library: the SDKs are imported by s3.py / gcs.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -16,11 +17,33 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Mapping
 
-from ..errors import BadConfig, RemoteError, RemoteUnreachable
-from .base import Progress, TransientError
+from ..errors import BadConfig, GitModelsError, RemoteError, RemoteUnreachable
+from .base import KeyNotFound, Progress, TransientError
 
 MiB = 1024 * 1024
 SETTINGS_HINT = "fix the remote's settings in the gitmodels config (see docs/remotes.md)"
+
+
+class SDKErrors:
+    """Mixin for cloud backends: `with self._errors(action, key):` turns SDK exceptions into gitmodels errors.
+
+    The backend supplies `_error(exc, action, key)` (the mapping) and `_bucket_missing()`.
+    """
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str | None = None, *, bucket_op: bool = False):
+        """Map SDK exceptions to gitmodels errors; for `bucket_op`s (list, upload) a 404 means no bucket."""
+        try:
+            yield
+        except GitModelsError:
+            raise
+        except Exception as exc:
+            mapped = self._error(exc, action, key)
+            if mapped is exc:
+                raise
+            if bucket_op and isinstance(mapped, KeyNotFound):
+                mapped = self._bucket_missing()
+            raise mapped from exc
 
 
 class EndpointUnreachable(TransientError, RemoteUnreachable):

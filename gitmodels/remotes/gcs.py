@@ -34,7 +34,7 @@ SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 
 
-class GCSBackend(Backend):
+class GCSBackend(_cloud.SDKErrors, Backend):
     scheme = "gs"
 
     def __init__(self, url: str, settings=None):
@@ -247,21 +247,6 @@ class GCSBackend(Backend):
         if isinstance(exc, gx.GoogleAPIError):
             return RemoteError(f"{self.url}: {_cloud.short(exc)} while {action}")
         return exc
-
-    @contextlib.contextmanager
-    def _errors(self, action: str, key: str | None = None, *, bucket_op: bool = False):
-        """Map SDK exceptions to gitmodels errors; for `bucket_op`s (list, upload) a 404 means no bucket."""
-        try:
-            yield
-        except GitModelsError:
-            raise
-        except Exception as exc:
-            mapped = self._error(exc, action, key)
-            if mapped is exc:
-                raise
-            if bucket_op and isinstance(mapped, KeyNotFound):
-                mapped = self._bucket_missing()
-            raise mapped from exc
 
     def _ensure_bucket(self) -> None:
         """An absent object and an absent bucket both answer a bare 404: tell them apart once."""

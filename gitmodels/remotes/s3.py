@@ -52,7 +52,7 @@ def _no_retry_when_nobody_answers(caught_exception=None, **_):
     return None
 
 
-class S3Backend(Backend):
+class S3Backend(_cloud.SDKErrors, Backend):
     scheme = "s3"
 
     def __init__(self, url: str, settings=None):
@@ -217,21 +217,6 @@ class S3Backend(Backend):
         if isinstance(exc, bx.BotoCoreError):
             return RemoteError(f"{where}: {_cloud.short(exc)} while {action}")
         return exc
-
-    @contextlib.contextmanager
-    def _errors(self, action: str, key: str | None = None, *, bucket_op: bool = False):
-        """Map SDK exceptions to gitmodels errors; for `bucket_op`s (list, upload) a 404 means no bucket."""
-        try:
-            yield
-        except GitModelsError:
-            raise
-        except Exception as exc:
-            mapped = self._error(exc, action, key)
-            if mapped is exc:
-                raise
-            if bucket_op and isinstance(mapped, KeyNotFound):
-                mapped = self._bucket_missing()
-            raise mapped from exc
 
     def _bucket_missing(self) -> BucketMissing:
         return BucketMissing(f"bucket s3://{self.bucket} does not exist ({self.endpoint()})",
