@@ -89,8 +89,8 @@ class Transfer:
 
         def upload(oid: str) -> int:
             path = self.store.path(oid)
-            chunking = _chunking() if self.chunking and sizes[oid] >= self.chunk_threshold else None
-            if chunking is not None:
+            chunking = _chunking() if self.chunking else None
+            if chunking is not None and chunking.should_chunk(sizes[oid], self.chunk_threshold):
                 stats = chunking.upload_object(self.backend, self._chunk_state(), oid, path, sizes[oid], progress)
                 return stats.bytes_sent
             self.backend.upload(object_key(oid), path, sizes[oid], progress)
@@ -115,19 +115,31 @@ class Transfer:
         if on_total:
             on_total(len(todo), sum(sizes.values()))
 
+        chunking = _chunking() if self.chunking else None
+
         def download(oid: str) -> int:
             key = object_key(oid)
             sent = [0]
 
+            def from_recipe(tmp: str) -> bool:
+                stats = chunking.download_object(self.backend, self._chunk_state(), oid, tmp, self.store.root,
+                                                 progress, fsync=False)  # the store syncs once per command
+                if stats is not None:
+                    sent[0] = stats.bytes_downloaded
+                return stats is not None
+
             def fill(tmp: str) -> str | None:
-                chunking = _chunking() if self.chunking else None
-                if chunking is not None:
-                    stats = chunking.download_object(self.backend, self._chunk_state(), oid, tmp,
-                                                     self.store.root, progress)
-                    if stats is not None:
-                        sent[0] = stats.bytes_fetched
-                        return oid  # rebuilt and verified against oid while streaming
-                digest = self.backend.download(key, tmp, progress)
+                # Large objects are looked for as chunk recipes first; small ones as whole
+                # objects first, so many small models cost one request each.
+                recipe_first = chunking is not None and sizes.get(oid, 0) >= self.chunk_threshold
+                if recipe_first and from_recipe(tmp):
+                    return oid  # rebuilt and verified against oid while streaming
+                try:
+                    digest = self.backend.download(key, tmp, progress)
+                except KeyNotFound:
+                    if chunking is not None and not recipe_first and from_recipe(tmp):
+                        return oid
+                    raise
                 sent[0] = os.path.getsize(tmp)
                 return digest
 
@@ -194,16 +206,11 @@ _CHUNKING: list = []
 
 
 def _chunking():
-    """The dedup engine, when it and its chunker are installed; None otherwise."""
+    """The dedup engine (imported on first use). Uploads also need its chunker: see should_chunk."""
     if not _CHUNKING:
-        try:
-            from . import chunking
+        from . import chunking
 
-            api = ("upload_object", "download_object", "remote_has_objects")
-            usable = all(hasattr(chunking, name) for name in api) and getattr(chunking, "available", lambda: True)()
-            _CHUNKING.append(chunking if usable else None)
-        except ImportError:
-            _CHUNKING.append(None)
+        _CHUNKING.append(chunking)
     return _CHUNKING[0]
 
 

@@ -1,0 +1,89 @@
+"""Chunk-level deduplication: store and move only the bytes that changed between versions.
+
+Large objects are split by content-defined chunking (`cdc`), and pushed as
+packs of new chunks plus one recipe per object (`formats`, docs/storage.md);
+pulls rebuild an object from chunks already in the local cache and ranged
+reads of packs, checking every chunk and the whole file. The oid, the cache's
+whole-file objects and the pointer never change: chunking is only how a
+remote stores bytes, and remotes keep serving whole objects too.
+
+What the transfer engine calls, per object:
+
+    if should_chunk(size):                    upload_object(backend, state_dir, oid, path, size, progress)
+    stats = download_object(backend, state_dir, oid, tmp, cache_root, progress)
+    if stats is None:                         ...download the whole object as before...
+    index_local_object(state_dir, oid, path)  after add / a whole-object pull (cheap when done)
+    forget_local_object(state_dir, oid)       when the cache drops an object
+
+`state_dir` is a directory of the caller's choosing (`<cache>/chunks/`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CorruptObject
+from .cdc import CHUNKER, ChunkerUnavailable, ChunkList, FileScan, available, scan_file
+from .download import DownloadStats, download_object
+from .formats import Recipe, pack_key, recipe_key
+from .maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes,
+                          referenced_packs, remote_stats, verify_pack, verify_remote)
+from .remote import SyncResult, remote_has_object, remote_has_objects, sync_remote
+from .state import open_state
+from .upload import UploadStats, upload_object
+
+DEFAULT_THRESHOLD = 4 * 1024 * 1024  # smaller objects are stored whole
+
+
+def should_chunk(size: int, threshold: int | None = DEFAULT_THRESHOLD) -> bool:
+    """Whether an object of `size` bytes is pushed as chunks.
+
+    False below the threshold (None turns chunking off) and when pyfastcdc is
+    not installed; downloads of chunked objects never need it.
+    """
+    return threshold is not None and size >= threshold and available()
+
+
+def index_local_object(state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
+                       scan: FileScan | None = None) -> bool:
+    """Record the chunks of the cached object `oid` (at `path`) for later rebuilds.
+
+    Cheap (one indexed lookup) when `oid` is already indexed; otherwise reads
+    the file once, unless `scan` (from `scan_file` during add) is given.
+    Returns True when it indexed something. A no-op without pyfastcdc.
+    Raises CorruptObject when the file does not hash to `oid`.
+    """
+    state = open_state(state_dir)
+    if state.has_local(oid):
+        return False
+    if scan is None:
+        if not available():
+            return False
+        scan = scan_file(path)
+    if scan.oid != oid:
+        raise CorruptObject(f"{os.fspath(path)} hashes to {scan.oid}, not {oid}",
+                            "run `gitmodels fsck` to quarantine it")
+    state.record_local(oid, scan.size, scan.chunks, scan.chunker)
+    return True
+
+
+def forget_local_object(state_dir: str | os.PathLike, oid: str) -> None:
+    """Drop `oid` from the local chunk index (call when the cache deletes the object)."""
+    open_state(state_dir).forget_local(oid)
+
+
+def forget_remote(backend, state_dir: str | os.PathLike) -> None:
+    """Drop everything known about a remote's chunks; the next push lists its packs again."""
+    state = open_state(state_dir)
+    state.forget_remote(state.remote_id(backend.url))
+    state.synced.pop(backend.url, None)
+
+
+__all__ = [
+    "CHUNKER", "DEFAULT_THRESHOLD", "ChunkList", "ChunkerUnavailable", "DownloadStats", "FileScan", "GcPlan",
+    "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats", "apply_gc", "available",
+    "download_object", "forget_local_object", "forget_remote", "index_local_object", "pack_key", "plan_gc",
+    "read_recipes", "recipe_key", "referenced_packs", "remote_has_object", "remote_has_objects",
+    "remote_stats", "scan_file", "should_chunk", "sync_remote", "upload_object", "verify_pack",
+    "verify_remote",
+]

@@ -18,6 +18,8 @@ import dataclasses
 import hashlib
 import os
 import sys
+import threading
+import time
 from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,15 +29,13 @@ from typing import BinaryIO, Callable, Iterator
 # changing them is safe (recipes list chunks explicitly) but stops new versions
 # from deduplicating against old ones, so they are named and recorded.
 AVG_SIZE = 32 * 1024
-MIN_SIZE = 8 * 1024
+MIN_SIZE = 16 * 1024
 MAX_SIZE = 128 * 1024
 NORMALIZATION = 2
 CHUNKER = f"fastcdc2020/avg={AVG_SIZE},min={MIN_SIZE},max={MAX_SIZE},nc={NORMALIZATION},seed=0"
 
 ID_SIZE = 32  # a chunk id is the raw SHA-256 digest of the chunk
-BLOCK_SIZE = 8 * 1024 * 1024
-_BUFFERS = 4  # blocks in flight: reading, whole-file hash, cutting, chunk hashes
-_HASH_BATCH = 2 * 1024 * 1024  # chunk bytes per chunk-hashing task
+BLOCK_SIZE = 4 * 1024 * 1024
 
 Progress = Callable[[int], None]
 
@@ -126,11 +126,6 @@ class FileScan:
     chunker: str = CHUNKER
 
 
-def _hash_batch(views: list[memoryview]) -> bytes:
-    sha = hashlib.sha256
-    return b"".join([sha(v).digest() for v in views])
-
-
 def _read_full(f: BinaryIO, view: memoryview) -> int:
     """Fill `view` unless the file ends first; returns the bytes read."""
     got = 0
@@ -142,6 +137,198 @@ def _read_full(f: BinaryIO, view: memoryview) -> int:
     return got
 
 
+class _Block:
+    """One block of the file on its way through the pipeline."""
+
+    __slots__ = ("buf", "n", "eof", "written", "views", "digests", "next", "done")
+
+    def __init__(self, buf: bytearray):
+        self.buf = buf
+        self.n = 0
+        self.eof = False
+        self.written: Future | None = None
+        self.views: list[memoryview] = []
+        self.digests: list[bytes] = []
+        self.next = 0  # the first chunk nobody has claimed yet
+        self.done = 0  # chunks hashed
+
+
+class _Scanner:
+    """Two workers share the CPU work of one read.
+
+    The reader thread reads a block and feeds it to the whole-file hash; the
+    calling thread cuts blocks into chunks and hashes them. Whenever the reader
+    is far enough ahead it steals chunks to hash from the block being hashed,
+    so both cores stay busy (hashlib and the cut search release the GIL).
+    """
+
+    AHEAD = 2  # blocks read and hashed ahead of the cutter
+    GROUP = 8  # chunks claimed at a time
+
+    def __init__(self, path: str | os.PathLike, copy_to: BinaryIO | None, progress: Progress | None,
+                 block_size: int):
+        self.path = path
+        self.copy_to = copy_to
+        self.progress = progress
+        self.block_size = block_size
+        self.pad = MAX_SIZE  # room before each block for the tail carried over from the previous one
+        self.cv = threading.Condition()
+        self.free = [bytearray(self.pad + block_size) for _ in range(self.AHEAD + 2)]
+        self.ready: deque[_Block] = deque()
+        self.current: _Block | None = None
+        self.finished = False
+        self.error: BaseException | None = None
+        self.whole = hashlib.sha256()
+        self.cpu = {"reader": 0.0, "caller": 0.0}  # CPU seconds per thread (benchmarks/chunking_bench.py)
+
+    # -- shared: claiming and hashing chunks of the current block --
+
+    def _claim(self) -> tuple[_Block, int, int] | None:
+        """Under the lock: a run of unclaimed chunks of the current block."""
+        block = self.current
+        if block is None or block.next >= len(block.views):
+            return None
+        start = block.next
+        block.next = stop = min(start + self.GROUP, len(block.views))
+        return block, start, stop
+
+    def _hash(self, block: _Block, start: int, stop: int) -> None:
+        sha = hashlib.sha256
+        block.digests[start:stop] = [sha(v).digest() for v in block.views[start:stop]]
+        with self.cv:
+            block.done += stop - start
+            self.cv.notify_all()
+
+    # -- the reader thread --
+
+    def _reader(self) -> None:
+        start = time.thread_time()
+        try:
+            self._read_all()
+        finally:
+            self.cpu["reader"] = time.thread_time() - start
+
+    def _read_all(self) -> None:
+        try:
+            with open(self.path, "rb", buffering=0) as f, \
+                    ThreadPoolExecutor(1, thread_name_prefix="gm-copy") as writer:
+                eof = False
+                while True:
+                    with self.cv:
+                        while True:
+                            if self.finished or self.error:
+                                return
+                            if not eof and self.free and len(self.ready) < self.AHEAD:
+                                job, buf = None, self.free.pop()
+                                break
+                            job = self._claim()
+                            if job:
+                                break
+                            self.cv.wait()
+                    if job:
+                        self._hash(*job)
+                        continue
+                    block = _Block(buf)
+                    view = memoryview(buf)[self.pad:]
+                    block.n = _read_full(f, view)
+                    block.eof = eof = block.n < self.block_size
+                    data = view[:block.n]
+                    if self.copy_to is not None and block.n:
+                        block.written = writer.submit(self.copy_to.write, data)
+                    self.whole.update(data)
+                    del view, data
+                    with self.cv:
+                        self.ready.append(block)
+                        self.cv.notify_all()
+        except BaseException as exc:  # handed to the calling thread
+            with self.cv:
+                self.error = self.error or exc
+                self.cv.notify_all()
+
+    # -- the calling thread --
+
+    def run(self) -> FileScan:
+        start = time.thread_time()
+        try:
+            return self._run()
+        finally:
+            self.cpu["caller"] = time.thread_time() - start
+
+    def _run(self) -> FileScan:
+        chunker = new_chunker()
+        pad = self.pad
+        ids: list[bytes] = []
+        lengths = array("I")
+        size = 0
+        carry = b""
+        thread = threading.Thread(target=self._reader, name="gm-scan-reader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with self.cv:
+                    while not self.ready and not self.error:
+                        self.cv.wait()
+                    if self.error:
+                        raise self.error
+                    block = self.ready.popleft()
+                    self.cv.notify_all()
+                mv = memoryview(block.buf)
+                n, eof = block.n, block.eof
+                if carry:
+                    mv[pad - len(carry):pad] = carry
+                region = mv[pad - len(carry):pad + n]
+                end = len(region)
+                views: list[memoryview] = []
+                carry = b""
+                chunk = None
+                for chunk in chunker.cut_buf(region):
+                    # A cut found with less than MAX_SIZE bytes left might move once
+                    # the next block is there: carry that tail over and cut it again.
+                    if not eof and end - chunk.offset < MAX_SIZE:
+                        carry = bytes(region[chunk.offset:])
+                        break
+                    views.append(chunk.data)
+                    lengths.append(chunk.length)
+                block.views = views
+                block.digests = [b""] * len(views)
+                with self.cv:
+                    self.current = block
+                    self.cv.notify_all()
+                while True:
+                    with self.cv:
+                        job = self._claim()
+                    if not job:
+                        break
+                    self._hash(*job)
+                with self.cv:
+                    while block.done < len(views) and not self.error:
+                        self.cv.wait()
+                    if self.error:
+                        raise self.error
+                    self.current = None
+                if block.written is not None:
+                    block.written.result()
+                ids.extend(block.digests)
+                del region, views, mv, chunk
+                block.views = block.digests = []
+                size += n
+                with self.cv:
+                    self.free.append(block.buf)
+                    self.cv.notify_all()
+                if self.progress and n:
+                    self.progress(n)
+                if eof:
+                    break
+        finally:
+            with self.cv:
+                self.finished = True
+                self.cv.notify_all()
+            thread.join()
+        if self.error:
+            raise self.error
+        return FileScan(self.whole.hexdigest(), size, ChunkList(b"".join(ids), lengths))
+
+
 def scan_file(path: str | os.PathLike, *, copy_to: BinaryIO | None = None,
               progress: Progress | None = None, block_size: int = BLOCK_SIZE) -> FileScan:
     """Read `path` once: its oid, size and chunk list.
@@ -150,75 +337,9 @@ def scan_file(path: str | os.PathLike, *, copy_to: BinaryIO | None = None,
     written there in the same pass, so a cache can hash, chunk and copy a
     new file with one read. Raises ChunkerUnavailable without pyfastcdc.
     """
-    chunker = new_chunker()
-    pad = MAX_SIZE  # room before each block for the tail carried over from the previous one
-    whole = hashlib.sha256()
-    lengths = array("I")
-    id_parts: list[Future] = []
-    free = [bytearray(pad + block_size) for _ in range(_BUFFERS)]
-    pending: deque[tuple[bytearray, list[Future]]] = deque()
-    size = 0
-    prev: bytearray | None = None
-    carry_start = carry_end = 0  # the carried tail, as a slice of `prev`
-
-    with open(path, "rb", buffering=0) as f, \
-            ThreadPoolExecutor(1, thread_name_prefix="gm-wholehash") as ordered, \
-            ThreadPoolExecutor(1, thread_name_prefix="gm-chunkhash") as hashers, \
-            ThreadPoolExecutor(1, thread_name_prefix="gm-copy") as writer:
-        eof = False
-        while not eof:
-            if not free:
-                buf, futures = pending.popleft()
-                for fut in futures:
-                    fut.result()
-                free.append(buf)
-            buf = free.pop()
-            mv = memoryview(buf)
-            carry = carry_end - carry_start
-            if carry:
-                mv[pad - carry:pad] = memoryview(prev)[carry_start:carry_end]
-            n = _read_full(f, mv[pad:pad + block_size])
-            eof = n < block_size
-            futures: list[Future] = []
-            if n:
-                data = mv[pad:pad + n]
-                futures.append(ordered.submit(whole.update, data))
-                if copy_to is not None:
-                    futures.append(writer.submit(copy_to.write, data))
-                size += n
-            region = mv[pad - carry:pad + n]
-            end = len(region)
-            carry_start = carry_end = 0
-            batch: list[memoryview] = []
-            batch_bytes = 0
-            for chunk in chunker.cut_buf(region):
-                # A cut found with less than MAX_SIZE bytes left might move once
-                # the next block is there: carry that tail over and cut it again.
-                if not eof and end - chunk.offset < MAX_SIZE:
-                    carry_start, carry_end = pad - carry + chunk.offset, pad + n
-                    break
-                lengths.append(chunk.length)
-                batch.append(chunk.data)
-                batch_bytes += chunk.length
-                if batch_bytes >= _HASH_BATCH:
-                    fut = hashers.submit(_hash_batch, batch)
-                    id_parts.append(fut)
-                    futures.append(fut)
-                    batch, batch_bytes = [], 0
-            if batch:
-                fut = hashers.submit(_hash_batch, batch)
-                id_parts.append(fut)
-                futures.append(fut)
-            del region, batch
-            pending.append((buf, futures))
-            prev = buf
-            if progress and n:
-                progress(n)
-        for _, futures in pending:
-            for fut in futures:
-                fut.result()
-    ids = b"".join(fut.result() for fut in id_parts)
-    return FileScan(whole.hexdigest(), size, ChunkList(ids, lengths))
+    if block_size < MAX_SIZE:
+        raise ValueError("block_size must be at least MAX_SIZE")
+    return _Scanner(path, copy_to, progress, block_size).run()
 
 
 def chunk_ids_of(data: bytes) -> list[tuple[bytes, int, int]]:

@@ -55,3 +55,14 @@ def dir_remote(tmp_path) -> Iterator[Counting]:
     backend = Counting(open_backend(str(root), {"fsync": False}))
     yield backend
     backend.close()
+
+
+@pytest.fixture
+def gcs_backend(request) -> Iterator[Counting]:
+    try:
+        url, settings = request.getfixturevalue("gcs_remote")
+    except pytest.FixtureLookupError:
+        pytest.skip("the GCS test server fixture (tests/servers.py) is not available")
+    backend = Counting(open_backend(url, {**settings, "chunk_size": "1MiB", "jobs": 4}))
+    yield backend
+    backend.close()

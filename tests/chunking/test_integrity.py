@@ -190,7 +190,7 @@ def test_pack_index_damage_is_reported(dir_remote, clone_factory, pushed):
     assert report.corrupt_chunks == ()  # the chunks themselves are intact, checked through the recipes
     # A clone that never saw the pack cannot read its index: it just does not dedup against it.
     other = clone_factory()
-    result = chunking.sync_remote(dir_remote, chunking.open_state(other.state))
+    result = chunking.sync_remote(dir_remote, other.state)
     assert [p for p, _ in result.unreadable] == [pack_id]
 
 

@@ -1,0 +1,334 @@
+"""Rebuild one object from its recipe: chunks from the local cache, the rest by ranged pack reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+from array import array
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Union
+
+from .. import fileio
+from ..errors import CorruptObject, ObjectMissing
+from ..remotes.base import Backend, KeyNotFound, Progress, object_key
+from .cdc import ChunkList
+from .formats import Recipe, RecipeChunk, pack_key, recipe_key
+from .remote import fetch_recipe
+from .state import ChunkState, open_state
+
+MAX_RANGE = 4 * 1024 * 1024  # largest ranged read; with `jobs`, bounds the memory in flight
+MAX_GAP = 64 * 1024  # read through a gap this small rather than make a second request
+RECIPE_CHUNKER = "recipe"  # chunk lists learnt from a recipe, not computed here
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadStats:
+    oid: str
+    bytes_total: int  # the object's size
+    bytes_fetched: int  # bytes read from packs on the remote (gaps read through included)
+    bytes_local: int  # bytes taken from other objects in the local cache
+    bytes_repeated: int  # bytes copied from earlier in the same file (a chunk that occurs twice)
+    recipe_bytes: int
+    chunks_total: int
+    chunks_fetched: int
+    requests: int  # ranged reads of packs
+    local_fallbacks: int = 0  # cached chunks that failed their hash check and were fetched instead
+
+    @property
+    def bytes_downloaded(self) -> int:
+        return self.bytes_fetched + self.recipe_bytes
+
+
+@dataclasses.dataclass
+class _Remote:
+    pack_id: str
+    start: int
+    end: int
+    items: list[tuple[int, RecipeChunk]]  # (offset in the file, chunk)
+
+
+@dataclasses.dataclass
+class _Local:
+    path: str
+    start: int
+    end: int
+    items: list[tuple[int, RecipeChunk]]
+
+
+@dataclasses.dataclass
+class _Repeat:
+    src: int  # offset in the file being written
+    length: int
+
+
+_Segment = Union[_Remote, _Local, _Repeat]
+
+
+def _write_all(out, piece: memoryview) -> None:
+    while piece:
+        n = out.write(piece)
+        piece = piece[n:]
+
+
+def cache_object_path(cache_root: str | os.PathLike, oid: str) -> str:
+    return os.path.join(os.fspath(cache_root), *object_key(oid).split("/"))
+
+
+class _Rebuild:
+    def __init__(self, backend: Backend, oid: str, recipe: Recipe, jobs: int, trust_local: bool = True):
+        self.backend = backend
+        self.trust_local = trust_local
+        self.oid = oid
+        self.recipe = recipe
+        self.jobs = max(1, jobs)
+        self.lock = threading.Lock()
+        self.fetched = 0
+        self.requests = 0
+        self.chunks_fetched = 0
+        self.fallbacks = 0
+        self.fallback_bytes = 0
+
+    def plan(self, state: ChunkState, cache_root: str | os.PathLike | None) -> list[_Segment]:
+        sources: dict[bytes, tuple[str, int]] = {}
+        if cache_root is not None:
+            found = state.local_sources((c.chunk_id for c in self.recipe.chunks), exclude=self.oid)
+            exists: dict[str, str | None] = {}
+            for chunk_id, places in found.items():
+                for src_oid, offset in places:
+                    if src_oid not in exists:
+                        path = cache_object_path(cache_root, src_oid)
+                        exists[src_oid] = path if os.path.isfile(path) else None
+                    if exists[src_oid]:
+                        sources[chunk_id] = (exists[src_oid], offset)
+                        break
+        segments: list[_Segment] = []
+        written: dict[bytes, int] = {}
+        for pos, chunk in self.recipe.iter_offsets():
+            last = segments[-1] if segments else None
+            if chunk.chunk_id in written:
+                segments.append(_Repeat(written[chunk.chunk_id], chunk.length))
+                continue
+            written[chunk.chunk_id] = pos
+            local = sources.get(chunk.chunk_id)
+            if local:
+                path, offset = local
+                if (isinstance(last, _Local) and last.path == path and last.end == offset
+                        and offset + chunk.length - last.start <= MAX_RANGE):
+                    last.end += chunk.length
+                    last.items.append((pos, chunk))
+                else:
+                    segments.append(_Local(path, offset, offset + chunk.length, [(pos, chunk)]))
+            else:
+                if (isinstance(last, _Remote) and last.pack_id == chunk.pack_id
+                        and last.end <= chunk.offset <= last.end + MAX_GAP
+                        and chunk.offset + chunk.length - last.start <= MAX_RANGE):
+                    last.end = chunk.offset + chunk.length
+                    last.items.append((pos, chunk))
+                else:
+                    segments.append(_Remote(chunk.pack_id, chunk.offset, chunk.offset + chunk.length,
+                                            [(pos, chunk)]))
+        return segments
+
+    # -- workers: each returns the segment's bytes as pieces, every chunk checked --
+
+    def _read_range(self, pack_id: str, start: int, end: int) -> bytes:
+        key = pack_key(pack_id)
+        try:
+            data = self.backend.read_range(key, start, end - start)
+        except KeyNotFound:
+            raise ObjectMissing(f"pack {key} is missing from {self.backend.describe()}; "
+                                f"{self.oid} cannot be rebuilt from it",
+                                "push the model again from a clone that has it") from None
+        with self.lock:
+            self.fetched += len(data)
+            self.requests += 1
+        if len(data) != end - start:
+            raise CorruptObject(f"pack {key} on {self.backend.describe()} is shorter than recipe "
+                                f"{recipe_key(self.oid)} says", "run `gitmodels fsck --remote`")
+        return data
+
+    def _remote(self, seg: _Remote) -> list[memoryview]:
+        data = memoryview(self._read_range(seg.pack_id, seg.start, seg.end))
+        pieces: list[memoryview] = []
+        run_start = run_end = -1
+        sha = hashlib.sha256
+        for _pos, chunk in seg.items:
+            lo = chunk.offset - seg.start
+            view = data[lo:lo + chunk.length]
+            if sha(view).digest() != chunk.chunk_id:
+                raise CorruptObject(
+                    f"chunk {chunk.chunk_id.hex()} at offset {chunk.offset} of pack {pack_key(seg.pack_id)} "
+                    f"on {self.backend.describe()} is corrupt (needed by {self.oid})",
+                    "run `gitmodels fsck --remote` to list the models affected; push them again from a clone "
+                    "that has them")
+            if lo == run_end:
+                run_end += chunk.length
+            else:
+                if run_start >= 0:
+                    pieces.append(data[run_start:run_end])
+                run_start, run_end = lo, lo + chunk.length
+        pieces.append(data[run_start:run_end])
+        with self.lock:
+            self.chunks_fetched += len(seg.items)
+        return pieces
+
+    def _local(self, seg: _Local) -> list[memoryview]:
+        try:
+            with open(seg.path, "rb") as f:
+                data = memoryview(os.pread(f.fileno(), seg.end - seg.start, seg.start))
+        except OSError:
+            data = memoryview(b"")
+        if self.trust_local and len(data) == seg.end - seg.start:
+            return [data]  # cached objects were verified when they entered the cache; the oid check covers them
+        pieces: list[memoryview] = []
+        sha = hashlib.sha256
+        lo = 0
+        for _pos, chunk in seg.items:
+            view = data[lo:lo + chunk.length]
+            if len(view) == chunk.length and sha(view).digest() == chunk.chunk_id:
+                pieces.append(view)
+            else:  # the cached copy is gone or changed: fetch this chunk instead
+                with self.lock:
+                    self.fallbacks += 1
+                    self.fallback_bytes += chunk.length
+                pieces.extend(self._remote(_Remote(chunk.pack_id, chunk.offset, chunk.offset + chunk.length,
+                                                   [(_pos, chunk)])))
+            lo += chunk.length
+        return pieces
+
+    def run(self, segments: list[_Segment], out, progress: Progress | None) -> tuple[str, int, int, int]:
+        """Write every segment to `out` in order; (hex SHA-256, bytes written, local bytes, repeated bytes)."""
+        digest = hashlib.sha256()
+        written = local = repeated = 0
+        fd = out.fileno()
+        window = 2 * self.jobs
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="gm-rebuild") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-write") as writer:
+            writes: deque[Future] = deque()
+            pending: deque[tuple[_Segment, Future | None]] = deque()
+            todo = iter(segments)
+
+            def submit_next() -> bool:
+                seg = next(todo, None)
+                if seg is None:
+                    return False
+                if isinstance(seg, _Remote):
+                    pending.append((seg, pool.submit(self._remote, seg)))
+                elif isinstance(seg, _Local):
+                    pending.append((seg, pool.submit(self._local, seg)))
+                else:
+                    pending.append((seg, None))
+                return True
+
+            try:
+                while len(pending) < window and submit_next():
+                    pass
+                while pending:
+                    seg, fut = pending.popleft()
+                    if fut is None:
+                        while writes:  # the earlier copy must be on disk before it is read back
+                            writes.popleft().result()
+                        pieces = [memoryview(os.pread(fd, seg.length, seg.src))]
+                        repeated += seg.length
+                    else:
+                        pieces = fut.result()
+                    for piece in pieces:
+                        # Hash here while a second thread writes: both release the GIL.
+                        digest.update(piece)
+                        writes.append(writer.submit(_write_all, out, piece))
+                        while len(writes) > 8:
+                            writes.popleft().result()
+                        written += len(piece)
+                        if isinstance(seg, _Local):
+                            local += len(piece)
+                        if progress:
+                            progress(len(piece))
+                    submit_next()
+                while writes:
+                    writes.popleft().result()
+            finally:
+                for _, fut in pending:
+                    if fut is not None:
+                        fut.cancel()
+        return digest.hexdigest(), written, local - self.fallback_bytes, repeated
+
+
+def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, dst_path: str | os.PathLike,
+                    cache_root: str | os.PathLike | None = None, progress: Progress | None = None, *,
+                    jobs: int = 4, fsync: bool = True) -> DownloadStats | None:
+    """Rebuild the object `oid` from its recipe on `backend` into `dst_path`.
+
+    Returns None when the remote has no recipe for `oid` (the caller then
+    downloads the whole object). Chunks found in other objects of the cache
+    at `cache_root` are read from there; the rest come from packs, by ranged
+    reads of adjacent chunks coalesced into one request. Every chunk is
+    checked against its id and the whole file against `oid` while it is
+    written; `dst_path` appears (atomically) only when all of it matches.
+
+    Raises CorruptObject naming the pack (or recipe) when bytes do not match,
+    ObjectMissing when a pack the recipe names is gone, RemoteError when the
+    remote fails. Nothing is left at `dst_path` on failure.
+    """
+    state = open_state(state_dir)
+    found = fetch_recipe(backend, oid, state)
+    if found is None:
+        return None
+    recipe, recipe_bytes = found
+    dst_path = os.fspath(dst_path)
+    # Chunks from the cache are first taken on trust (one SHA-256 pass over the
+    # file instead of two); if the whole file then fails its oid, the rebuild
+    # runs again checking each cached chunk, and fetches the ones that fail.
+    runs: list[_Rebuild] = []
+    for trust_local in (True, False):
+        job = _Rebuild(backend, oid, recipe, jobs, trust_local)
+        runs.append(job)
+        segments = job.plan(state, cache_root)
+        if trust_local and not any(isinstance(s, _Local) for s in segments):
+            continue
+        try:
+            with fileio.atomic_path(dst_path, fsync=fsync) as tmp:
+                with open(tmp, "w+b", buffering=0) as out:
+                    hexdigest, written, local, repeated = job.run(segments, out, progress)
+                if written != recipe.size or hexdigest != oid:
+                    raise _Mismatch(hexdigest)
+        except _Mismatch as exc:
+            if trust_local:
+                progress = _rewound(progress, written)
+                continue
+            raise CorruptObject(f"recipe {recipe_key(oid)} on {backend.describe()} rebuilds bytes that hash to "
+                                f"{exc.args[0]}, not {oid}",
+                                "push the model again from a clone that has it; the recipe is rewritten") from None
+        break
+    _learn(state, recipe)
+    return DownloadStats(oid, recipe.size, sum(r.fetched for r in runs), local, repeated, recipe_bytes,
+                         len(recipe.chunks), sum(r.chunks_fetched for r in runs), sum(r.requests for r in runs),
+                         job.fallbacks)
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _rewound(progress: Progress | None, already: int) -> Progress | None:
+    """A progress callback for a second pass that does not count the first pass's bytes twice."""
+    if progress is None:
+        return None
+    skip = [already]
+
+    def report(n: int) -> None:
+        take = min(skip[0], n)
+        skip[0] -= take
+        if n - take:
+            progress(n - take)
+
+    return report
+
+
+def _learn(state: ChunkState, recipe: Recipe) -> None:
+    """A verified rebuild can serve the next version: record its chunks in the local index."""
+    lengths = array("I", (c.length for c in recipe.chunks))
+    chunks = ChunkList(b"".join(c.chunk_id for c in recipe.chunks), lengths)
+    state.record_local(recipe.oid, recipe.size, chunks, RECIPE_CHUNKER)

@@ -1,0 +1,253 @@
+"""The two on-remote formats of chunked storage: packs and recipes (docs/storage.md).
+
+Both are binary, little-endian, versioned, and deterministic: the same input
+always gives the same bytes. A pack is named by the SHA-256 of its bytes; a
+recipe by the oid of the file it rebuilds.
+
+    packs/<2hex>/<packid>     chunk bytes back to back, then an index of (chunk id, offset, length);
+                              packid = SHA-256 of that index and the footer
+    recipes/<2hex>/<oid>      the file's size and ordered chunks, each with its pack and offset
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import struct
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+from ..hashing import is_hex_oid
+from .cdc import ID_SIZE
+
+PACKS_PREFIX = "packs/"
+RECIPES_PREFIX = "recipes/"
+
+MAX_CHUNK = 16 * 1024 * 1024  # larger lengths are refused when parsing (bounds every read)
+
+
+class FormatError(ValueError):
+    """Bytes that are not a valid pack index or recipe."""
+
+
+def pack_key(pack_id: str) -> str:
+    return f"{PACKS_PREFIX}{pack_id[:2]}/{pack_id}"
+
+
+def recipe_key(oid: str) -> str:
+    return f"{RECIPES_PREFIX}{oid[:2]}/{oid}"
+
+
+def _name_from_key(key: str, prefix: str) -> str | None:
+    if not key.startswith(prefix):
+        return None
+    parts = key[len(prefix):].split("/")
+    if len(parts) != 2 or not is_hex_oid(parts[1]) or parts[0] != parts[1][:2]:
+        return None
+    return parts[1]
+
+
+def pack_id_from_key(key: str) -> str | None:
+    return _name_from_key(key, PACKS_PREFIX)
+
+
+def oid_from_recipe_key(key: str) -> str | None:
+    return _name_from_key(key, RECIPES_PREFIX)
+
+
+# ---------------------------------------------------------------------------
+# Packs
+#
+#   header   16 B   magic "GMPK", u32 version (1), u64 reserved (0)
+#   data            the chunks, back to back, in index order
+#   index    48 B * count: chunk id (32 B), u64 offset from the pack start, u32 length, u32 flags (0)
+#   footer   56 B   u64 index offset, u32 count, u32 version (1), SHA-256 of the index (32 B), magic "GMPKEND\0"
+#
+# pack id = SHA-256 of the trailer (index + footer). The index names every
+# chunk by its SHA-256 and covers the data without gaps, so the trailer pins
+# every byte of the pack, and naming a pack costs no second pass over its data.
+
+PACK_VERSION = 1
+PACK_MAGIC = b"GMPK"
+PACK_END_MAGIC = b"GMPKEND\x00"
+_PACK_HEADER = struct.Struct("<4sIQ")
+_PACK_ENTRY = struct.Struct("<32sQII")
+_PACK_FOOTER = struct.Struct("<QII32s8s")
+PACK_HEADER_SIZE = _PACK_HEADER.size
+PACK_FOOTER_SIZE = _PACK_FOOTER.size
+PACK_ENTRY_SIZE = _PACK_ENTRY.size
+
+
+class PackEntry(NamedTuple):
+    chunk_id: bytes
+    offset: int
+    length: int
+
+
+def pack_header() -> bytes:
+    return _PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION, 0)
+
+
+def encode_pack_trailer(entries: Sequence[PackEntry], index_offset: int) -> bytes:
+    """The index and footer that close a pack whose data ends at `index_offset`."""
+    index = b"".join(_PACK_ENTRY.pack(e.chunk_id, e.offset, e.length, 0) for e in entries)
+    footer = _PACK_FOOTER.pack(index_offset, len(entries), PACK_VERSION, hashlib.sha256(index).digest(),
+                               PACK_END_MAGIC)
+    return index + footer
+
+
+def parse_pack_footer(footer: bytes, pack_size: int) -> tuple[int, int]:
+    """(index offset, entry count) from the last PACK_FOOTER_SIZE bytes of a pack."""
+    if len(footer) != PACK_FOOTER_SIZE:
+        raise FormatError("truncated pack footer")
+    index_offset, count, version, _, magic = _PACK_FOOTER.unpack(footer)
+    if magic != PACK_END_MAGIC:
+        raise FormatError("not a gitmodels pack (bad footer magic)")
+    if version != PACK_VERSION:
+        raise FormatError(f"pack version {version} is not supported (this gitmodels reads version {PACK_VERSION})")
+    if index_offset + count * PACK_ENTRY_SIZE + PACK_FOOTER_SIZE != pack_size or index_offset < PACK_HEADER_SIZE:
+        raise FormatError("pack footer does not match the pack size")
+    return index_offset, count
+
+
+def parse_pack_index(index: bytes, footer: bytes, pack_size: int) -> list[PackEntry]:
+    """The entries of a pack, checked against the footer's SHA-256 and the pack's bounds."""
+    index_offset, count = parse_pack_footer(footer, pack_size)
+    if len(index) != count * PACK_ENTRY_SIZE:
+        raise FormatError("truncated pack index")
+    if hashlib.sha256(index).digest() != _PACK_FOOTER.unpack(footer)[3]:
+        raise FormatError("pack index checksum mismatch")
+    entries = []
+    expected = PACK_HEADER_SIZE
+    for chunk_id, offset, length, flags in _PACK_ENTRY.iter_unpack(index):
+        if flags != 0:
+            raise FormatError(f"pack entry flags {flags:#x} are not supported")
+        if offset != expected or not 0 < length <= MAX_CHUNK:
+            raise FormatError("pack index entries are not contiguous")
+        expected = offset + length
+        entries.append(PackEntry(chunk_id, offset, length))
+    if expected != index_offset:
+        raise FormatError("pack index does not cover the pack data")
+    return entries
+
+
+def parse_pack_tail(tail: bytes, pack_size: int) -> list[PackEntry]:
+    """Entries from the last bytes of a pack (at least the index and footer)."""
+    index_offset, count = parse_pack_footer(tail[-PACK_FOOTER_SIZE:], pack_size)
+    need = count * PACK_ENTRY_SIZE + PACK_FOOTER_SIZE
+    if len(tail) < need:
+        raise FormatError("pack tail too short for its index")
+    return parse_pack_index(tail[len(tail) - need:-PACK_FOOTER_SIZE], tail[-PACK_FOOTER_SIZE:], pack_size)
+
+
+def pack_id_of(trailer: bytes) -> str:
+    return hashlib.sha256(trailer).hexdigest()
+
+
+def pack_trailer_size(count: int) -> int:
+    return count * PACK_ENTRY_SIZE + PACK_FOOTER_SIZE
+
+
+# ---------------------------------------------------------------------------
+# Recipes
+#
+#   header   72 B   magic "GMRECIPE", u32 version (1), u32 flags (0), oid (32 B raw), u64 size,
+#                   u32 pack count, u32 chunk count, u64 reserved (0)
+#   packs    32 B * pack count: pack ids (raw), in the order the chunks first use them
+#   chunks   48 B * chunk count, in file order: chunk id (32 B), u32 pack number, u32 length, u64 offset in pack
+#   footer   32 B   SHA-256 of everything before it
+
+RECIPE_VERSION = 1
+RECIPE_MAGIC = b"GMRECIPE"
+_RECIPE_HEADER = struct.Struct("<8sII32sQIIQ")
+_RECIPE_CHUNK = struct.Struct("<32sIIQ")
+RECIPE_HEADER_SIZE = _RECIPE_HEADER.size
+RECIPE_CHUNK_SIZE = _RECIPE_CHUNK.size
+
+
+class RecipeChunk(NamedTuple):
+    chunk_id: bytes  # raw SHA-256 of the chunk
+    length: int
+    pack_id: str  # hex
+    offset: int  # in the pack
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    oid: str
+    size: int
+    chunks: tuple[RecipeChunk, ...]
+    version: int = RECIPE_VERSION
+
+    @property
+    def pack_ids(self) -> list[str]:
+        """The packs this recipe reads, in first-use order."""
+        seen: dict[str, None] = {}
+        for c in self.chunks:
+            seen.setdefault(c.pack_id, None)
+        return list(seen)
+
+    def iter_offsets(self) -> Iterator[tuple[int, RecipeChunk]]:
+        """(offset in the file, chunk), in file order."""
+        pos = 0
+        for c in self.chunks:
+            yield pos, c
+            pos += c.length
+
+    def encode(self) -> bytes:
+        packs = self.pack_ids
+        number = {p: i for i, p in enumerate(packs)}
+        parts = [_RECIPE_HEADER.pack(RECIPE_MAGIC, RECIPE_VERSION, 0, bytes.fromhex(self.oid), self.size,
+                                     len(packs), len(self.chunks), 0)]
+        parts.extend(bytes.fromhex(p) for p in packs)
+        parts.extend(_RECIPE_CHUNK.pack(c.chunk_id, number[c.pack_id], c.length, c.offset) for c in self.chunks)
+        body = b"".join(parts)
+        return body + hashlib.sha256(body).digest()
+
+    @classmethod
+    def decode(cls, blob: bytes, expect_oid: str | None = None) -> "Recipe":
+        if len(blob) < RECIPE_HEADER_SIZE + 32:
+            raise FormatError("truncated recipe")
+        body, check = blob[:-32], blob[-32:]
+        magic, version, flags, oid_raw, size, n_packs, n_chunks, _ = _RECIPE_HEADER.unpack_from(body)
+        if magic != RECIPE_MAGIC:
+            raise FormatError("not a gitmodels recipe (bad magic)")
+        if version != RECIPE_VERSION:
+            raise FormatError(f"recipe version {version} is not supported (this gitmodels reads version "
+                              f"{RECIPE_VERSION}); upgrade gitmodels")
+        if hashlib.sha256(body).digest() != check:
+            raise FormatError("recipe checksum mismatch")
+        if flags != 0:
+            raise FormatError(f"recipe flags {flags:#x} are not supported")
+        if len(body) != RECIPE_HEADER_SIZE + 32 * n_packs + RECIPE_CHUNK_SIZE * n_chunks:
+            raise FormatError("recipe length does not match its counts")
+        oid = oid_raw.hex()
+        if expect_oid is not None and oid != expect_oid:
+            raise FormatError(f"recipe is for {oid}, not {expect_oid}")
+        pos = RECIPE_HEADER_SIZE
+        packs = [body[pos + 32 * i:pos + 32 * (i + 1)].hex() for i in range(n_packs)]
+        pos += 32 * n_packs
+        chunks = []
+        total = 0
+        for chunk_id, pack_no, length, offset in _RECIPE_CHUNK.iter_unpack(body[pos:]):
+            if pack_no >= n_packs or not 0 < length <= MAX_CHUNK or offset < PACK_HEADER_SIZE:
+                raise FormatError("recipe entry out of range")
+            chunks.append(RecipeChunk(chunk_id, length, packs[pack_no], offset))
+            total += length
+        if total != size:
+            raise FormatError("recipe chunk lengths do not add up to its size")
+        recipe = cls(oid, size, tuple(chunks))
+        if recipe.pack_ids != packs:
+            raise FormatError("recipe pack table is not in first-use order")
+        return recipe
+
+
+def build_recipe(oid: str, chunks: Iterable[tuple[bytes, int]], where: dict[bytes, tuple[str, int]],
+                 size: int) -> Recipe:
+    """A recipe from (chunk id, length) in file order and chunk id -> (pack id, offset)."""
+    out = []
+    for chunk_id, length in chunks:
+        if len(chunk_id) != ID_SIZE:
+            raise ValueError("bad chunk id")
+        pack_id, offset = where[chunk_id]
+        out.append(RecipeChunk(chunk_id, length, pack_id, offset))
+    return Recipe(oid, size, tuple(out))

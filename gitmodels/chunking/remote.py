@@ -1,0 +1,173 @@
+"""Reading chunked storage on a remote: recipes, pack indexes, and what the remote holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable
+
+from ..errors import CorruptObject
+from ..remotes.base import Backend, KeyNotFound, object_key
+from . import formats
+from .formats import FormatError, PackEntry, Recipe, pack_id_from_key, pack_key, recipe_key
+from .state import ChunkState, open_state
+
+SYNC_TTL = 300.0  # seconds a process trusts its view of a remote's packs before listing them again
+_TAIL_READ = 64 * 1024  # one ranged read of a pack's end usually covers its whole index
+
+
+def remote_has_objects(backend: Backend, oids: Iterable[str], jobs: int = 16) -> set[str]:
+    """The oids the remote can serve, whole (objects/...) or chunked (recipes/...)."""
+    oids = list(dict.fromkeys(oids))
+    keys = {object_key(o): o for o in oids}
+    keys.update({recipe_key(o): o for o in oids})
+    present = backend.exists_many(list(keys), jobs)
+    return {keys[k] for k in present}
+
+
+def remote_has_object(backend: Backend, oid: str) -> bool:
+    return bool(remote_has_objects(backend, [oid]))
+
+
+def _tmp_path(state: ChunkState | None, what: str) -> str:
+    folder = state.tmp_dir if state else None
+    if folder is None:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    return os.path.join(folder, f"{what}-{uuid.uuid4().hex[:16]}")
+
+
+def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkState | None = None) -> bytes | None:
+    """The raw recipe for `oid`, or None when the remote has no recipe for it."""
+    tmp = _tmp_path(state, "recipe")
+    try:
+        try:
+            backend.download(recipe_key(oid), tmp)
+        except KeyNotFound:
+            return None
+        with open(tmp, "rb") as f:
+            return f.read()
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def fetch_recipe(backend: Backend, oid: str, state: ChunkState | None = None) -> tuple[Recipe, int] | None:
+    """(recipe, its size in bytes) for `oid`, or None. CorruptObject when the recipe is damaged."""
+    blob = fetch_recipe_bytes(backend, oid, state)
+    if blob is None:
+        return None
+    try:
+        return Recipe.decode(blob, expect_oid=oid), len(blob)
+    except FormatError as exc:
+        raise CorruptObject(f"recipe {recipe_key(oid)} on {backend.describe()} is damaged: {exc}",
+                            "push the model again from a clone that has it; the recipe is rewritten") from None
+
+
+def read_pack_index(backend: Backend, pack_id: str, size: int | None = None) -> list[PackEntry]:
+    """A pack's index, from its tail (one ranged read for packs of the usual size).
+
+    Raises FormatError when the pack's end is not a valid index, KeyNotFound when it is gone.
+    """
+    key = pack_key(pack_id)
+    if size is None:
+        size = backend.stat(key)
+        if size is None:
+            raise KeyNotFound(f"{key} is not on remote {backend.describe()}")
+    if size < formats.PACK_HEADER_SIZE + formats.PACK_FOOTER_SIZE:
+        raise FormatError("pack too small")
+    take = min(size, _TAIL_READ)
+    tail = backend.read_range(key, size - take, take)
+    if len(tail) != take:
+        raise FormatError("short read of the pack index")
+    _, count = formats.parse_pack_footer(tail[-formats.PACK_FOOTER_SIZE:], size)
+    need = formats.pack_trailer_size(count)
+    if need > take:
+        tail = backend.read_range(key, size - need, need)
+        if len(tail) != need:
+            raise FormatError("short read of the pack index")
+    trailer = tail[len(tail) - need:]
+    if formats.pack_id_of(trailer) != pack_id:
+        raise FormatError("the pack's index does not match its name")
+    return formats.parse_pack_tail(trailer, size)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncResult:
+    packs_listed: int = 0
+    packs_read: int = 0
+    packs_dropped: int = 0
+    unreadable: tuple[tuple[str, str], ...] = ()  # (pack id, why) for packs whose index could not be read
+    skipped: bool = False  # the view was fresh enough; nothing was asked of the remote
+
+
+def list_packs(backend: Backend) -> dict[str, int]:
+    """pack id -> size of every pack on the remote."""
+    out = {}
+    for key, size in backend.list(formats.PACKS_PREFIX):
+        pack_id = pack_id_from_key(key)
+        if pack_id:
+            out[pack_id] = size
+    return out
+
+
+def list_recipes(backend: Backend) -> dict[str, int]:
+    """oid -> recipe size of every recipe on the remote."""
+    out = {}
+    for key, size in backend.list(formats.RECIPES_PREFIX):
+        oid = formats.oid_from_recipe_key(key)
+        if oid:
+            out[oid] = size
+    return out
+
+
+def sync_remote(backend: Backend, state: ChunkState | str | os.PathLike, *, force: bool = False,
+                jobs: int = 8) -> SyncResult:
+    """Bring the local view of which chunks `backend` holds up to date.
+
+    Lists the remote's packs once (one LIST call per thousand packs on S3/GCS),
+    forgets packs that are gone and reads the index of each pack not seen
+    before (one ranged read each). Skipped when this process synced the remote
+    less than SYNC_TTL seconds ago, unless `force`.
+    """
+    if not isinstance(state, ChunkState):
+        state = open_state(state)
+    url = backend.url
+    remote = state.remote_id(url)
+    with state.sync_lock:
+        last = state.synced.get(url)
+        if not force and last is not None and time.monotonic() - last < SYNC_TTL:
+            return SyncResult(skipped=True)
+        # What we knew before listing: a pack another thread records meanwhile is not "gone".
+        known = state.known_packs(remote)
+        listed = list_packs(backend)
+        gone = [p for p in known if p not in listed]
+        if gone:
+            state.forget_packs(remote, gone)
+        todo = [p for p in listed if p not in known]
+        unreadable = []
+
+        def read(pack_id: str):
+            try:
+                return pack_id, read_pack_index(backend, pack_id, listed[pack_id]), None
+            except (FormatError, KeyNotFound) as exc:
+                return pack_id, None, str(exc)
+
+        read_count = 0
+        if todo:
+            with ThreadPoolExecutor(max(1, min(jobs, len(todo))), thread_name_prefix="gm-sync") as pool:
+                for pack_id, entries, why in pool.map(read, todo):
+                    if entries is None:
+                        unreadable.append((pack_id, why))
+                        continue
+                    state.add_pack(remote, pack_id, listed[pack_id], [(e.chunk_id, e.offset, e.length) for e in entries])
+                    read_count += 1
+        state.mark_synced(remote)
+        state.synced[url] = time.monotonic()
+        return SyncResult(len(listed), read_count, len(gone), tuple(unreadable))

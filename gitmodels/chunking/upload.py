@@ -1,0 +1,274 @@
+"""Push one cached object as chunks: only the chunks the remote lacks, packed, then its recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterable
+
+from ..errors import CorruptObject, RemoteError
+from ..remotes.base import Backend, Progress
+from . import formats
+from .cdc import CHUNKER, ChunkList, scan_file
+from .formats import PackEntry, build_recipe, pack_key, recipe_key
+from .remote import _tmp_path, sync_remote
+from .state import ChunkState, open_state
+
+PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
+_ATTEMPTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadStats:
+    oid: str
+    bytes_total: int  # the object's size
+    bytes_sent: int  # everything uploaded: packs (with headers and indexes) and the recipe
+    bytes_new: int  # chunk bytes the remote did not hold before
+    chunks_total: int
+    chunks_new: int
+    packs_uploaded: int
+    recipe_bytes: int
+    already_present: bool = False  # the remote already had a recipe for this oid; nothing was sent
+
+    @property
+    def bytes_deduplicated(self) -> int:
+        return self.bytes_total - self.bytes_new
+
+
+class _Counter:
+    """Progress increments from several threads, never more than the object's size in all."""
+
+    def __init__(self, progress: Progress | None, size: int = 0):
+        self.progress = progress
+        self.size = size
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self.lock:
+            n = max(0, min(n, self.size - self.total))
+            self.total += n
+            if self.progress and n:
+                self.progress(n)
+
+    def finish(self, size: int) -> None:
+        self(size - self.total)
+
+
+def _chunk_list_for(state: ChunkState, oid: str, path: str, size: int) -> tuple[ChunkList, bool]:
+    """The object's chunks, and whether they were computed from the file just now (and its oid checked)."""
+    chunks = state.local_chunk_list(oid)
+    if chunks is not None and chunks.size == size:
+        return chunks, False
+    scan = scan_file(path)
+    if scan.oid != oid or scan.size != size:
+        raise CorruptObject(f"cached object {oid} does not match its name (its bytes hash to {scan.oid})",
+                            "run `gitmodels fsck` to quarantine it, then fetch it again")
+    state.record_local(oid, size, scan.chunks, CHUNKER)
+    return scan.chunks, True
+
+
+def _build_pack(fd: int, oid: str, chunks: list[tuple[bytes, int, int]], tmp: str,
+                verify: bool) -> tuple[str, int, list[PackEntry]]:
+    """Write the chunks (id, offset in the object, length) into a pack file; (pack id, size, entries).
+
+    With `verify`, each chunk read back from the object is checked against its
+    id, so a cache file that changed after it was indexed is never packed.
+    """
+    entries = []
+    sha = hashlib.sha256
+    with open(tmp, "wb") as out:
+        header = formats.pack_header()
+        out.write(header)
+        pos = len(header)
+        for chunk_id, offset, length in chunks:
+            data = os.pread(fd, length, offset)
+            if len(data) != length or (verify and sha(data).digest() != chunk_id):
+                raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
+                                    "run `gitmodels fsck` to check the cache, then push again")
+            out.write(data)
+            entries.append(PackEntry(chunk_id, pos, length))
+            pos += length
+        trailer = formats.encode_pack_trailer(entries, pos)
+        out.write(trailer)
+        pos += len(trailer)
+    return formats.pack_id_of(trailer), pos, entries
+
+
+def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, path: str,
+                  missing: list[tuple[bytes, int, int]], where: dict[bytes, tuple[str, int]],
+                  progress: _Counter, jobs: int, pack_size: int, verify: bool) -> tuple[int, int, set[str]]:
+    """Pack and upload `missing` chunks; fills `where`. Returns (bytes sent, packs, pack ids)."""
+    # As many packs as the bytes fill at about `pack_size` each, split evenly:
+    # 64 MiB of new chunks make two 32 MiB packs, 40 MiB one pack.
+    total = sum(item[2] for item in missing)
+    count = max(1, round(total / pack_size))
+    groups: list[list[tuple[bytes, int, int]]] = [[]]
+    done = 0
+    for item in missing:
+        groups[-1].append(item)
+        done += item[2]
+        if done * count >= total * len(groups) and len(groups) < count:
+            groups.append([])
+    groups = [g for g in groups if g]
+
+    sent = 0
+    uploaded: set[str] = set()
+    lock = threading.Lock()
+
+    def send(tmp: str, pack_id: str, size: int, entries: list[PackEntry]) -> None:
+        nonlocal sent
+        try:
+            backend.upload(pack_key(pack_id), tmp, size)
+        finally:
+            os.unlink(tmp)
+        # Recorded at once: a push interrupted after this pack resumes after it.
+        state.add_pack(remote, pack_id, size, [(e.chunk_id, e.offset, e.length) for e in entries])
+        with lock:
+            sent += size
+            uploaded.add(pack_id)
+            for e in entries:
+                where[e.chunk_id] = (pack_id, e.offset)
+        progress(sum(e.length for e in entries))
+
+    pending: deque[Future] = deque()
+    tmps: list[str] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="gm-packup") as pool:
+            try:
+                for group in groups:
+                    while len(pending) >= max(1, jobs):  # bounded temp space: jobs packs in flight
+                        pending.popleft().result()
+                    tmp = _tmp_path(state, "pack")
+                    tmps.append(tmp)
+                    pack_id, size, entries = _build_pack(fd, oid, group, tmp, verify)
+                    pending.append(pool.submit(send, tmp, pack_id, size, entries))
+                while pending:
+                    pending.popleft().result()
+            finally:
+                for fut in pending:
+                    fut.cancel()
+    finally:
+        os.close(fd)
+        for tmp in tmps:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+    return sent, len(uploaded), uploaded
+
+
+def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
+                  size: int, progress: Progress | None = None, *, jobs: int = 2,
+                  pack_size: int = PACK_SIZE, rewrite: bool = False,
+                  avoid_packs: Iterable[str] = ()) -> UploadStats:
+    """Push the cached object `oid` (the file `path`, `size` bytes) to `backend` as chunks.
+
+    Only chunks the remote does not hold are uploaded, grouped into packs;
+    the recipe goes last, after checking that every pack it names exists, so
+    a recipe never points at a missing pack and an interrupted push can be
+    run again (it resumes after the packs already sent). Safe to call for
+    different oids from several threads, and from several clones at once.
+
+    `progress` receives increments that add up to `size`: bytes found on the
+    remote at once, new bytes as their pack finishes uploading.
+    Repair after `verify_pack` found corrupt chunks: `rewrite=True` replaces
+    an existing recipe, and chunks held only in `avoid_packs` are sent again.
+
+    Raises CorruptObject when the file does not match `oid`, RemoteError
+    (and subclasses) when the remote fails, ChunkerUnavailable without pyfastcdc
+    for an object that was never indexed.
+    """
+    path = os.fspath(path)
+    state = open_state(state_dir)
+    counter = _Counter(progress, size)
+    rkey = recipe_key(oid)
+    avoid = set(avoid_packs)
+    if not rewrite and backend.stat(rkey) is not None:
+        counter(size)
+        return UploadStats(oid, size, 0, 0, 0, 0, 0, 0, already_present=True)
+
+    chunks, scanned = _chunk_list_for(state, oid, path, size)
+    remote = state.remote_id(backend.url)
+    sync_remote(backend, state)
+
+    first: dict[bytes, tuple[int, int]] = {}  # unique chunk id -> (offset, length), first occurrence
+    for chunk_id, offset, length in chunks:
+        first.setdefault(chunk_id, (offset, length))
+
+    bytes_sent = bytes_new = chunks_new = packs = 0
+    uploaded: set[str] = set()
+    for attempt in range(_ATTEMPTS):
+        where = _locate(state, remote, first, avoid)
+        missing = [(cid, off, length) for cid, (off, length) in first.items() if cid not in where]
+        if attempt == 0:
+            counter(size - sum(m[2] for m in missing))
+        mine, done, theirs = state.claim(remote, (m[0] for m in missing))
+        try:
+            mine_items = [m for m in missing if m[0] in mine]
+            sent, n_packs, new_packs = _send_missing(backend, state, remote, oid, path, mine_items, where, counter,
+                                                     jobs, pack_size, verify=not scanned)
+        finally:
+            state.release(remote, mine, done)
+        bytes_sent += sent
+        bytes_new += sum(m[2] for m in mine_items)
+        chunks_new += len(mine_items)
+        packs += n_packs
+        uploaded |= new_packs
+        if theirs:  # other threads were sending some of our chunks: use theirs once they are up
+            for event in theirs:
+                event.wait()
+            where = _locate(state, remote, first, avoid)
+            if len(where) < len(first):
+                continue  # a thread failed: send what is still missing ourselves
+
+        referenced = {where[cid][0] for cid in first}
+        lost = _missing_packs(backend, referenced - uploaded)
+        if lost:  # another clone's gc removed them since we last looked: send those chunks again
+            state.forget_packs(remote, lost)
+            continue
+        recipe = build_recipe(oid, ((cid, length) for cid, _, length in chunks), where, size)
+        blob = recipe.encode()
+        _upload_bytes(backend, state, rkey, blob)
+        bytes_sent += len(blob)
+        # A gc racing with this push could have removed a pack between the check and the recipe.
+        lost = _missing_packs(backend, referenced)
+        if lost:
+            state.forget_packs(remote, lost)
+            uploaded -= set(lost)
+            continue
+        counter.finish(size)
+        return UploadStats(oid, size, bytes_sent, bytes_new, len(chunks), chunks_new, packs, len(blob))
+    raise RemoteError(f"could not finish pushing {oid} to {backend.describe()}: packs kept disappearing "
+                      "or other uploads of its chunks kept failing",
+                      "is a `gitmodels gc` running on the remote? wait for it to finish, then push again")
+
+
+def _locate(state: ChunkState, remote: int, chunk_ids, avoid: set[str]) -> dict[bytes, tuple[str, int]]:
+    return state.locate(remote, chunk_ids, avoid)
+
+
+def _missing_packs(backend: Backend, pack_ids: set[str]) -> list[str]:
+    if not pack_ids:
+        return []
+    keys = {pack_key(p): p for p in pack_ids}
+    present = backend.exists_many(list(keys))
+    return [p for k, p in keys.items() if k not in present]
+
+
+def _upload_bytes(backend: Backend, state: ChunkState, key: str, blob: bytes) -> None:
+    tmp = _tmp_path(state, "blob")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        backend.upload(key, tmp, len(blob))
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
