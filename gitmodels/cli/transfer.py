@@ -26,7 +26,8 @@ def report(verb: str, result) -> None:
     saved = ""
     if result.bytes_sent < result.bytes_total:
         pct = 100.0 * (1 - result.bytes_sent / result.bytes_total) if result.bytes_total else 0
-        saved = f", {human_bytes(result.bytes_sent)} sent ({pct:.1f}% already there)"
+        moved, where = ("sent", "already on the remote") if verb == "pushed" else ("downloaded", "already local")
+        saved = f", {human_bytes(result.bytes_sent)} {moved} ({pct:.1f}% {where})"
     click.echo(f"{verb}: {result.moved} object(s), {human_bytes(result.bytes_total)}{saved}; "
                f"{result.objects - result.moved} already in place")
 
