@@ -1,0 +1,299 @@
+"""The bench environment: installing DVC and Git LFS, machine facts, page-cache dropping,
+the local S3 server (moto) and a byte-counting TCP proxy in front of it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from .proc import run
+
+CACHE_DIR = os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")),
+                         "gitmodels-bench")
+DVC_VENV = os.path.join(CACHE_DIR, "dvc-venv")
+DVC_BIN = os.path.join(DVC_VENV, "bin", "dvc")
+
+S3_KEY = "testing"  # moto accepts any credentials
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- installing the competitors
+
+def ensure_dvc(install: bool) -> str | None:
+    """Return None when DVC (with dvc-s3) is usable, else the reason it is not."""
+    if os.path.exists(DVC_BIN):
+        return None
+    if not install:
+        return "DVC not installed (run without --no-install to install it)"
+    log(f"installing DVC + dvc-s3 into {DVC_VENV} (one time)")
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    try:
+        run([sys.executable, "-m", "venv", DVC_VENV], timeout=600)
+        run([os.path.join(DVC_VENV, "bin", "pip"), "install", "-q", "dvc[s3]"], timeout=1800)
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        return f"DVC install failed: {exc}"
+    return None if os.path.exists(DVC_BIN) else "DVC install produced no dvc executable"
+
+
+def ensure_git_lfs(install: bool) -> str | None:
+    if shutil.which("git-lfs"):
+        return None
+    if not install:
+        return "git-lfs not installed (run without --no-install to install it)"
+    if os.geteuid() != 0:
+        return "git-lfs missing and not root: apt-get install git-lfs yourself"
+    log("installing git-lfs from Debian packages (one time)")
+    try:
+        run(["apt-get", "update", "-qq"], timeout=900)
+        run(["apt-get", "install", "-y", "-qq", "git-lfs"], timeout=900,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    except Exception as exc:  # noqa: BLE001
+        return f"git-lfs install failed: {exc}"
+    return None if shutil.which("git-lfs") else "apt-get install git-lfs left no git-lfs"
+
+
+def gitmodels_exe() -> str | None:
+    exe = shutil.which("gitmodels")
+    if exe:
+        return exe
+    cand = os.path.join(os.path.dirname(sys.executable), "gitmodels")
+    return cand if os.path.exists(cand) else None
+
+
+# ---------------------------------------------------------------- machine facts
+
+def _version(cmd: list[str]) -> str:
+    try:
+        r = run(cmd, check=False, timeout=60)
+        return (r.stdout or r.stderr).strip().splitlines()[0] if r.rc == 0 else f"unavailable ({r.rc})"
+    except Exception as exc:  # noqa: BLE001
+        return f"unavailable ({exc})"
+
+
+def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool) -> dict:
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    fs = ""
+    try:
+        fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", CACHE_DIR if os.path.exists(CACHE_DIR) else "/"],
+                            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "filesystem": fs,
+        "versions": {
+            "gitmodels": _version([gm_exe, "--version"]) if gm_exe else "not installed",
+            "dvc": _version([DVC_BIN, "--version"]) if dvc_ok else "not installed",
+            "git": _version(["git", "--version"]),
+            "git-lfs": _version(["git", "lfs", "version"]) if lfs_ok else "not installed",
+            "sha256sum": _version(["sha256sum", "--version"]),
+            "moto": _moto_version(),
+        },
+    }
+
+
+def _moto_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("moto")
+    except Exception:  # noqa: BLE001
+        return "not installed"
+
+
+# ---------------------------------------------------------------- page cache
+
+def _cached_kb() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Cached:"):
+                return int(line.split()[1])
+    return 0
+
+
+def drop_caches() -> bool:
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def probe_drop_caches(workdir: str) -> tuple[bool, str]:
+    """Write 256 MiB, read it (now cached), drop caches, check the page cache shrank."""
+    path = os.path.join(workdir, "dropcache-probe.bin")
+    try:
+        with open(path, "wb") as f:
+            for _ in range(32):
+                f.write(os.urandom(8 << 20))
+        with open(path, "rb") as f:
+            while f.read(8 << 20):
+                pass
+        before = _cached_kb()
+        if not drop_caches():
+            return False, "writing /proc/sys/vm/drop_caches is not permitted here"
+        after = _cached_kb()
+        if before - after < 200 * 1024:
+            return False, (f"drop_caches accepted but the page cache only shrank by "
+                           f"{(before - after) // 1024} MiB (a 256 MiB file was cached)")
+        return True, f"works (page cache shrank {(before - after) // 1024} MiB)"
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- ports, moto, proxy
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoServer:
+    """`moto_server` on 127.0.0.1:PORT, started and stopped by this harness."""
+
+    def __init__(self, logdir: str):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        exe = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
+        self._log = open(os.path.join(logdir, "moto.log"), "wb")
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=2).read()
+                return
+            except Exception:  # noqa: BLE001
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("moto_server did not answer within 60 s")
+
+    def client(self):
+        import boto3  # the harness's own interpreter; only needed for S3 workloads
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
+
+    def reset(self) -> None:
+        req = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=60).read()
+
+    def make_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def bucket_bytes(self, name: str) -> tuple[int, int]:
+        """(total bytes, object count) in a bucket."""
+        c = self.client()
+        total = count = 0
+        for page in c.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                total += obj["Size"]
+                count += 1
+        return total, count
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        self._log.close()
+
+
+class CountingProxy:
+    """A TCP proxy on loopback that counts bytes each way (client->server = sent)."""
+
+    def __init__(self, target_port: int):
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.up = 0
+        self.down = 0
+        self._lock = threading.Lock()
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.up = self.down = 0
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pipe, args=(client, server, "up"), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, "down"), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, way: str) -> None:
+        try:
+            while True:
+                data = src.recv(1 << 20)
+                if not data:
+                    break
+                dst.sendall(data)
+                with self._lock:
+                    if way == "up":
+                        self.up += len(data)
+                    else:
+                        self.down += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
