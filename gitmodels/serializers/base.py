@@ -249,6 +249,15 @@ class Serializer:
     def install_hint(self) -> str:
         return f"pip install '{self.extra}'" if self.extra else f"install the package that provides {self.name}"
 
+    def loads_as(self, obj: Any) -> dict[str, str]:
+        """For a user subclass, the nearest framework class to restore it as (user modules are never imported)."""
+        if in_namespace(type(obj).__module__, self.modules):
+            return {}
+        for cls in type(obj).__mro__:
+            if in_namespace(cls.__module__, self.modules):
+                return {"loads_as": class_path(cls)}
+        return {}
+
     def import_module(self, module: str, extra: str | None = None) -> Any:
         """Import a framework module, or raise FrameworkMissing naming the extra to install."""
         try:

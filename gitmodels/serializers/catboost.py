@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ..errors import SerializerError
-from .base import Serializer, class_path, in_namespace, resolve_class, scalar_params
+from .base import Serializer, class_path, resolve_class, scalar_params
 
 FILES = {"cbm": "model.cbm"}
 
@@ -27,13 +27,7 @@ class CatBoostSerializer(Serializer):
 
     def save(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
         obj.save_model(os.path.join(directory, FILES[format]), format=format)
-        fields: dict[str, Any] = {"format": format}
-        if not in_namespace(type(obj).__module__, self.modules):
-            for cls in type(obj).__mro__:
-                if in_namespace(cls.__module__, self.modules):
-                    fields["loads_as"] = class_path(cls)
-                    break
-        return fields
+        return {"format": format, **self.loads_as(obj)}
 
     def load(self, directory: str, model_meta: dict[str, Any], **kwargs: Any) -> Any:
         if kwargs:

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ..errors import SerializerError
-from .base import Serializer, class_path, resolve_class, scalar_params, type_names, in_namespace
+from .base import Serializer, class_path, resolve_class, scalar_params, type_names
 
 FILES = {"ubj": "model.ubj", "json": "model.json"}
 
@@ -32,14 +32,7 @@ class XGBoostSerializer(Serializer):
 
     def save(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
         obj.save_model(os.path.join(directory, FILES[format]))
-        fields: dict[str, Any] = {"format": format}
-        if not in_namespace(type(obj).__module__, self.modules):
-            # a user subclass: restore the nearest XGBoost class (user modules are never imported)
-            for cls in type(obj).__mro__:
-                if in_namespace(cls.__module__, self.modules):
-                    fields["loads_as"] = class_path(cls)
-                    break
-        return fields
+        return {"format": format, **self.loads_as(obj)}
 
     def load(self, directory: str, model_meta: dict[str, Any], **kwargs: Any) -> Any:
         if kwargs:
