@@ -63,7 +63,8 @@ class Sizes:
 def human(n: float) -> str:
     for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
         if n >= size:
-            return f"{n / size:.3g} {unit}"
+            v = n / size
+            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
     return f"{int(n)} B"
 
 
@@ -141,6 +142,12 @@ class Bench:
                 ctx.rm(dst)
                 return r
             out.append(Contender("cp", cp))
+        if "cp+fsync" in which:
+            def cpf(i, m):
+                r = m.run(f"cp {src} {dst} && sync {dst}")  # coreutils `sync FILE` fsyncs that file
+                ctx.rm(dst)
+                return r
+            out.append(Contender("cp + fsync", cpf))
         if "cp+hashlib" in which:
             def cph(i, m):
                 r = m.run(f"cp {src} {dst} && {sys.executable} -c {shlex.quote(HASHLIB)} {dst}")
@@ -388,7 +395,7 @@ def w_add(B: Bench) -> None:
     case = f"add one {human(S.big)} file"
     variants = [False, True] if ctx.can_drop and S.cold else [False]
     for cold in variants:
-        cs = [add(t) for t in B.selected] + B.anchors(src)
+        cs = [add(t) for t in B.selected] + B.anchors(src, which=("hashlib", "sha256sum", "cp", "cp+fsync"))
         alternate(res, ctx, W, case, cs, S.runs_large, cold=cold)
     if B.on(B.gm):
         res.ratio_target("add vs hashlib", 2, f"`gitmodels add` {human(S.big)} ≤ 1.4x hashlib.sha256 (warm)",
@@ -839,11 +846,13 @@ def w_rss(B: Bench) -> None:
             repo = B.tracked_repo(tool, "rss", {"model.bin": src}, remote)
             r = ctx.run(tool.push_cmd(), cwd=repo, remote=remote)
             res.add(W, label + " push", tool.name, samples=[r])
+            res.add(W, label + " push: peak RSS", tool.name, value=r.rss_mb, unit="MB")
             clone = tool.clone(repo, remote)
             r = ctx.run(tool.pull_cmd(), cwd=clone, remote=remote)
             ok = D.sha256_file(os.path.join(clone, "model.bin")) == digest
             res.add(W, label + " pull", tool.name, samples=[r], status="ok" if ok else "error",
                     note="" if ok else "pulled file has the wrong bytes")
+            res.add(W, label + " pull: peak RSS", tool.name, value=r.rss_mb, unit="MB")
         except NotAvailable as exc:
             res.na(W, label + " push", tool.name, str(exc))
             res.na(W, label + " pull", tool.name, str(exc))
