@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import Iterable
 
 _SCHEMA = """
@@ -35,18 +36,36 @@ class StateDB:
         self._local = threading.local()
         self._pending: list[tuple] = []
         self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
 
     @property
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            with self._setup_lock:  # threads of one transfer open their connections at once
+                conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open and prepare the database. Switching a new database to WAL takes a lock that
+        SQLite's busy timeout does not always wait for, so another process creating it at the
+        same moment is waited out here."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        deadline = time.monotonic() + 30
+        while True:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # -- file stat cache -----------------------------------------------------------
 
@@ -81,14 +100,10 @@ class StateDB:
         with self._lock:
             rows, self._pending = self._pending, []
         if rows:
-            with self.db:
-                self.db.execute("BEGIN")
-                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)
+            self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)
 
     def forget(self, paths: Iterable[str]) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        self._write("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
 
     # -- values derived from a file, valid while its stat is unchanged -------------------
 
@@ -99,8 +114,7 @@ class StateDB:
         return row[1] if row and row[0] == stamp else None
 
     def memo_put(self, name: str, stamp: str, value: str) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", (name, stamp, value))
+        self._write("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", [(name, stamp, value)])
 
     # -- what remotes hold -----------------------------------------------------------
 
@@ -120,18 +134,28 @@ class StateDB:
     def remote_add(self, remote: str, oids: Iterable[str]) -> None:
         rows = [(remote, o) for o in oids]
         if rows:
-            with self.db:
-                self.db.execute("BEGIN")
-                self.db.executemany("INSERT OR IGNORE INTO remote_has VALUES (?, ?)", rows)
+            self._write("INSERT OR IGNORE INTO remote_has VALUES (?, ?)", rows)
 
     def remote_forget(self, remote: str, oids: Iterable[str] | None = None) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            if oids is None:
-                self.db.execute("DELETE FROM remote_has WHERE remote = ?", (remote,))
-            else:
-                self.db.executemany("DELETE FROM remote_has WHERE remote = ? AND oid = ?",
-                                    [(remote, o) for o in oids])
+        if oids is None:
+            self._write("DELETE FROM remote_has WHERE remote = ?", [(remote,)])
+        else:
+            self._write("DELETE FROM remote_has WHERE remote = ? AND oid = ?", [(remote, o) for o in oids])
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        """One write transaction that takes the write lock up front (BEGIN IMMEDIATE, which
+        honours the busy timeout), retried if SQLite still reports the database locked."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self.db:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.executemany(sql, rows)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.flush()
