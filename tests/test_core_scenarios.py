@@ -246,3 +246,23 @@ def test_init_is_idempotent(repo):
 def test_status_outside_a_repository(tmp_path):
     proc = gm(tmp_path, "status", check=False)
     assert proc.returncode != 0 and "not inside a git repository" in proc.stderr
+
+
+def test_stats_shows_per_model_dedup_on_the_remote(repo):
+    big = bytearray(hashlib.sha256(b"seed").digest() * (10 * 1024 * 1024 // 32))
+    for i in range(0, len(big), 4096):  # content that chunks well: no long repeats
+        big[i:i + 32] = hashlib.sha256(b"%d" % i).digest()
+    write(repo / "w.bin", bytes(big))
+    gm(repo, "add", "w.bin")
+    git(repo, "commit", "-qm", "v1")
+    gm(repo, "push")
+    big[5_000_000:5_100_000] = b"\x01" * 100_000
+    write(repo / "w.bin", bytes(big))
+    gm(repo, "add", "w.bin")
+    git(repo, "commit", "-qm", "v2")
+    assert "already on the remote" in gm(repo, "push").stdout
+    remote = json.loads(gm(repo, "stats", "--remote", "--json").stdout)["remote"]
+    assert remote["chunking"]["dedup_ratio"] > 1.5
+    [row] = remote["models"]
+    assert row["path"] == "w.bin" and row["storage"] == "chunked"
+    assert 0 < row["unique_bytes"] < 1024 * 1024

@@ -9,7 +9,7 @@ import click
 from .. import fsck as fsck_mod
 from .. import gc as gc_mod
 from ..errors import CorruptObject
-from .common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option
+from .common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option, table
 
 remote_name_option = click.option("-r", "remote_name", metavar="NAME",
                                   help="The model remote to use (default: the default remote).")
@@ -207,6 +207,9 @@ def stats(with_remote, remote_name, as_json):
             click.echo(f"  {c['objects']} model object(s) hold {human_bytes(c['bytes_referenced'])} in "
                        f"{human_bytes(c['bytes_stored'])} stored ({c['packs']} chunk pack(s)); "
                        f"dedup ratio {c['dedup_ratio']:.2f}")
+        if r.get("models"):
+            click.echo(table([[m["path"], human_bytes(m["size"]), m["storage"], human_bytes(m["unique_bytes"])]
+                              for m in r["models"]], ["model (checkout)", "size", "stored", "only this version"]))
 
 
 def _remote_stats(repo, remote_name):
@@ -228,7 +231,23 @@ def _remote_stats(repo, remote_name):
             out["chunking"] = {"objects": s.objects, "bytes_referenced": s.bytes_referenced,
                                "bytes_stored": s.bytes_stored, "packs": s.packs, "pack_bytes": s.pack_bytes,
                                "recipe_bytes": s.recipe_bytes, "dedup_ratio": round(s.dedup_ratio, 3)}
+            out["models"] = _per_model(repo, s.per_object)
     return out
+
+
+def _per_model(repo, usage) -> list[dict]:
+    """For each model of the checkout: its size, how the remote stores it, and the bytes only it uses there."""
+    by_oid = {u.oid: u for u in usage}
+    rows = []
+    for art, ptr in sorted(repo.pointers().items()):
+        oids = repo._objects_of(ptr) - ({ptr.oid} if ptr.is_dir else set())
+        found = [by_oid[o] for o in oids if o in by_oid]
+        if not found:
+            continue
+        kinds = {u.form for u in found}
+        rows.append({"path": art, "size": ptr.size, "storage": kinds.pop() if len(kinds) == 1 else "mixed",
+                     "unique_bytes": sum(u.unique_bytes for u in found)})
+    return rows
 
 
 __all__ = ["gc", "fsck", "stats"]
