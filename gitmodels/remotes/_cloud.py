@@ -24,11 +24,20 @@ MiB = 1024 * 1024
 SETTINGS_HINT = "fix the remote's settings in the gitmodels config (see docs/remotes.md)"
 
 
-class SDKErrors:
-    """Mixin for cloud backends: `with self._errors(action, key):` turns SDK exceptions into gitmodels errors.
+class CloudBackend:
+    """What the bucket backends share: `with self._errors(action, key):` turns SDK exceptions into
+    gitmodels errors, and existence checks go by listing.
 
-    The backend supplies `_error(exc, action, key)` (the mapping) and `_bucket_missing()`.
+    The backend supplies `_error(exc, action, key)` (the mapping), `_bucket_missing()`,
+    `_ensure_bucket()`, `stat(key)` and `_list_keys(prefix, start_at, recursive)`.
     """
+
+    def exists_many(self, keys, jobs: int = 16) -> set[str]:
+        keys = [check_key(k) for k in keys]
+        found = exists_by_listing(keys, self.stat, self._list_keys, jobs)
+        if len(found) < len(keys):
+            self._ensure_bucket()
+        return found
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str | None = None, *, bucket_op: bool = False):

@@ -34,7 +34,7 @@ SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 
 
-class GCSBackend(_cloud.SDKErrors, Backend):
+class GCSBackend(_cloud.CloudBackend, Backend):
     scheme = "gs"
 
     def __init__(self, url: str, settings=None):
@@ -275,13 +275,6 @@ class GCSBackend(_cloud.SDKErrors, Backend):
     def stat(self, key: str) -> int | None:
         blob = self._get_blob(key)
         return None if blob is None else int(blob.size or 0)
-
-    def exists_many(self, keys, jobs: int = 16) -> set[str]:
-        keys = [_cloud.check_key(k) for k in keys]
-        found = _cloud.exists_by_listing(keys, self.stat, self._list_keys, jobs)
-        if len(found) < len(keys):
-            self._ensure_bucket()
-        return found
 
     def _list_keys(self, prefix: str, start_at: str, recursive: bool) -> Iterator[list[str]]:
         cut = len(self.root)

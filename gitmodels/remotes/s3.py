@@ -52,7 +52,7 @@ def _no_retry_when_nobody_answers(caught_exception=None, **_):
     return None
 
 
-class S3Backend(_cloud.SDKErrors, Backend):
+class S3Backend(_cloud.CloudBackend, Backend):
     scheme = "s3"
 
     def __init__(self, url: str, settings=None):
@@ -252,13 +252,6 @@ class S3Backend(_cloud.SDKErrors, Backend):
                     raise
         self._ensure_bucket()
         return None
-
-    def exists_many(self, keys, jobs: int = 16) -> set[str]:
-        keys = [_cloud.check_key(k) for k in keys]
-        found = _cloud.exists_by_listing(keys, self.stat, self._list_keys, jobs)
-        if len(found) < len(keys):
-            self._ensure_bucket()
-        return found
 
     def _list_keys(self, prefix: str, start_at: str, recursive: bool) -> Iterator[list[str]]:
         paginator = self.client().get_paginator("list_objects_v2")
