@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gitutil import isolated_env
+
 GLOBAL_CONFIG = """\
 [user]
 \tname = Hist Tester
@@ -58,14 +60,13 @@ class Sandbox:
         self.tmp = Path(tmp)
         home = self.tmp / "home"
         home.mkdir(parents=True, exist_ok=True)
-        (home / ".gitconfig").write_text(GLOBAL_CONFIG)
+        (home / ".gitconfig").write_text(GLOBAL_CONFIG)  # isolated_env keeps an existing config
+        env = isolated_env(home)
+        env.update({"GIT_AUTHOR_NAME": "Hist Tester", "GIT_AUTHOR_EMAIL": "hist@example.com",
+                    "GIT_COMMITTER_NAME": "Hist Tester", "GIT_COMMITTER_EMAIL": "hist@example.com"})
         for key in list(os.environ):
-            if key.startswith(("GIT_", "GITMODELS_")):
-                monkeypatch.delenv(key, raising=False)
-        env = {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"), "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_AUTHOR_NAME": "Hist Tester",
-               "GIT_AUTHOR_EMAIL": "hist@example.com", "GIT_COMMITTER_NAME": "Hist Tester",
-               "GIT_COMMITTER_EMAIL": "hist@example.com"}
+            if key not in env:
+                monkeypatch.delenv(key)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         self.clock = 0
