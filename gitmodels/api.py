@@ -175,7 +175,7 @@ def push(*, rev: str | None = None, all_refs: bool = False, remote: str | None =
 
 def pull(*, remote: str | None = None, force: bool = False, repo: Repo | None = None):
     with _opened(repo) as r:
-        return r.pull(None, remote, force=force)
+        return r.pull(remote, force=force)
 
 
 def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = None, repo: Repo | None = None):

@@ -513,13 +513,12 @@ class Repo:
         for entry in manifest_mod.parse(data, f"manifest {ptr.oid[:12]}").entries:
             copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry.executable)
 
-    def pull(self, rev: str | None = None, remote: str | None = None, paths: Iterable[str] | None = None,
-             jobs: int | None = None, progress: bool | None = None, force: bool = False) -> CheckoutResult:
-        pointers = self.pointers(rev, paths)
+    def pull(self, remote: str | None = None, paths: Iterable[str] | None = None, jobs: int | None = None,
+             progress: bool | None = None, force: bool = False) -> CheckoutResult:
+        pointers = self.pointers(None, paths)
         fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress)
         if fetched.failed:
             raise fetched.failed[0][1]
-        result = self.checkout(paths, force=force, fetch=False, progress=progress,
-                               rev_pointers=None if rev is None else self.pointers(None, paths))
+        result = self.checkout(rev_pointers=pointers, force=force, fetch=False, progress=progress)
         result.fetched = fetched
         return result

@@ -78,6 +78,6 @@ def pull(paths, force, remote, jobs, progress):
       git clone URL && cd repo && gitmodels pull
     """
     with open_repo() as repo:
-        result = repo.pull(None, remote, paths or None, jobs, progress, force)
+        result = repo.pull(remote, paths or None, jobs, progress, force)
     report("fetched", result.fetched)
     click.echo(f"{len(result.restored)} restored, {len(result.unchanged)} already up to date")
