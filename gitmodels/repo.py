@@ -439,10 +439,6 @@ class Repo:
                 for art, ptr in sorted(pointers.items()):
                     try:
                         self._checkout_one(art, ptr, force, bar, result)
-                    except (UnsavedChanges, ObjectMissing) as exc:
-                        if strict:
-                            raise
-                        result.skipped.append((art, str(exc)))
                     except GitModelsError as exc:
                         if strict:
                             raise
