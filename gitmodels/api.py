@@ -28,13 +28,6 @@ def _repo_for(path: str | os.PathLike, repo: Repo | None) -> Repo:
     return Repo(folder)
 
 
-def _split_rev(path: str, rev: str | None) -> tuple[str, str | None]:
-    if rev is None and "@" in os.path.basename(str(path)):
-        head, _, tail = str(path).rpartition("@")
-        return head, tail or None
-    return str(path), rev
-
-
 def git_provenance(repo: Repo) -> dict[str, Any]:
     """The code the model was trained from: commit, branch, dirty flag, changed files."""
     info: dict[str, Any] = {}
@@ -111,7 +104,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
     """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer."""
     from . import history, metadata, serializers
 
-    path, rev = _split_rev(str(path), rev)
+    path, rev = history.parse_spec(str(path), rev)
     own = repo is None
     repo = _repo_for(path, repo)
     try:
@@ -143,7 +136,7 @@ def show(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
     """The metadata of a model at a revision (the workspace pointer when rev is None), as a dict."""
     from . import history
 
-    path, rev = _split_rev(str(path), rev)
+    path, rev = history.parse_spec(str(path), rev)
     own = repo is None
     repo = _repo_for(path, repo)
     try:

@@ -174,3 +174,15 @@ def test_load_fetches_from_the_remote_when_the_cache_lacks_it(repo, tmp_path, mo
     monkeypatch.chdir(clone)
     loaded = gitmodels.load("models/m", rev="HEAD")
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_path_at_rev_accepts_revisions_with_slashes(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    gitmodels.save(train("sklearn", 1), "models/m", metrics={"v": 1})
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "branch", "team/v1")
+    gitmodels.save(train("sklearn", 2), "models/m", metrics={"v": 2})
+    git(repo, "commit", "-qm", "v2")
+    assert gitmodels.show("models/m@team/v1")["metrics"] == {"v": 1}
+    assert gitmodels.show("models/m@HEAD")["metrics"] == {"v": 2}
+    assert gitmodels.load("models/m@team/v1").C == 1.0
