@@ -71,9 +71,12 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
             raise PathError(f"{path} exists and is not a directory", "save to a new path, or remove the file")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp = fileio.tmp_name_for(target)
+        followed: list = []
         try:
-            tables = serializers.save_to_dir(model, tmp, serializer=serializer, format=format)
+            with _following(repo, followed):
+                tables = serializers.save_to_dir(model, tmp, serializer=serializer, format=format)
             fileio.swap_into_place(tmp, target)
+            _trust_followed(repo, target, followed)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         meta: dict[str, Any] = {name: tables[name] for name in ("model", "runtime", "dependencies") if tables.get(name)}
@@ -89,6 +92,39 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
     finally:
         if own:
             repo.close()
+
+
+@contextlib.contextmanager
+def _following(repo: Repo, followed: list):
+    """Let serializers stream large files through FollowedFile: hashed into the cache as written."""
+    from .following import FollowedFile
+    from .serializers.base import OUTPUT_OPENER
+
+    def opener(path: str) -> FollowedFile:
+        f = FollowedFile(repo.store, path)
+        followed.append(f)
+        return f
+
+    token = OUTPUT_OPENER.set(opener)
+    try:
+        yield
+    finally:
+        OUTPUT_OPENER.reset(token)
+
+
+def _trust_followed(repo: Repo, target: str, followed: list) -> None:
+    """Record the saved files' oids in the stat cache, so `add` finds them hashed and cached already."""
+    by_inode = {f.inode: f for f in followed if f.oid}
+    if not by_inode:
+        return
+    for folder, _, names in os.walk(repo.abspath(repo.artifact_relpath(target))):  # the path `add` will scan
+        for name in names:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            f = by_inode.get(st.st_ino)
+            if f is not None and st.st_size == f.size:
+                repo.state.record(path, st, f.oid)
+                repo.workspace.trust_object(f.oid)
 
 
 def _user_tables(metrics, params, tags) -> dict:

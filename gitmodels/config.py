@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "chunking": True,            # content-defined chunking for large files on push/pull
         "chunk_threshold": 8 * 1024 * 1024,
         "fsync": True,
+        "spare_limit": 8 * 1024 ** 3,  # bytes of replaced workspace copies kept for switching back; 0: none
     },
     "hooks": {
         "auto_push": True,           # pre-push uploads models
@@ -99,6 +100,14 @@ class Config:
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
         return self.data.get(section, {}).get(key, default)
+
+    def get_int(self, section: str, key: str) -> int:
+        """A whole-number setting (sizes in bytes, counts); BadConfig naming the key otherwise."""
+        value = self.get(section, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadConfig(f"{section}.{key} must be a whole number of at least 0, not {value!r}",
+                            f"fix it in {SHARED_FILE} or {self.local_path}")
+        return value
 
     # -- remotes ----------------------------------------------------------------------
 

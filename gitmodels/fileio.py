@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import queue
 import shutil
@@ -42,6 +43,14 @@ def fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(final: str, *, fsync: bool = True, mode: int | None = None) -> Iterator[str]:
     """Yield a temp path next to `final`; on success it is renamed over `final`."""
@@ -50,11 +59,7 @@ def atomic_path(final: str, *, fsync: bool = True, mode: int | None = None) -> I
     try:
         yield tmp
         if fsync:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(tmp)
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, final)
@@ -128,77 +133,185 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
                 progress(len(block))
 
 
-def copy_and_hash(src_file, dst_file, progress: Callable[[int], None] | None = None,
+def copy_and_hash(src_file, dst_files, progress: Callable[[int], None] | None = None,
                   block_size: int = BLOCK_SIZE) -> tuple[str, int]:
-    """Read `src_file` once; hash each block while a second thread writes the previous one.
+    """Read `src_file` once; hash each block while other threads write it to `dst_files`.
 
-    hashlib and file writes release the GIL, so on two cores the copy costs
-    little more than the hash alone. Memory stays at three blocks.
+    `dst_files` is one file or a list (a cache copy and a workspace copy, say),
+    each written by its own thread so a slow disk and a slow page cache
+    overlap. hashlib and file writes release the GIL, so on two cores the copy
+    costs little more than the hash alone. Memory stays at a few page-aligned
+    blocks (aligned so that a `DirectFile` can hand them to the disk as they are).
     """
+    dsts = list(dst_files) if isinstance(dst_files, (list, tuple)) else [dst_files]
     digest = hashlib.sha256()
     free: queue.Queue = queue.Queue()
-    full: queue.Queue = queue.Queue(maxsize=2)
-    for _ in range(3):
-        free.put(bytearray(block_size))
+    for _ in range(2 + len(dsts)):
+        free.put(mmap.mmap(-1, block_size))
+    inboxes = [queue.Queue(maxsize=2) for _ in dsts]
+    readers: dict[int, int] = {}  # id(block) -> writers still using it
+    lock = threading.Lock()
     error: list[BaseException] = []
 
-    def writer() -> None:
+    def release(buf) -> None:
+        with lock:
+            readers[id(buf)] -= 1
+            done = not readers[id(buf)]
+        if done:
+            free.put(buf)
+
+    def writer(dst, inbox: queue.Queue) -> None:
         while True:
-            item = full.get()
+            item = inbox.get()
             if item is None:
                 return
             buf, n = item
             try:
                 if not error:
-                    dst_file.write(memoryview(buf)[:n])
+                    dst.write(memoryview(buf)[:n])
             except BaseException as exc:  # handed back to the reading thread
                 error.append(exc)
-            free.put(buf)
+            release(buf)
 
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=writer, args=(d, q), daemon=True) for d, q in zip(dsts, inboxes)]
+    for t in threads:
+        t.start()
     size = 0
     try:
         while not error:
             buf = free.get()
             n = src_file.readinto(buf)
             if not n:
-                free.put(buf)
                 break
             digest.update(memoryview(buf)[:n])
             size += n
-            full.put((buf, n))
+            with lock:
+                readers[id(buf)] = len(dsts)
+            for inbox in inboxes:
+                inbox.put((buf, n))
             if progress:
                 progress(n)
     finally:
-        full.put(None)
-        thread.join()
+        for inbox in inboxes:
+            inbox.put(None)
+        for t in threads:
+            t.join()
     if error:
         raise error[0]
     return digest.hexdigest(), size
 
 
-class WritebackFile:
-    """A raw file that starts disk writeback of each block as soon as it is written.
+class DirectFile:
+    """A new file written around the page cache (O_DIRECT) where the filesystem allows it.
 
-    The kernel then flushes while we keep hashing, so the fsync before the
-    rename finds almost nothing left to do (sync_file_range, Linux only).
+    A multi-GB cache copy is written once and rarely read back soon, so
+    buffering it only costs: the kernel must find a fresh page for every
+    4 KiB (slow on VMs whose free memory went back to the host), evicts the
+    user's hot data, and must flush it all before the object is durable.
+    Direct writes reach the disk while we hash and leave nothing dirty behind.
+    An unaligned write (the tail of a file, a caller's bytes object) switches
+    the file to ordinary buffered writes for the rest.
     """
 
-    def __init__(self, raw):
-        self.raw = raw
-        self.offset = 0
-        self._sfr = _sync_file_range()
+    ALIGN = 4096
+
+    def __init__(self, path: str):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        direct = getattr(os, "O_DIRECT", 0)
+        self.direct = bool(direct)
+        try:
+            self.fd = os.open(path, flags | direct, 0o644)
+        except OSError as exc:  # tmpfs, some FUSE and network filesystems refuse O_DIRECT
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            self.fd = os.open(path, flags, 0o644)
+            self.direct = False
 
     def write(self, data) -> int:
-        n = self.raw.write(data)
-        if self._sfr is not None and n:
-            self._sfr(self.raw.fileno(), self.offset, n, 2)  # SYNC_FILE_RANGE_WRITE
-        self.offset += n
-        return n
+        view = memoryview(data).cast("B")
+        tail = len(view) % self.ALIGN if self.direct else 0
+        if tail:  # the aligned part goes direct; the tail, and any later write, buffered
+            self._write(view[:-tail])
+            self._buffered()
+            self._write(view[-tail:])
+        else:
+            self._write(view)
+        return len(view)
+
+    def _write(self, view: memoryview) -> None:
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self.fd, view[done:])
+            except OSError as exc:
+                if not self.direct or exc.errno != errno.EINVAL:
+                    raise
+                self._buffered()  # misaligned memory: write it through the page cache instead
+
+    def _buffered(self) -> None:
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        self.direct = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "DirectFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-_SFR: list = []
+class StagedDirectFile(DirectFile):
+    """A DirectFile for writers of odd-sized pieces: they are gathered into aligned blocks first.
+
+    `pread` reads back what was written so far, from the disk or from the
+    block still being gathered.
+    """
+
+    def __init__(self, path: str, block_size: int = BLOCK_SIZE):
+        super().__init__(path)
+        self.stage = mmap.mmap(-1, block_size)
+        self.staged = 0
+        self.flushed = 0  # file offset where the staged block starts
+        self.reader = os.open(path, os.O_RDONLY)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            n = min(len(view) - done, len(self.stage) - self.staged)
+            self.stage[self.staged:self.staged + n] = view[done:done + n]
+            self.staged += n
+            done += n
+            if self.staged == len(self.stage):
+                self._flush_stage()
+        return done
+
+    def _flush_stage(self) -> None:
+        super().write(memoryview(self.stage)[:self.staged])
+        self.flushed += self.staged
+        self.staged = 0
+
+    def pread(self, length: int, offset: int) -> bytes:
+        out = bytearray()
+        if offset < self.flushed:
+            out += os.pread(self.reader, min(length, self.flushed - offset), offset)
+        if len(out) < length:
+            lo = offset + len(out) - self.flushed
+            out += self.stage[lo:min(self.staged, lo + length - len(out))]
+        return bytes(out)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                self._flush_stage()
+            finally:
+                os.close(self.reader)
+                self.stage.close()
+                super().close()
 
 
 def syncfs(folder: str) -> None:
@@ -215,20 +328,6 @@ def syncfs(folder: str) -> None:
     except (OSError, AttributeError):
         pass
     os.sync()
-
-
-def _sync_file_range():
-    if not _SFR:
-        fn = None
-        try:
-            import ctypes
-
-            fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-            fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-        except (OSError, AttributeError):
-            fn = None
-        _SFR.append(fn)
-    return _SFR[0]
 
 
 def make_readonly(path: str) -> None:

@@ -226,7 +226,7 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
         if chunk_keys and chunking is None:
             result.other_keys += chunk_keys
         elif chunk_keys:
-            state_dir = os.path.join(store.root, "chunks")
+            state_dir = store.chunk_dir
             report = chunking.verify_remote(backend, jobs=transfer.jobs,
                                             state_dir=state_dir if os.path.isdir(state_dir) else None)
             result.chunk_packs = report.packs_checked

@@ -73,7 +73,7 @@ def chunking_api(*names: str):
 
 def forget_chunk_sources(repo, oids: Iterable[str]) -> None:
     """Tell the local chunk index that these cached objects are gone (it rebuilds downloads from them)."""
-    state_dir = os.path.join(repo.store.root, "chunks")
+    state_dir = repo.store.chunk_dir
     chunking = chunking_api("forget_local_object")
     if chunking is None or not os.path.isdir(state_dir):
         return
@@ -520,6 +520,8 @@ class GcPlan:
     protected: dict[str, int] = dataclasses.field(default_factory=dict)   # kept: history needs it, remote unconfirmed
     checked_remote: str | None = None
     stale_tmp: int = 0
+    spares: int = 0                    # spare workspace copies (docs/formats.md), always removed
+    spare_bytes: int = 0
     remote: RemotePlan | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -533,6 +535,7 @@ class GcPlan:
                 "delete": len(self.delete), "delete_bytes": self.delete_bytes,
                 "protected": len(self.protected), "protected_bytes": sum(self.protected.values()),
                 "checked_remote": self.checked_remote, "stale_tmp": self.stale_tmp,
+                "spares": self.spares, "spare_bytes": self.spare_bytes,
                 "deleted_oids": sorted(self.delete),
                 "remote": self.remote.to_json() if self.remote else None, "warnings": self.warnings}
 
@@ -694,6 +697,7 @@ def plan(repo, *, all_commits: bool = False, remote_gc: bool = False, remote: st
         out.keep = out.cache_objects - len(out.delete)
         out.keep_bytes = out.cache_bytes - out.delete_bytes
         out.stale_tmp = _stale_tmp(repo)
+        out.spares, out.spare_bytes = repo.workspace.spares.usage()
 
         if remote_gc:
             out.remote = _plan_remote(repo, g, roots, transfer, remote_name, all_commits, skip_unknown, out)
@@ -844,6 +848,7 @@ def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: boo
             result.deleted_bytes += size
         _prune_empty_fanout(repo)
         result.tmp_removed = repo.store.clean_tmp()
+        repo.workspace.spares.clear()
         forget_chunk_sources(repo, final.delete)
         if final.remote is not None and approved:
             final.remote.delete = {o: s for o, s in final.remote.delete.items() if o in approved}
@@ -884,7 +889,7 @@ def _delete_remote(repo, rp: RemotePlan, remote: str | None, result: GcResult) -
         chunks = rp.chunks
         if chunks is not None and (chunks.recipes or chunks.packs):
             chunking = chunking_api("apply_gc")
-            state_dir = os.path.join(repo.store.root, "chunks")
+            state_dir = repo.store.chunk_dir
             try:
                 chunking.apply_gc(transfer.backend, chunks, state_dir if os.path.isdir(state_dir) else None)
             except RemoteError as exc:
@@ -900,8 +905,9 @@ def cache_stats(repo) -> dict:
     cached = _cache_listing(repo)
     quarantine = os.path.join(repo.store.root, "quarantine")
     q = os.listdir(quarantine) if os.path.isdir(quarantine) else []
+    spares, spare_bytes = repo.workspace.spares.usage()
     return {"objects": len(cached), "bytes": sum(cached.values()), "quarantined": len(q),
-            "stale_tmp": _stale_tmp(repo), "cache_dir": repo.store.root}
+            "stale_tmp": _stale_tmp(repo), "spares": spares, "spare_bytes": spare_bytes, "cache_dir": repo.store.root}
 
 
 __all__ = ["GcPlan", "RemotePlan", "GcResult", "GcRefused", "Roots", "gather_roots", "plan", "gc", "cache_stats",

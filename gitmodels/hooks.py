@@ -618,7 +618,7 @@ def _not_on_remote(repo: "Repo", oids: set[str]) -> set[str]:
 def _check_big_files(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
     problems: list[str] = []
     artifacts = {pointer_mod.artifact_path_for(p) for p in repo.pointer_paths()}
-    threshold = int(repo.config.get("hooks", "large_file_threshold", 10 * 1000 * 1000) or 0)
+    threshold = repo.config.get_int("hooks", "large_file_threshold")
 
     def artifact_of(path: str) -> str | None:
         parts = path.split("/")

@@ -89,7 +89,9 @@ class Repo:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace(self.store, self.state)
+            chunking = bool(self.config.get("core", "chunking", True))
+            self._workspace = Workspace(self.store, self.state, self.config.get_int("core", "spare_limit"),
+                                        self.config.get_int("core", "chunk_threshold") if chunking else None)
         return self._workspace
 
     def lock(self):
@@ -341,9 +343,9 @@ class Repo:
         extra.setdefault("fsync", self.config.get("core", "fsync", True))
         backend = open_backend(url, extra)
         transfer = Transfer(self.store, backend, self.state, url,
-                            jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get("transfer", "jobs", 8)),
+                            jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
                             chunking=bool(self.config.get("core", "chunking", True)),
-                            chunk_threshold=int(self.config.get("core", "chunk_threshold", 8 << 20)))
+                            chunk_threshold=self.config.get_int("core", "chunk_threshold"))
         return name, transfer
 
     def pointers_for_transfer(self, rev: str | None = None, all_refs: bool = False,
@@ -382,18 +384,23 @@ class Repo:
 
     def fetch(self, rev: str | None = None, all_refs: bool = False, remote: str | None = None,
               paths: Iterable[str] | None = None, jobs: int | None = None, progress: bool | None = None,
-              pointers: Iterable[Pointer] | None = None) -> TransferResult:
+              pointers: Iterable[Pointer] | None = None, for_workspace: bool = False) -> TransferResult:
+        """Download the objects of the pointers; `for_workspace`: they are checked out next, so
+        large ones are also written as workspace-ready spares in the same pass (docs/formats.md)."""
         ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
         result = TransferResult()
         if all(self.in_cache(p) for p in ptrs):
             result.objects = sum(len(self._objects_of(p)) for p in ptrs)
             return result
         name, transfer = self.open_transfer(remote, jobs)
+        spares = self.workspace.spares if for_workspace and self.config.get("core", "link") in ("reflink", "copy") \
+            else None
         bar = Bar(f"fetching from {name}", wanted(progress))
         try:
             with transfer.backend:
                 # Manifests first: a directory's file list is only known once its manifest is here.
-                first = transfer.fetch({p.oid for p in ptrs}, bar, sizes={p.oid: p.size for p in ptrs if not p.is_dir})
+                first = transfer.fetch({p.oid for p in ptrs}, bar, sizes={p.oid: p.size for p in ptrs if not p.is_dir},
+                                       spares=spares)
                 result.merge(first)
                 entries: dict[str, int] = {}
                 for p in ptrs:
@@ -401,7 +408,7 @@ class Repo:
                         entries.update({e.oid: e.size for e in manifest_entries(self.store, p.oid)})
                 if entries:
                     bar.set_total(0, sum(entries.values()))
-                    result.merge(transfer.fetch(entries, bar, sizes=entries))
+                    result.merge(transfer.fetch(entries, bar, sizes=entries, spares=spares))
         finally:
             bar.close()
         return result
@@ -426,7 +433,7 @@ class Repo:
         need = [p for p in pointers.values() if not self.in_cache(p)]
         if need and fetch:
             try:
-                result.fetched = self.fetch(remote=remote, pointers=need, progress=progress)
+                result.fetched = self.fetch(remote=remote, pointers=need, progress=progress, for_workspace=True)
             except RemoteError as exc:
                 if strict and not isinstance(exc, NoRemote):
                     raise
@@ -512,7 +519,8 @@ class Repo:
     def pull(self, remote: str | None = None, paths: Iterable[str] | None = None, jobs: int | None = None,
              progress: bool | None = None, force: bool = False) -> CheckoutResult:
         pointers = self.pointers(None, paths)
-        fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress)
+        fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress,
+                             for_workspace=True)
         if fetched.failed:
             raise fetched.failed[0][1]
         result = self.checkout(rev_pointers=pointers, force=force, fetch=False, progress=progress)

@@ -22,6 +22,7 @@ from .remotes.base import object_key
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
 SMALL_FILE = 4 * 1024 * 1024  # read whole: no pipeline threads or block buffers for small files
+FSYNC_EACH = 32  # sync() fsyncs up to this many new objects one by one, more with one syncfs
 
 
 class Store:
@@ -30,7 +31,8 @@ class Store:
         self.fsync = fsync
         self.objects_dir = os.path.join(root, "objects")
         self.tmp_dir = os.path.join(root, "tmp")
-        self._dirty = False
+        self.chunk_dir = os.path.join(root, "chunks")  # the chunk index (docs/storage.md)
+        self._unsynced: list[str] = []  # objects renamed into place since the last sync()
 
     def path(self, oid: str) -> str:
         return os.path.join(self.root, *object_key(oid).split("/"))
@@ -80,7 +82,7 @@ class Store:
         fileio.make_readonly(tmp)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(tmp, final)
-        self._dirty = True
+        self._unsynced.append(final)
 
     @staticmethod
     def _complete(final: str, size: int) -> bool:
@@ -91,23 +93,44 @@ class Store:
             return False
 
     def sync(self) -> None:
-        """Make every object written so far durable (syncfs on the cache's filesystem)."""
-        if self.fsync and self._dirty:
-            fileio.syncfs(self.root)
-            self._dirty = False
+        """Make every object written so far durable.
 
-    def add_file(self, src: str, progress: Progress | None = None) -> tuple[str, int]:
-        """Hash `src` and copy it into the cache in one read; returns (oid, size)."""
+        A few objects: fsync each and its folder, so the user's other dirty
+        files (the model just written to the workspace) are not flushed too.
+        Many: one syncfs of the cache's filesystem instead of a thousand fsyncs.
+        """
+        written, self._unsynced = self._unsynced, []
+        if not self.fsync or not written:
+            return
+        if len(written) > FSYNC_EACH:
+            fileio.syncfs(self.root)
+            return
+        for path in written:
+            fileio.fsync_path(path)
+        for folder in sorted({os.path.dirname(p) for p in written}):
+            fileio.fsync_dir(folder)
+
+    def add_file(self, src: str, progress: Progress | None = None,
+                 scanner: Callable[[str, fileio.DirectFile, Progress | None], tuple[str, int]] | None = None
+                 ) -> tuple[str, int]:
+        """Hash `src` and copy it into the cache in one read; returns (oid, size).
+
+        `scanner(src, out, progress)` replaces the plain hash-and-copy of a large
+        file when the caller wants more out of that one read (its chunks).
+        """
         with self._tmp() as tmp:
-            with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
+            with open(src, "rb", buffering=0) as fin:
                 if os.fstat(fin.fileno()).st_size <= SMALL_FILE:
                     data = fin.read()
                     oid, size = hash_bytes(data), len(data)
-                    fout.write(data)
+                    with open(tmp, "wb") as fout:
+                        fout.write(data)
                     if progress:
                         progress(size)
                 else:
-                    oid, size = fileio.copy_and_hash(fin, fileio.WritebackFile(fout), progress)
+                    with fileio.DirectFile(tmp) as fout:
+                        oid, size = scanner(src, fout, progress) if scanner else \
+                            fileio.copy_and_hash(fin, fout, progress)
             self._commit(tmp, oid)
             return oid, size
 
@@ -204,14 +227,18 @@ class Store:
                     fileio.make_readonly(tmp)
             else:
                 fileio.kernel_copy(src, tmp)
-                perm = 0o777 if executable else 0o666
-                os.chmod(tmp, perm & ~_umask())
+                os.chmod(tmp, self.workspace_mode(executable))
             if os.path.isdir(dest) and not os.path.islink(dest):
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    @staticmethod
+    def workspace_mode(executable: bool = False) -> int:
+        """Permissions of a restored, writable workspace file."""
+        return (0o777 if executable else 0o666) & ~_umask()
 
 
 _UMASK: list[int] = []

@@ -16,6 +16,7 @@ from . import manifest as manifest_mod
 from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
                      RemoteUnreachable)
 from .remotes.base import Backend, KeyNotFound, object_key
+from .spares import Spares
 from .statcache import StateDB
 from .store import Store
 
@@ -91,7 +92,9 @@ class Transfer:
             path = self.store.path(oid)
             chunking = _chunking() if self.chunking else None
             if chunking is not None and chunking.should_chunk(sizes[oid], self.chunk_threshold):
-                stats = chunking.upload_object(self.backend, self._chunk_state(), oid, path, sizes[oid], progress)
+                trusted = self.state.known_oid(path, os.stat(path)) == oid  # unchanged since verified
+                stats = chunking.upload_object(self.backend, self._chunk_state(), oid, path, sizes[oid], progress,
+                                               trusted=trusted)
                 return stats.bytes_sent
             self.backend.upload(object_key(oid), path, sizes[oid], progress)
             return sizes[oid]
@@ -106,8 +109,10 @@ class Transfer:
     # -- fetch ------------------------------------------------------------------------
 
     def fetch(self, oids: Iterable[str], progress: Progress | None = None,
-              on_total: Callable[[int, int], None] | None = None, sizes: dict[str, int] | None = None
-              ) -> TransferResult:
+              on_total: Callable[[int, int], None] | None = None, sizes: dict[str, int] | None = None,
+              spares: Spares | None = None) -> TransferResult:
+        """Download what the cache lacks. With `spares` (the objects are about to be checked
+        out), large ones are also written as workspace-ready spare copies in the same pass."""
         oids = set(oids)
         todo = sorted(o for o in oids if not self.store.has(o))
         result = TransferResult(objects=len(oids))
@@ -120,10 +125,12 @@ class Transfer:
         def download(oid: str) -> int:
             key = object_key(oid)
             sent = [0]
+            copy_to = spares.start(sizes.get(oid, 0)) if spares is not None else None
 
             def from_recipe(tmp: str) -> bool:
                 stats = chunking.download_object(self.backend, self._chunk_state(), oid, tmp, self.store.root,
-                                                 progress, fsync=False)  # the store syncs once per command
+                                                 progress, fsync=False,  # the store syncs once per command
+                                                 copy_to=copy_to)
                 if stats is not None:
                     sent[0] = stats.bytes_downloaded
                 return stats is not None
@@ -135,7 +142,8 @@ class Transfer:
                 if recipe_first and from_recipe(tmp):
                     return oid  # rebuilt and verified against oid while streaming
                 try:
-                    digest = self.backend.download(key, tmp, progress)
+                    digest = self.backend.download(key, tmp, progress,
+                                                   copy_to if self.backend.can_copy_to else None)
                 except KeyNotFound:
                     if chunking is not None and not recipe_first and from_recipe(tmp):
                         return oid
@@ -143,7 +151,14 @@ class Transfer:
                 sent[0] = os.path.getsize(tmp)
                 return digest
 
-            self.store.ingest(oid, fill, where=f"{self.backend.describe()}/{key}")
+            try:
+                self.store.ingest(oid, fill, where=f"{self.backend.describe()}/{key}")
+            except BaseException:
+                if copy_to:
+                    Spares.drop(copy_to)
+                raise
+            if copy_to:
+                spares.adopt(copy_to, oid)
             path = self.store.path(oid)
             self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
             self.state.remote_add(self.remote_id, [oid])
@@ -185,7 +200,7 @@ class Transfer:
             self.state.remote_add(self.remote_id, done)
 
     def _chunk_state(self) -> str:
-        return os.path.join(self.store.root, "chunks")
+        return self.store.chunk_dir
 
 
 def _files_then_manifests(store: Store, oids: list[str]) -> list[list[str]]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import stat as statmod
 from typing import Callable
 
-from . import manifest as manifest_mod
+from . import fileio, manifest as manifest_mod
 from .errors import CorruptObject, PathError, UnsafeEntry, UnsavedChanges
 from .hashing import hash_file
 from .manifest import Entry, Manifest
+from .spares import Spares
 from .statcache import StateDB
 from .store import Store
 
@@ -37,9 +39,11 @@ def _is_exec(st: os.stat_result) -> bool:
 
 
 class Workspace:
-    def __init__(self, store: Store, state: StateDB):
+    def __init__(self, store: Store, state: StateDB, spare_limit: int = 0, chunk_threshold: int | None = None):
         self.store = store
         self.state = state
+        self.spares = Spares(store, state, spare_limit)
+        self.chunk_threshold = chunk_threshold  # None: no chunking
 
     # -- hashing ----------------------------------------------------------------------
 
@@ -51,13 +55,30 @@ class Workspace:
                 progress(st.st_size)
             return known
         if into_store:
-            oid, _ = self.store.add_file(path, progress)
+            oid = self._add_to_store(path, st.st_size, progress)
             self.trust_object(oid)
         else:
             oid, _ = hash_file(path)
             if progress:
                 progress(st.st_size)
         self.state.record(path, st, oid)
+        return oid
+
+    def _add_to_store(self, path: str, size: int, progress: Progress | None) -> str:
+        """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again."""
+        from . import chunking
+
+        if not chunking.should_chunk(size, self.chunk_threshold):
+            return self.store.add_file(path, progress)[0]
+        scans = []
+
+        def scanner(src: str, out, report: Progress | None) -> tuple[str, int]:
+            scans.append(chunking.scan_file(src, copy_to=out, progress=report))
+            return scans[0].oid, scans[0].size
+
+        oid, _ = self.store.add_file(path, progress, scanner)
+        if scans:
+            chunking.index_local_object(self.store.chunk_dir, oid, self.store.path(oid), scan=scans[0])
         return oid
 
     def _dir_files(self, root: str) -> list[tuple[str, str, os.stat_result]]:
@@ -77,6 +98,8 @@ class Workspace:
                                       "replace the link with a real directory")
             for name in sorted(filenames):
                 full = os.path.join(dirpath, name)
+                if name.startswith(fileio.TMP_MARK):  # a killed checkout's half copy, never part of the model
+                    continue
                 rel = os.path.relpath(full, root).replace(os.sep, "/")
                 st = os.lstat(full)
                 if statmod.S_ISLNK(st.st_mode):
@@ -159,6 +182,7 @@ class Workspace:
         Refuses (UnsavedChanges) to replace bytes that exist nowhere but the
         workspace, unless force.
         """
+        _remove_stale_temps(path, kind)
         exists = os.path.lexists(path)
         if exists and current is None:
             current = self.scan(path)
@@ -170,8 +194,7 @@ class Workspace:
             self.check_object(oid)
             if exists and (os.path.isdir(path) and not os.path.islink(path)):
                 shutil.rmtree(path)
-            self.store.materialize(oid, path, link)
-            self.state.record(path, os.lstat(path), oid)
+            self._place(oid, path, link, replaced=current.oid if current and current.kind == "file" else None)
             if progress:
                 progress(os.path.getsize(path))
             return True
@@ -195,13 +218,44 @@ class Workspace:
             parent = os.path.dirname(dest)
             if os.path.exists(parent) and not os.path.isdir(parent):
                 os.unlink(parent)
-            self.store.materialize(entry.oid, dest, link, entry.executable)
-            self.state.record(dest, os.lstat(dest), entry.oid)
+            self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None)
             if progress:
                 progress(entry.size)
         _prune_empty_dirs(path)
         os.makedirs(path, exist_ok=True)
         return True
+
+
+    def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None) -> None:
+        """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one."""
+        if link not in ("reflink", "copy"):  # a link to the cache: nothing to keep or reuse
+            self.store.materialize(oid, dest, link, executable)
+        else:
+            with self.spares.keeping(dest, replaced):
+                if not self.spares.take(oid, dest, self.store.workspace_mode(executable)):
+                    self.store.materialize(oid, dest, link, executable)
+        self.state.record(dest, os.lstat(dest), oid)
+
+
+def _remove_stale_temps(path: str, kind: str) -> None:
+    """Delete half copies a killed checkout left (`.gmtmp-*`); the caller holds the repository lock,
+    so no other checkout is writing them."""
+    if kind == "file":
+        folder, name = os.path.split(path)
+        prefix = f"{fileio.TMP_MARK}{name[:40]}-"
+        found = [os.path.join(folder, n) for n in _listdir(folder) if n.startswith(prefix)]
+    else:
+        found = [os.path.join(d, n) for d, _, names in os.walk(path) for n in names if n.startswith(fileio.TMP_MARK)]
+    for stale in found:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder or ".")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _prune_empty_dirs(root: str) -> None:

@@ -36,3 +36,13 @@ def test_bad_config_and_no_remote(tmp_path):
     (tmp_path / "gitmodels.toml").write_text("[remotes.x]\nnourl = 1\n")
     with pytest.raises(BadConfig):
         Config(str(tmp_path), str(tmp_path / "local"))
+
+
+@pytest.mark.parametrize("value", ['"8 GiB"', "-1", "true", "1.5"])
+def test_a_size_that_is_not_a_whole_number_is_one_clear_error(tmp_path, value):
+    (tmp_path / "gitmodels.toml").write_text(f"[core]\nspare_limit = {value}\n")
+    cfg = Config(str(tmp_path), str(tmp_path / "local"))
+    with pytest.raises(BadConfig) as info:
+        cfg.get_int("core", "spare_limit")
+    assert "core.spare_limit" in str(info.value)
+    assert cfg.get_int("core", "chunk_threshold") == 8 * 1024 * 1024

@@ -114,3 +114,21 @@ def test_unreachable_directory_remote_is_one_clear_line(repo, tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.startswith("gitmodels: ") and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_temp_files_left_by_a_killed_checkout_are_not_changes(repo):
+    """A checkout killed mid-copy leaves `.gmtmp-*` files; the rerun must not take them for user edits."""
+    many_files(repo / "models" / "big", n=3)
+    (repo / "models" / "one.bin").write_bytes(b"one" * 1000)
+    gm(repo, "add", "models/big", "models/one.bin")
+    git(repo, "commit", "-qm", "models")
+    (repo / "models" / "big" / "shard-001.bin").unlink()
+    stray = repo / "models" / "big" / ".gmtmp-shard-001.bin-0820769de243"
+    stray.write_bytes(b"half a copy")
+    (repo / "models" / "one.bin").unlink()
+    stray_file = repo / "models" / ".gmtmp-one.bin-1234567890ab"
+    stray_file.write_bytes(b"half")
+    gm(repo, "checkout")
+    assert not stray.exists() and not stray_file.exists()
+    assert "up to date" in gm(repo, "status").stdout
+    assert git(repo, "status", "--porcelain").stdout == ""

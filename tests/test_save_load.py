@@ -186,3 +186,22 @@ def test_path_at_rev_accepts_revisions_with_slashes(repo, monkeypatch):
     assert gitmodels.show("models/m@team/v1")["metrics"] == {"v": 1}
     assert gitmodels.show("models/m@HEAD")["metrics"] == {"v": 2}
     assert gitmodels.load("models/m@team/v1").C == 1.0
+
+
+def test_torch_weights_are_hashed_into_the_cache_while_torch_writes_them(repo, monkeypatch):
+    """save must not read the weights back to add them: they entered the cache as torch wrote them."""
+    from gitmodels.repo import Repo
+    from gitmodels.store import Store
+
+    monkeypatch.chdir(repo)
+    read_back = []
+    real = Store.add_file
+    monkeypatch.setattr(Store, "add_file", lambda self, src, *a, **k: read_back.append(src) or real(self, src, *a, **k))
+    gitmodels.save(train("torch", 1), "models/net")
+    assert not [p for p in read_back if p.endswith("weights.pt")], read_back
+    weights = repo / "models" / "net" / "weights.pt"
+    r = Repo(str(repo))
+    oid = r.state.known_oid(str(weights), os.stat(weights))
+    assert oid is not None and r.store.has(oid)
+    restored = gitmodels.load("models/net", into=train("torch", 2))
+    assert np.allclose(predict(restored, "torch"), predict(train("torch", 1), "torch"))

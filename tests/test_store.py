@@ -60,3 +60,80 @@ def test_quarantine_moves_a_corrupt_object_aside(store):
     assert not store.verify(oid)
     moved = store.quarantine(oid)
     assert not store.has(oid) and os.path.exists(moved)
+
+
+@pytest.mark.parametrize("size", [8 * 1024 * 1024 + 1, 16 * 1024 * 1024, 9 * 1024 * 1024 + 4096 + 513])
+def test_large_objects_are_written_direct_and_intact(store, tmp_path, size):
+    """Large objects bypass the page cache; unaligned tails must not be lost or padded."""
+    src = tmp_path / "big.bin"
+    data = os.urandom(size)
+    src.write_bytes(data)
+    oid, n = store.add_file(str(src))
+    assert n == size and open(store.path(oid), "rb").read() == data
+
+
+def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch):
+    import errno
+
+    from gitmodels import fileio
+
+    real_open = os.open
+
+    def refusing(path, flags, *args):
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(errno.EINVAL, "O_DIRECT not supported")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    with fileio.DirectFile(str(tmp_path / "f")) as f:
+        assert not f.direct
+        f.write(b"abc")  # a bytes object: not page-aligned, written through the page cache
+        f.write(memoryview(bytearray(5000)))
+    assert (tmp_path / "f").read_bytes() == b"abc" + bytes(5000)
+
+
+def test_direct_file_takes_unaligned_memory(tmp_path):
+    from gitmodels import fileio
+
+    with fileio.DirectFile(str(tmp_path / "f")) as f:
+        f.write(bytes(8192))  # aligned length, but a bytes object may sit anywhere in memory
+        f.write(b"tail")
+    assert (tmp_path / "f").read_bytes() == bytes(8192) + b"tail"
+
+
+def test_staged_direct_file_reads_back_what_it_wrote(tmp_path):
+    """Chunk rebuilds read earlier bytes back (a chunk that occurs twice), flushed or still staged."""
+    from gitmodels import fileio
+
+    data = os.urandom(3 * 65536 + 123)
+    with fileio.StagedDirectFile(str(tmp_path / "f"), block_size=65536) as f:
+        for i in range(0, len(data), 1000):
+            f.write(data[i:i + 1000])
+            end = min(i + 1000, len(data))
+            start = max(0, end - 1500)
+            assert f.pread(end - start, start) == data[start:end]
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_followed_file_is_hashed_into_the_cache_as_it_is_written(store, tmp_path):
+    from gitmodels.following import FollowedFile
+
+    data = os.urandom(20 * 1024 * 1024 + 99)
+    with FollowedFile(store, str(tmp_path / "weights.pt")) as f:
+        for i in range(0, len(data), 3 * 1024 * 1024 + 7):  # odd-sized writes, like a serializer's
+            f.write(data[i:i + 3 * 1024 * 1024 + 7])
+    oid = hashlib.sha256(data).hexdigest()
+    assert f.oid == oid and f.size == len(data)
+    assert (tmp_path / "weights.pt").read_bytes() == data
+    assert open(store.path(oid), "rb").read() == data
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_a_serializer_that_fails_leaves_nothing_in_the_cache(store, tmp_path):
+    from gitmodels.following import FollowedFile
+
+    with pytest.raises(RuntimeError):
+        with FollowedFile(store, str(tmp_path / "weights.pt")) as f:
+            f.write(os.urandom(9 * 1024 * 1024))
+            raise RuntimeError("the framework failed half way")
+    assert list(store.iter_oids()) == [] and os.listdir(store.tmp_dir) == []

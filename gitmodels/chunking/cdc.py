@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import mmap
 import os
 import sys
 import threading
@@ -173,7 +174,8 @@ class _Scanner:
         self.block_size = block_size
         self.pad = MAX_SIZE  # room before each block for the tail carried over from the previous one
         self.cv = threading.Condition()
-        self.free = [bytearray(self.pad + block_size) for _ in range(self.AHEAD + 2)]
+        # Page-aligned blocks (and pad), so a copy_to opened O_DIRECT takes them as they are.
+        self.free = [mmap.mmap(-1, self.pad + block_size) for _ in range(self.AHEAD + 2)]
         self.ready: deque[_Block] = deque()
         self.current: _Block | None = None
         self.finished = False

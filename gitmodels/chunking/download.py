@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -67,20 +68,14 @@ class _Repeat:
 _Segment = Union[_Remote, _Local, _Repeat]
 
 
-def _write_all(out, piece: memoryview) -> None:
-    while piece:
-        n = out.write(piece)
-        piece = piece[n:]
-
-
 def cache_object_path(cache_root: str | os.PathLike, oid: str) -> str:
     return os.path.join(os.fspath(cache_root), *object_key(oid).split("/"))
 
 
 class _Rebuild:
-    def __init__(self, backend: Backend, oid: str, recipe: Recipe, jobs: int, trust_local: bool = True):
+    def __init__(self, backend: Backend, oid: str, recipe: Recipe, jobs: int, trusting: bool = True):
         self.backend = backend
-        self.trust_local = trust_local
+        self.trusting = trusting
         self.oid = oid
         self.recipe = recipe
         self.jobs = max(1, jobs)
@@ -158,7 +153,7 @@ class _Rebuild:
         for _pos, chunk in seg.items:
             lo = chunk.offset - seg.start
             view = data[lo:lo + chunk.length]
-            if sha(view).digest() != chunk.chunk_id:
+            if not self.trusting and sha(view).digest() != chunk.chunk_id:
                 raise CorruptObject(
                     f"chunk {chunk.chunk_id.hex()} at offset {chunk.offset} of pack {pack_key(seg.pack_id)} "
                     f"on {self.backend.describe()} is corrupt (needed by {self.oid})",
@@ -181,7 +176,7 @@ class _Rebuild:
                 data = memoryview(os.pread(f.fileno(), seg.end - seg.start, seg.start))
         except OSError:
             data = memoryview(b"")
-        if self.trust_local and len(data) == seg.end - seg.start:
+        if self.trusting and len(data) == seg.end - seg.start:
             return [data]  # cached objects were verified when they entered the cache; the oid check covers them
         pieces: list[memoryview] = []
         sha = hashlib.sha256
@@ -199,14 +194,16 @@ class _Rebuild:
             lo += chunk.length
         return pieces
 
-    def run(self, segments: list[_Segment], out, progress: Progress | None) -> tuple[str, int, int, int]:
-        """Write every segment to `out` in order; (hex SHA-256, bytes written, local bytes, repeated bytes)."""
+    def run(self, segments: list[_Segment], out: fileio.StagedDirectFile, progress: Progress | None,
+            copy=None) -> tuple[str, int, int, int]:
+        """Write every segment to `out` (and `copy`) in order; (hex SHA-256, bytes written, local bytes,
+        repeated bytes)."""
         digest = hashlib.sha256()
         written = local = repeated = 0
-        fd = out.fileno()
         window = 2 * self.jobs
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="gm-rebuild") as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-write") as writer:
+                ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-write") as writer, \
+                ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-copy") as copier:
             writes: deque[Future] = deque()
             pending: deque[tuple[_Segment, Future | None]] = deque()
             todo = iter(segments)
@@ -231,15 +228,17 @@ class _Rebuild:
                     if fut is None:
                         while writes:  # the earlier copy must be on disk before it is read back
                             writes.popleft().result()
-                        pieces = [memoryview(os.pread(fd, seg.length, seg.src))]
+                        pieces = [memoryview(out.pread(seg.length, seg.src))]
                         repeated += seg.length
                     else:
                         pieces = fut.result()
                     for piece in pieces:
                         # Hash here while a second thread writes: both release the GIL.
                         digest.update(piece)
-                        writes.append(writer.submit(_write_all, out, piece))
-                        while len(writes) > 8:
+                        writes.append(writer.submit(out.write, piece))
+                        if copy is not None:  # its own thread: the page cache and the disk overlap
+                            writes.append(copier.submit(copy.write, piece))
+                        while len(writes) > 16:
                             writes.popleft().result()
                         written += len(piece)
                         if isinstance(seg, _Local):
@@ -258,7 +257,7 @@ class _Rebuild:
 
 def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, dst_path: str | os.PathLike,
                     cache_root: str | os.PathLike | None = None, progress: Progress | None = None, *,
-                    jobs: int = 4, fsync: bool = True) -> DownloadStats | None:
+                    jobs: int = 4, fsync: bool = True, copy_to: str | None = None) -> DownloadStats | None:
     """Rebuild the object `oid` from its recipe on `backend` into `dst_path`.
 
     Returns None when the remote has no recipe for `oid` (the caller then
@@ -267,6 +266,7 @@ def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, ds
     reads of adjacent chunks coalesced into one request. Every chunk is
     checked against its id and the whole file against `oid` while it is
     written; `dst_path` appears (atomically) only when all of it matches.
+    With `copy_to`, a second copy is written there in the same pass.
 
     Raises CorruptObject naming the pack (or recipe) when bytes do not match,
     ObjectMissing when a pack the recipe names is gone, RemoteError when the
@@ -278,24 +278,24 @@ def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, ds
         return None
     recipe, recipe_bytes = found
     dst_path = os.fspath(dst_path)
-    # Chunks from the cache are first taken on trust (one SHA-256 pass over the
-    # file instead of two); if the whole file then fails its oid, the rebuild
-    # runs again checking each cached chunk, and fetches the ones that fail.
+    # Chunks are first taken on trust (one SHA-256 pass over the file instead
+    # of two: the whole file is checked against its oid anyway); only if that
+    # fails does the rebuild run again checking each chunk, so a damaged pack
+    # is named and a damaged cached chunk is fetched instead.
     runs: list[_Rebuild] = []
-    for trust_local in (True, False):
-        job = _Rebuild(backend, oid, recipe, jobs, trust_local)
+    for trusting in (True, False):
+        job = _Rebuild(backend, oid, recipe, jobs, trusting)
         runs.append(job)
         segments = job.plan(state, cache_root)
-        if trust_local and not any(isinstance(s, _Local) for s in segments):
-            continue
         try:
-            with fileio.atomic_path(dst_path, fsync=fsync) as tmp:
-                with open(tmp, "w+b", buffering=0) as out:
-                    hexdigest, written, local, repeated = job.run(segments, out, progress)
+            with fileio.atomic_path(dst_path, fsync=fsync) as tmp, contextlib.ExitStack() as files:
+                copy = files.enter_context(open(copy_to, "wb")) if copy_to else None
+                with fileio.StagedDirectFile(tmp) as out:
+                    hexdigest, written, local, repeated = job.run(segments, out, progress, copy)
                 if written != recipe.size or hexdigest != oid:
                     raise _Mismatch(hexdigest)
         except _Mismatch as exc:
-            if trust_local:
+            if trusting:
                 progress = _rewound(progress, written)
                 continue
             raise CorruptObject(f"recipe {recipe_key(oid)} on {backend.describe()} rebuilds bytes that hash to "

@@ -8,8 +8,9 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable
+from typing import Iterable, Iterator
 
+from .. import fileio
 from ..errors import CorruptObject, RemoteError
 from ..remotes.base import Backend, Progress
 from . import formats
@@ -19,6 +20,7 @@ from .remote import _tmp_path, sync_remote
 from .state import ChunkState, open_state
 
 PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
+READ_RUN = 8 * 1024 * 1024  # adjacent chunks are read from the object in runs of up to this
 _ATTEMPTS = 3
 
 
@@ -72,27 +74,50 @@ def _chunk_list_for(state: ChunkState, oid: str, path: str, size: int) -> tuple[
     return scan.chunks, True
 
 
+def _runs(chunks: list[tuple[bytes, int, int]]) -> Iterator[tuple[int, list[tuple[bytes, int, int]]]]:
+    """Chunks grouped into runs that lie back to back in the object (one read each, at most READ_RUN)."""
+    run: list[tuple[bytes, int, int]] = []
+    start = end = 0
+    for item in chunks:
+        _, offset, length = item
+        if run and (offset != end or end + length - start > READ_RUN):
+            yield start, run
+            run = []
+        if not run:
+            start = end = offset
+        run.append(item)
+        end += length
+    if run:
+        yield start, run
+
+
 def _build_pack(fd: int, oid: str, chunks: list[tuple[bytes, int, int]], tmp: str,
                 verify: bool) -> tuple[str, int, list[PackEntry]]:
     """Write the chunks (id, offset in the object, length) into a pack file; (pack id, size, entries).
 
     With `verify`, each chunk read back from the object is checked against its
     id, so a cache file that changed after it was indexed is never packed.
+    The pack is written around the page cache: it is only read again by the upload.
     """
     entries = []
     sha = hashlib.sha256
-    with open(tmp, "wb") as out:
+    with fileio.StagedDirectFile(tmp) as out:
         header = formats.pack_header()
         out.write(header)
         pos = len(header)
-        for chunk_id, offset, length in chunks:
-            data = os.pread(fd, length, offset)
-            if len(data) != length or (verify and sha(data).digest() != chunk_id):
-                raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
+        for start, run in _runs(chunks):
+            want = run[-1][1] + run[-1][2] - start
+            data = memoryview(os.pread(fd, want, start))
+            if len(data) != want:
+                raise CorruptObject(f"cached object {oid} is shorter than when it was indexed",
                                     "run `gitmodels fsck` to check the cache, then push again")
+            for chunk_id, offset, length in run:
+                if verify and sha(data[offset - start:offset - start + length]).digest() != chunk_id:
+                    raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
+                                        "run `gitmodels fsck` to check the cache, then push again")
+                entries.append(PackEntry(chunk_id, pos, length))
+                pos += length
             out.write(data)
-            entries.append(PackEntry(chunk_id, pos, length))
-            pos += length
         trailer = formats.encode_pack_trailer(entries, pos)
         out.write(trailer)
         pos += len(trailer)
@@ -123,7 +148,7 @@ def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, pa
     def send(tmp: str, pack_id: str, size: int, entries: list[PackEntry]) -> None:
         nonlocal sent
         try:
-            backend.upload(pack_key(pack_id), tmp, size)
+            backend.upload(pack_key(pack_id), tmp, size, movable=True)
         finally:
             os.unlink(tmp)
         # Recorded at once: a push interrupted after this pack resumes after it.
@@ -166,7 +191,7 @@ def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, pa
 def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
                   size: int, progress: Progress | None = None, *, jobs: int = 2,
                   pack_size: int = PACK_SIZE, rewrite: bool = False,
-                  avoid_packs: Iterable[str] = ()) -> UploadStats:
+                  avoid_packs: Iterable[str] = (), trusted: bool = False) -> UploadStats:
     """Push the cached object `oid` (the file `path`, `size` bytes) to `backend` as chunks.
 
     Only chunks the remote does not hold are uploaded, grouped into packs;
@@ -179,6 +204,8 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     remote at once, new bytes as their pack finishes uploading.
     Repair after `verify_pack` found corrupt chunks: `rewrite=True` replaces
     an existing recipe, and chunks held only in `avoid_packs` are sent again.
+    `trusted`: the caller vouches that the file is unchanged since it was
+    verified (its stat), so chunks from the index are packed without re-hashing.
 
     Raises CorruptObject when the file does not match `oid`, RemoteError
     (and subclasses) when the remote fails, ChunkerUnavailable without pyfastcdc
@@ -212,7 +239,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
         try:
             mine_items = [m for m in missing if m[0] in mine]
             sent, n_packs, new_packs = _send_missing(backend, state, remote, oid, path, mine_items, where, counter,
-                                                     jobs, pack_size, verify=not scanned)
+                                                     jobs, pack_size, verify=not (scanned or trusted))
         finally:
             state.release(remote, mine, done)
         bytes_sent += sent

@@ -19,6 +19,10 @@ def _objects(n: int, nbytes: int) -> str:
     return f"{n} object(s), {human_bytes(nbytes)}"
 
 
+def _spares(files: int, size: int) -> str:
+    return f"{files} spare workspace cop{'y' if files == 1 else 'ies'} ({human_bytes(size)})"
+
+
 def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
     click.echo(f"cache: {_objects(p.cache_objects, p.cache_bytes)}")
     click.echo(f"  keep    {_objects(p.keep, p.keep_bytes)}")
@@ -32,6 +36,8 @@ def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
             click.echo(f"    {oid}  {human_bytes(size)}")
     if p.stale_tmp:
         click.echo(f"  {p.stale_tmp} stale temp file(s)")
+    if p.spares:
+        click.echo(f"  {_spares(p.spares, p.spare_bytes)} (copies kept to switch back quickly) are removed")
     if p.remote is not None:
         r = p.remote
         click.echo(f"remote {r.name} ({r.url}): {_objects(r.objects, r.bytes)}")
@@ -197,7 +203,8 @@ def stats(with_remote, remote_name, as_json):
     c = data["cache"]
     click.echo(f"cache {c['cache_dir']}: {_objects(c['objects'], c['bytes'])}"
                + (f", {c['quarantined']} quarantined" if c["quarantined"] else "")
-               + (f", {c['stale_tmp']} stale temp file(s)" if c["stale_tmp"] else ""))
+               + (f", {c['stale_tmp']} stale temp file(s)" if c["stale_tmp"] else "")
+               + (f", {_spares(c['spares'], c['spare_bytes'])}" if c["spares"] else ""))
     if "remote" in data:
         r = data["remote"]
         click.echo(f"remote {r['name']} ({r['url']}): {_objects(r['objects'], r['bytes'])}"

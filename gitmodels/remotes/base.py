@@ -63,16 +63,26 @@ class Backend(abc.ABC):
         return {k for k, s in zip(keys, sizes) if s is not None}
 
     @abc.abstractmethod
-    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
-        """Store the file `src` at `key`, atomically: readers never see a partial blob."""
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None,
+               movable: bool = False) -> None:
+        """Store the file `src` at `key`, atomically: readers never see a partial blob.
+
+        `movable`: `src` is a temporary file the caller deletes afterwards, so a
+        backend on the same filesystem may link it into place instead of copying.
+        """
+
+    can_copy_to = False  # download() can write a second copy (for the workspace) in the same pass
 
     @abc.abstractmethod
-    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+    def download(self, key: str, dst: str, progress: Progress | None = None,
+                 copy_to: str | None = None) -> str | None:
         """Write the blob at `key` into the (new, empty) file `dst`.
 
         Returns the blob's hex SHA-256 when the backend computed it while
         streaming in order, else None (the caller then hashes `dst`).
-        Raises KeyNotFound when the key is absent.
+        Raises KeyNotFound when the key is absent. Backends with
+        `can_copy_to` also write the same bytes to `copy_to` when given; the
+        others ignore it.
         """
 
     @abc.abstractmethod

@@ -287,7 +287,8 @@ class GCSBackend(_cloud.CloudBackend, Backend):
                 self._bucket_seen = True
                 yield sorted(blob.name[cut:] for blob in page)
 
-    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None,
+               movable: bool = False) -> None:
         name = self._key(key)
         with self._errors("uploading", key, bucket_op=True):
             blob = self._blob(name, chunk_size=self.chunk_size)
@@ -295,7 +296,8 @@ class GCSBackend(_cloud.CloudBackend, Backend):
                 blob.upload_from_file(_cloud.ProgressReader(f, progress), size=size, retry=self._retry,
                                       content_type="application/octet-stream")
 
-    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+    def download(self, key: str, dst: str, progress: Progress | None = None,
+                 copy_to: str | None = None) -> str | None:
         blob = self._get_blob(key)
         if blob is None:
             raise KeyNotFound(f"{key} is not on remote {self.url}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from typing import Iterator
@@ -19,6 +20,15 @@ def path_from_url(url: str) -> str:
             raise RemoteError(f"file URL {url!r} names a host", "write it as file:///absolute/path")
         return unquote(parsed.path)
     return os.path.expanduser(url)
+
+
+def _linked(src: str, dst: str) -> bool:
+    """Hard-link a temp file into the remote when both are on one filesystem."""
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or one without hard links
+        return False
+    return True
 
 
 def create_root(path: str) -> bool:
@@ -64,22 +74,33 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise self._error(exc, f"checking {key}") from None
 
-    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None,
+               movable: bool = False) -> None:
         final = self._path(key)
         if not os.path.isdir(self.root):
             raise RemoteUnreachable(f"remote directory {self.root} does not exist",
                                     f"create it (mkdir -p {self.root}) or fix the remote URL")
         try:
             with fileio.atomic_path(final, fsync=self.fsync) as tmp:
-                fileio.kernel_copy(src, tmp, progress)
+                if not (movable and _linked(src, tmp)):
+                    fileio.kernel_copy(src, tmp, progress)
+                elif progress:
+                    progress(size)
                 fileio.make_readonly(tmp)
         except OSError as exc:
             raise self._error(exc, f"writing {key}") from None
 
-    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+    can_copy_to = True
+
+    def download(self, key: str, dst: str, progress: Progress | None = None,
+                 copy_to: str | None = None) -> str | None:
         try:
-            with open(self._path(key), "rb", buffering=0) as fin, open(dst, "wb", buffering=0) as fout:
-                hexdigest, _ = fileio.copy_and_hash(fin, fout, progress)
+            with contextlib.ExitStack() as files:
+                fin = files.enter_context(open(self._path(key), "rb", buffering=0))
+                outs = [files.enter_context(fileio.DirectFile(dst))]
+                if copy_to:
+                    outs.append(files.enter_context(open(copy_to, "wb")))
+                hexdigest, _ = fileio.copy_and_hash(fin, outs, progress)
                 return hexdigest
         except FileNotFoundError:
             if not os.path.isdir(self.root):

@@ -265,7 +265,8 @@ class S3Backend(_cloud.CloudBackend, Backend):
                 self._bucket_seen = True
                 yield [obj["Key"][cut:] for obj in page.get("Contents", ())]
 
-    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None,
+               movable: bool = False) -> None:
         full = self._key(key)
         progress = _cloud.locked_progress(progress)
         with self._errors("uploading", key, bucket_op=True):
@@ -281,7 +282,8 @@ class S3Backend(_cloud.CloudBackend, Backend):
             with self._transfer_manager() as manager:
                 manager.upload(src, self.bucket, full, subscribers=subscribers).result()
 
-    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+    def download(self, key: str, dst: str, progress: Progress | None = None,
+                 copy_to: str | None = None) -> str | None:
         full = self._key(key)
         progress = _cloud.locked_progress(progress)
         with self._errors("downloading", key):

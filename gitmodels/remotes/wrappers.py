@@ -43,13 +43,20 @@ class Retrying(Backend):
         keys = list(keys)
         return self._call(self.inner.exists_many, keys, jobs)
 
-    def upload(self, key: str, src: str, size: int, progress: Progress | None = None) -> None:
-        return self._call(self.inner.upload, key, src, size, progress)
+    def upload(self, key: str, src: str, size: int, progress: Progress | None = None,
+               movable: bool = False) -> None:
+        return self._call(self.inner.upload, key, src, size, progress, movable)
 
-    def download(self, key: str, dst: str, progress: Progress | None = None) -> str | None:
+    @property
+    def can_copy_to(self) -> bool:
+        return self.inner.can_copy_to
+
+    def download(self, key: str, dst: str, progress: Progress | None = None,
+                 copy_to: str | None = None) -> str | None:
         def attempt() -> str | None:
-            open(dst, "wb").close()  # a retry starts from an empty file
-            return self.inner.download(key, dst, progress)
+            for path in (dst, copy_to) if copy_to else (dst,):
+                open(path, "wb").close()  # a retry starts from an empty file
+            return self.inner.download(key, dst, progress, copy_to)
 
         return self._call(attempt)
 

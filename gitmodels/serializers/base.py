@@ -12,16 +12,31 @@ install.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import math
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import FrameworkMissing, SerializerError
 
 MAX_PARAMS = 64  # keep the pointer small: at most this many params per model
 MAX_LIST = 64  # longer lists (feature names, classes) are left out of the pointer
 MAX_STR = 256
+
+# Set by gitmodels.save: opens the files a serializer writes so they are hashed into
+# the cache while they are written (gitmodels/following.py). Unset: plain files.
+OUTPUT_OPENER: contextvars.ContextVar[Callable[[str], Any] | None] = \
+    contextvars.ContextVar("gitmodels_output_opener", default=None)
+
+
+@contextlib.contextmanager
+def output_file(path: str) -> Iterator[Any]:
+    """A new binary file for a serializer to stream a large model file into (`torch.save(state, f)`)."""
+    opener = OUTPUT_OPENER.get()
+    with (opener(path) if opener else open(path, "xb")) as f:
+        yield f
 
 
 # --------------------------------------------------------------------------- type names

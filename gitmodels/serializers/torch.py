@@ -36,7 +36,7 @@ import warnings
 from typing import Any
 
 from ..errors import SerializerError
-from .base import Serializer, class_path
+from .base import Serializer, class_path, output_file
 
 FILES = {"pt": "weights.pt", "safetensors": "weights.safetensors"}
 MODULE_FILE = "module.pkl"
@@ -103,7 +103,8 @@ class TorchSerializer(Serializer):
             st = self.import_module("safetensors.torch", extra="safetensors")
             st.save_file(_safetensors_ready(state, torch), path)
         else:
-            torch.save(state, path)
+            with output_file(path) as f:  # hashed into the cache as torch writes it (gitmodels.save)
+                torch.save(state, f)
         fields: dict[str, Any] = {"format": format}
         module_path = os.path.join(directory, MODULE_FILE)
         try:

@@ -46,7 +46,7 @@ class Counting(Backend):
     def exists_many(self, keys, jobs=16):
         return self.inner.exists_many(keys, jobs)
 
-    def upload(self, key, src, size, progress=None):
+    def upload(self, key, src, size, progress=None, movable=False):
         if self.fail_upload is not None and self.fail_upload(key):
             raise RemoteError(f"injected failure uploading {key}")
         self.inner.upload(key, src, size, progress)
@@ -54,7 +54,7 @@ class Counting(Backend):
             self.uploaded += size
             self.uploads.append(key)
 
-    def download(self, key, dst, progress=None):
+    def download(self, key, dst, progress=None, copy_to=None):
         digest = self.inner.download(key, dst, progress)
         with self.lock:
             self.downloaded += os.path.getsize(dst)
