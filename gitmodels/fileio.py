@@ -290,6 +290,20 @@ class StagedDirectFile(DirectFile):
                 self._flush_stage()
         return done
 
+    def copy_from(self, fd: int, offset: int, length: int) -> int:
+        """Append `length` bytes of file `fd` from `offset`, read straight into the staged block."""
+        done = 0
+        while done < length:
+            room = memoryview(self.stage)[self.staged:self.staged + min(length - done, len(self.stage) - self.staged)]
+            n = os.preadv(fd, [room], offset + done)
+            if n <= 0:
+                break
+            self.staged += n
+            done += n
+            if self.staged == len(self.stage):
+                self._flush_stage()
+        return done
+
     def _flush_stage(self) -> None:
         super().write(memoryview(self.stage)[:self.staged])
         self.flushed += self.staged

@@ -811,8 +811,12 @@ print(last)
 def w_dedup_torch(B: Bench) -> None:
     W, ctx, res, S = "dedup", B.ctx, B.res, B.S
     nbytes = S.big // 4
-    p1 = os.path.join(B.datadir, "ft-v1.pt")
-    p2 = os.path.join(B.datadir, "ft-v2.pt")
+    # Both versions saved under one file name, as a training script does: torch.save names the
+    # archive's records after the file ("model/data/0"), so two names would change every record.
+    p1 = os.path.join(B.datadir, "ft-v1", "model.pt")
+    p2 = os.path.join(B.datadir, "ft-v2", "model.pt")
+    for p in (p1, p2):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
     try:
         changed = int(run([sys.executable, "-c", TORCH_FT, p1, str(nbytes), "v1"], timeout=900).stdout)
         run([sys.executable, "-c", TORCH_FT, p2, str(nbytes), "v2"], timeout=900)
@@ -827,7 +831,7 @@ def w_dedup_torch(B: Bench) -> None:
             res.na(W, case + ": remote bytes held", tool.name, str(exc))
         except Exception as exc:  # noqa: BLE001
             res.error(W, case + ": remote bytes held", tool.name, str(exc)[:300])
-    ctx.rm(p1, p2)
+    ctx.rm(os.path.dirname(p1), os.path.dirname(p2))
     if B.on(B.gm):
         v = res.med(W, case + ": second push added to remote", "gitmodels")
         res.target("dedup fine-tuned torch", 8,

@@ -36,7 +36,7 @@ NORMALIZATION = 2
 CHUNKER = f"fastcdc2020/avg={AVG_SIZE},min={MIN_SIZE},max={MAX_SIZE},nc={NORMALIZATION},seed=0"
 
 ID_SIZE = 32  # a chunk id is the raw SHA-256 digest of the chunk
-BLOCK_SIZE = 4 * 1024 * 1024
+BLOCK_SIZE = 8 * 1024 * 1024
 
 Progress = Callable[[int], None]
 

@@ -22,6 +22,7 @@ from .state import ChunkState, open_state
 
 MAX_RANGE = 4 * 1024 * 1024  # largest ranged read; with `jobs`, bounds the memory in flight
 MAX_GAP = 64 * 1024  # read through a gap this small rather than make a second request
+MAX_IN_FLIGHT = 16 * 1024 * 1024  # bytes handed to the writer threads and not yet written
 RECIPE_CHUNKER = "recipe"  # chunk lists learnt from a recipe, not computed here
 
 
@@ -204,7 +205,8 @@ class _Rebuild:
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="gm-rebuild") as pool, \
                 ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-write") as writer, \
                 ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-copy") as copier:
-            writes: deque[Future] = deque()
+            writes: deque[tuple[Future, int]] = deque()
+            in_flight = 0
             pending: deque[tuple[_Segment, Future | None]] = deque()
             todo = iter(segments)
 
@@ -227,7 +229,8 @@ class _Rebuild:
                     seg, fut = pending.popleft()
                     if fut is None:
                         while writes:  # the earlier copy must be on disk before it is read back
-                            writes.popleft().result()
+                            writes.popleft()[0].result()
+                        in_flight = 0
                         pieces = [memoryview(out.pread(seg.length, seg.src))]
                         repeated += seg.length
                     else:
@@ -235,11 +238,14 @@ class _Rebuild:
                     for piece in pieces:
                         # Hash here while a second thread writes: both release the GIL.
                         digest.update(piece)
-                        writes.append(writer.submit(out.write, piece))
+                        writes.append((writer.submit(out.write, piece), len(piece)))
+                        in_flight += len(piece)
                         if copy is not None:  # its own thread: the page cache and the disk overlap
-                            writes.append(copier.submit(copy.write, piece))
-                        while len(writes) > 16:
-                            writes.popleft().result()
+                            writes.append((copier.submit(copy.write, piece), 0))
+                        while in_flight > MAX_IN_FLIGHT:  # bounds the memory held by queued writes
+                            fut, n = writes.popleft()
+                            fut.result()
+                            in_flight -= n
                         written += len(piece)
                         if isinstance(seg, _Local):
                             local += len(piece)
@@ -247,7 +253,7 @@ class _Rebuild:
                             progress(len(piece))
                     submit_next()
                 while writes:
-                    writes.popleft().result()
+                    writes.popleft()[0].result()
             finally:
                 for _, fut in pending:
                     if fut is not None:

@@ -18,14 +18,16 @@ Two things are kept, and both are only hints that every reader checks:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import sys
 import sqlite3
 import threading
 import time
 from typing import Iterable, Iterator
 
 from ..errors import GitModelsError
-from .cdc import ChunkList
+from .cdc import ID_SIZE, ChunkList
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite"
@@ -56,6 +58,13 @@ CREATE INDEX IF NOT EXISTS local_chunks_by_obj ON local_chunks (obj);
 
 def chunk_key(chunk_id: bytes) -> int:
     return int.from_bytes(chunk_id[:8], "little", signed=True)
+
+
+def chunk_keys(ids: bytes) -> list[int]:
+    """chunk_key of every id in a run of 32-byte ids, at C speed where the machine is little-endian."""
+    if sys.byteorder == "little":
+        return memoryview(ids).cast("q")[::ID_SIZE // 8].tolist()
+    return [chunk_key(ids[i:i + ID_SIZE]) for i in range(0, len(ids), ID_SIZE)]
 
 
 class StateError(GitModelsError):
@@ -272,9 +281,9 @@ class ChunkState:
 
     def record_local(self, oid: str, size: int, chunks: ChunkList, chunker: str) -> None:
         raw = bytes.fromhex(oid)
-        rows: dict[int, int] = {}
-        for chunk_id, offset, _length in chunks:
-            rows.setdefault(chunk_key(chunk_id), offset)
+        offsets = list(itertools.accumulate(chunks.lengths, initial=0))[:-1]
+        # first occurrence of each chunk wins: later pairs are written first and overwritten
+        rows = dict(zip(reversed(chunk_keys(chunks.ids)), reversed(offsets)))
         with self.write() as db:
             old = db.execute("SELECT id FROM local_objects WHERE oid=?", (raw,)).fetchone()
             if old:
@@ -301,8 +310,10 @@ class ChunkState:
         Matched on the first 8 bytes of the id only: every byte read from the
         cache is checked by the caller (the rebuilt file's oid).
         """
-        wanted = {chunk_key(cid): cid for cid in chunk_ids}
         skip = bytes.fromhex(exclude) if exclude else b""
+        if self.read().execute("SELECT 1 FROM local_objects WHERE oid != ? LIMIT 1", (skip,)).fetchone() is None:
+            return {}  # nothing else indexed (a fresh clone): no lookup of every chunk
+        wanted = {chunk_key(cid): cid for cid in chunk_ids}
         out: dict[bytes, list[tuple[str, int]]] = {}
         rows = self._join_keys(wanted, "SELECT c.key, o.oid, c.offset FROM wanted_keys w "
                                        "JOIN local_chunks c ON c.key = w.key JOIN local_objects o ON o.id = c.obj")

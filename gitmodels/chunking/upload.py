@@ -107,17 +107,21 @@ def _build_pack(fd: int, oid: str, chunks: list[tuple[bytes, int, int]], tmp: st
         pos = len(header)
         for start, run in _runs(chunks):
             want = run[-1][1] + run[-1][2] - start
-            data = memoryview(os.pread(fd, want, start))
-            if len(data) != want:
+            if verify:
+                data = memoryview(os.pread(fd, want, start))
+                for chunk_id, offset, length in run:
+                    if sha(data[offset - start:offset - start + length]).digest() != chunk_id:
+                        raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
+                                            "run `gitmodels fsck` to check the cache, then push again")
+                got = out.write(data)
+            else:
+                got = out.copy_from(fd, start, want)  # no copy through Python memory
+            if got != want:
                 raise CorruptObject(f"cached object {oid} is shorter than when it was indexed",
                                     "run `gitmodels fsck` to check the cache, then push again")
             for chunk_id, offset, length in run:
-                if verify and sha(data[offset - start:offset - start + length]).digest() != chunk_id:
-                    raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
-                                        "run `gitmodels fsck` to check the cache, then push again")
                 entries.append(PackEntry(chunk_id, pos, length))
                 pos += length
-            out.write(data)
         trailer = formats.encode_pack_trailer(entries, pos)
         out.write(trailer)
         pos += len(trailer)
@@ -171,8 +175,8 @@ def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, pa
                         pending.popleft().result()
                     tmp = _tmp_path(state, "pack")
                     tmps.append(tmp)
-                    pack_id, size, entries = _build_pack(fd, oid, group, tmp, verify)
-                    pending.append(pool.submit(send, tmp, pack_id, size, entries))
+                    # Built in the pool too: one pack's disk writes overlap the next one's reads.
+                    pending.append(pool.submit(lambda g, t: send(t, *_build_pack(fd, oid, g, t, verify)), group, tmp))
                 while pending:
                     pending.popleft().result()
             finally:
