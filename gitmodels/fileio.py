@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from .hashing import BLOCK_SIZE
 
+DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
 FICLONE = 0x40049409  # linux/fs.h: share extents copy-on-write (btrfs, xfs, ...)
 TMP_MARK = ".gmtmp-"
 

@@ -98,9 +98,8 @@ def environment_requirements() -> str:
     seen: dict[str, str] = {}
     for dist in _md.distributions():
         try:
-            name = dist.metadata["Name"]
-            version = dist.version
-        except Exception:  # noqa: BLE001
+            name, version = _name_and_version(dist)
+        except Exception:  # noqa: BLE001 - broken metadata must not break a save
             continue
         if not name or not version:
             continue
@@ -108,6 +107,19 @@ def environment_requirements() -> str:
         if key not in seen:
             seen[key] = f"{name}=={version}"
     return "".join(line + "\n" for _key, line in sorted(seen.items()))
+
+
+def _name_and_version(dist) -> tuple[str | None, str | None]:
+    """Name and Version from the metadata's header lines, without the email parser
+    `dist.metadata` runs over the whole file (ten times slower over a full environment)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.split("\n\n", 1)[0].splitlines():
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    return name, version
 
 
 def _public(version: str) -> str:

@@ -24,7 +24,7 @@ from .statcache import StateDB
 from .store import Store
 
 MIN_FREE = 1024 ** 3  # a spare is only kept while the filesystem keeps this much free besides it
-MIN_FETCH_COPY = 4 * 1024 * 1024  # smaller objects copy out of the cache faster than a second write costs
+MIN_FETCH_COPY = fileio.DIRECT_MIN  # smaller objects copy out of the cache faster than a second write costs
 
 
 class Spares:

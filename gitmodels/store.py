@@ -21,7 +21,6 @@ from .remotes.base import object_key
 
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
-SMALL_FILE = 4 * 1024 * 1024  # read whole: no pipeline threads or block buffers for small files
 FSYNC_EACH = 32  # sync() fsyncs up to this many new objects one by one, more with one syncfs
 
 
@@ -120,7 +119,7 @@ class Store:
         """
         with self._tmp() as tmp:
             with open(src, "rb", buffering=0) as fin:
-                if os.fstat(fin.fileno()).st_size <= SMALL_FILE:
+                if os.fstat(fin.fileno()).st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers
                     data = fin.read()
                     oid, size = hash_bytes(data), len(data)
                     with open(tmp, "wb") as fout:

@@ -225,7 +225,6 @@ class Workspace:
         os.makedirs(path, exist_ok=True)
         return True
 
-
     def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None) -> None:
         """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one."""
         if link not in ("reflink", "copy"):  # a link to the cache: nothing to keep or reuse
