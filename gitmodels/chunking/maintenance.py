@@ -8,31 +8,47 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Mapping
 
-from ..errors import CorruptObject
+from ..errors import CorruptObject, ObjectMissing
 from ..remotes.base import Backend, KeyNotFound, oid_from_key
 from . import formats
-from .formats import FormatError, Recipe, pack_key, recipe_key
-from .remote import _tmp_path, fetch_recipe, list_packs, list_recipes
+from .formats import FormatError, Recipe, RecipeRuns, pack_key, recipe_key
+from .remote import _tmp_path, fetch_recipe, list_packs, list_recipes, pack_indexes
 from .state import open_state
 
 
-def read_recipes(backend: Backend, oids: Iterable[str], jobs: int = 8) -> dict[str, Recipe]:
-    """The recipes of those `oids` that have one. CorruptObject if one is damaged."""
+def read_recipes(backend: Backend, oids: Iterable[str], jobs: int = 8, *,
+                 resolve: bool = True) -> dict[str, Recipe | RecipeRuns]:
+    """The recipes of those `oids` that have one. CorruptObject if one is damaged.
+
+    Unresolved (`resolve=False`), version 2 recipes give their pack list only.
+    """
     oids = list(dict.fromkeys(oids))
     if not oids:
         return {}
     with ThreadPoolExecutor(max(1, min(jobs, len(oids))), thread_name_prefix="gm-recipes") as pool:
-        found = list(pool.map(lambda o: fetch_recipe(backend, o), oids))
+        found = list(pool.map(lambda o: fetch_recipe(backend, o, resolve=resolve), oids))
     return {oid: f[0] for oid, f in zip(oids, found) if f is not None}
 
 
 def referenced_packs(backend: Backend, oids: Iterable[str], jobs: int = 8) -> dict[str, set[str]]:
     """pack id -> the oids (among `oids`) whose recipes read from it."""
     out: dict[str, set[str]] = {}
-    for oid, recipe in read_recipes(backend, oids, jobs).items():
+    for oid, recipe in read_recipes(backend, oids, jobs, resolve=False).items():
         for pack_id in recipe.pack_ids:
             out.setdefault(pack_id, set()).add(oid)
     return out
+
+
+def _resolve_each(backend: Backend, recipes: list, jobs: int) -> list:
+    """Version 2 recipes resolved where their packs can be read; the others as they are."""
+    def one(recipe):
+        if not isinstance(recipe, RecipeRuns):
+            return recipe
+        try:
+            return recipe.resolve(pack_indexes(backend, recipe.pack_ids, recipe.oid, jobs).__getitem__)
+        except (CorruptObject, ObjectMissing, FormatError):
+            return recipe
+    return [one(r) for r in recipes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +150,10 @@ def verify_pack(backend: Backend, pack_id: str, recipes: Mapping[str, Recipe] | 
                 check(e.chunk_id, e.offset, e.length)
             affected = set()
             for oid, recipe in readers.items():
+                if isinstance(recipe, RecipeRuns):  # could not be resolved: any damage here affects it
+                    if problems or bad:
+                        affected.add(oid)
+                    continue
                 for c in recipe.chunks:
                     if c.pack_id == pack_id and not check(c.chunk_id, c.offset, c.length):
                         affected.add(oid)
@@ -173,10 +193,14 @@ def verify_remote(backend: Backend, oids: Iterable[str] | None = None, *, jobs: 
 
     def load(oid: str):
         try:
-            found = fetch_recipe(backend, oid)
-            return oid, found[0] if found else None, None if found else "recipe vanished"
+            found = fetch_recipe(backend, oid, resolve=False)
         except CorruptObject as exc:
             return oid, None, str(exc)
+        if found is None:
+            return oid, None, "recipe vanished"
+        # A version 2 recipe whose pack is missing or has a damaged index stays unresolved:
+        # verify_pack reports that pack and names this recipe among the affected.
+        return oid, _resolve_each(backend, [found[0]], 1)[0], None
 
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="gm-fsck") as pool:
         for oid, recipe, why in pool.map(load, wanted):
@@ -231,10 +255,14 @@ def remote_stats(backend: Backend, oids: Iterable[str] | None = None, jobs: int 
     recipe_sizes = list_recipes(backend)
     packs = list_packs(backend)
     counted = set(whole) | set(recipe_sizes) if oids is None else set(oids)
-    recipes = read_recipes(backend, [o for o in counted if o in recipe_sizes], jobs)
+    recipes = read_recipes(backend, [o for o in counted if o in recipe_sizes], jobs, resolve=False)
+    for oid, found in zip(list(recipes), _resolve_each(backend, list(recipes.values()), jobs)):
+        recipes[oid] = found
     users: dict[bytes, int] = {}
     lengths: dict[bytes, int] = {}
     for recipe in recipes.values():
+        if isinstance(recipe, RecipeRuns):  # its packs cannot be read: nothing known to share
+            continue
         for chunk_id in {c.chunk_id: None for c in recipe.chunks}:
             users[chunk_id] = users.get(chunk_id, 0) + 1
         for c in recipe.chunks:
@@ -243,7 +271,8 @@ def remote_stats(backend: Backend, oids: Iterable[str] | None = None, jobs: int 
     for oid in sorted(counted):
         if oid in recipes:
             r = recipes[oid]
-            own = {c.chunk_id: c.length for c in r.chunks if users[c.chunk_id] == 1}
+            own = {} if isinstance(r, RecipeRuns) else {c.chunk_id: c.length for c in r.chunks
+                                                        if users[c.chunk_id] == 1}
             per.append(ObjectUsage(oid, r.size, "chunked", sum(own.values())))
         elif oid in whole:
             per.append(ObjectUsage(oid, whole[oid], "whole", whole[oid]))

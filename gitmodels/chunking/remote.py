@@ -9,10 +9,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
-from ..errors import CorruptObject
+from ..errors import CorruptObject, ObjectMissing
 from ..remotes.base import Backend, KeyNotFound, object_key
 from . import formats
-from .formats import FormatError, PackEntry, Recipe, pack_id_from_key, pack_key, recipe_key
+from .formats import (FormatError, PackEntry, Recipe, RecipeRuns, decode_recipe, pack_id_from_key, pack_key,
+                      recipe_key)
 from .state import ChunkState, open_state
 
 SYNC_TTL = 300.0  # seconds a process trusts its view of a remote's packs before listing them again
@@ -58,16 +59,68 @@ def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkState | None = No
             pass
 
 
-def fetch_recipe(backend: Backend, oid: str, state: ChunkState | None = None) -> tuple[Recipe, int] | None:
-    """(recipe, its size in bytes) for `oid`, or None. CorruptObject when the recipe is damaged."""
+def fetch_recipe(backend: Backend, oid: str, state: ChunkState | None = None, *,
+                 resolve: bool = True) -> tuple[Recipe | RecipeRuns, int] | None:
+    """(recipe, bytes read) for `oid`, or None when the remote has none.
+
+    A version 2 recipe is resolved into its chunk list from its packs' indexes
+    (counted in the bytes read) unless `resolve` is False (its pack list is all
+    gc needs). CorruptObject when the recipe or a pack index it reads is
+    damaged, ObjectMissing when a pack it reads is gone.
+    """
     blob = fetch_recipe_bytes(backend, oid, state)
     if blob is None:
         return None
     try:
-        return Recipe.decode(blob, expect_oid=oid), len(blob)
+        recipe = decode_recipe(blob, expect_oid=oid)
     except FormatError as exc:
-        raise CorruptObject(f"recipe {recipe_key(oid)} on {backend.describe()} is damaged: {exc}",
-                            "push the model again from a clone that has it; the recipe is rewritten") from None
+        raise _damaged_recipe(backend, oid, exc) from None
+    if not resolve or isinstance(recipe, Recipe):
+        return recipe, len(blob)
+    read: list[int] = []
+    indexes = pack_indexes(backend, recipe.pack_ids, oid, read=read)
+    try:
+        resolved = recipe.resolve(indexes.__getitem__)
+    except FormatError as exc:
+        raise _damaged_recipe(backend, oid, exc) from None
+    return resolved, len(blob) + sum(read)
+
+
+def _damaged_recipe(backend: Backend, oid: str, exc: Exception) -> CorruptObject:
+    return CorruptObject(f"recipe {recipe_key(oid)} on {backend.describe()} is damaged: {exc}",
+                         "push the model again from a clone that has it; the recipe is rewritten")
+
+
+_INDEXES: dict[tuple[str, str], list[PackEntry]] = {}  # (remote url, pack id) -> index; a pack never changes
+
+
+def pack_indexes(backend: Backend, pack_ids: Iterable[str], needed_by: str = "", jobs: int = 8,
+                 read: list[int] | None = None) -> dict[str, list[PackEntry]]:
+    """The indexes of these packs (read in parallel, remembered for this process); the bytes
+    read from the remote for them are appended to `read`."""
+    wanted = list(dict.fromkeys(pack_ids))
+    todo = [p for p in wanted if (backend.url, p) not in _INDEXES]
+
+    def fetch(pack_id: str) -> tuple[str, tuple[list[PackEntry], int]]:
+        try:
+            return pack_id, _read_pack_index(backend, pack_id)
+        except KeyNotFound:
+            raise ObjectMissing(f"pack {pack_key(pack_id)} is missing from {backend.describe()}"
+                                + (f"; {needed_by} cannot be rebuilt from it" if needed_by else ""),
+                                "push the model again from a clone that has it") from None
+        except FormatError as exc:
+            raise CorruptObject(f"pack {pack_key(pack_id)} on {backend.describe()} has a damaged index ({exc})"
+                                + (f"; {needed_by} cannot be rebuilt from it" if needed_by else ""),
+                                "run `gitmodels fsck --remote` to list the models affected; push them again "
+                                "from a clone that has them") from None
+
+    if todo:
+        with ThreadPoolExecutor(max(1, min(jobs, len(todo))), thread_name_prefix="gm-packidx") as pool:
+            for pack_id, (entries, nbytes) in pool.map(fetch, todo):
+                _INDEXES[(backend.url, pack_id)] = entries
+                if read is not None:
+                    read.append(nbytes)
+    return {p: _INDEXES[(backend.url, p)] for p in wanted}
 
 
 def read_pack_index(backend: Backend, pack_id: str, size: int | None = None) -> list[PackEntry]:
@@ -75,6 +128,11 @@ def read_pack_index(backend: Backend, pack_id: str, size: int | None = None) -> 
 
     Raises FormatError when the pack's end is not a valid index, KeyNotFound when it is gone.
     """
+    return _read_pack_index(backend, pack_id, size)[0]
+
+
+def _read_pack_index(backend: Backend, pack_id: str, size: int | None = None) -> tuple[list[PackEntry], int]:
+    """(index, bytes read for it)."""
     key = pack_key(pack_id)
     if size is None:
         size = backend.stat(key)
@@ -88,14 +146,16 @@ def read_pack_index(backend: Backend, pack_id: str, size: int | None = None) -> 
         raise FormatError("short read of the pack index")
     _, count = formats.parse_pack_footer(tail[-formats.PACK_FOOTER_SIZE:], size)
     need = formats.pack_trailer_size(count)
+    read = take
     if need > take:
         tail = backend.read_range(key, size - need, need)
+        read += need
         if len(tail) != need:
             raise FormatError("short read of the pack index")
     trailer = tail[len(tail) - need:]
     if formats.pack_id_of(trailer) != pack_id:
         raise FormatError("the pack's index does not match its name")
-    return formats.parse_pack_tail(trailer, size)
+    return formats.parse_pack_tail(trailer, size), read
 
 
 @dataclasses.dataclass(frozen=True)

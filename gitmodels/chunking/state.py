@@ -176,6 +176,13 @@ class ChunkState:
         rows = self.read().execute("SELECT pack, size FROM remote_packs WHERE remote=?", (remote,))
         return {pack.hex(): size for pack, size in rows}
 
+    def pack_offsets(self, remote: int, pack_id: str) -> list[int]:
+        """Offsets of a recorded pack's chunks in index order (empty when the pack is not recorded)."""
+        rows = self.read().execute(
+            "SELECT c.offset FROM remote_chunks c JOIN remote_packs p ON p.id = c.pack "
+            "WHERE p.remote=? AND p.pack=? ORDER BY c.offset", (remote, bytes.fromhex(pack_id)))
+        return [row[0] for row in rows]
+
     def add_pack(self, remote: int, pack_id: str, size: int, entries: Iterable[tuple[bytes, int, int]]) -> None:
         """Record that the remote holds `pack_id` with these (chunk id, offset, length); once per pack."""
         pack = bytes.fromhex(pack_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import os
@@ -16,7 +17,7 @@ from ..remotes.base import Backend, Progress
 from . import formats
 from .cdc import CHUNKER, ChunkList, scan_file
 from .formats import PackEntry, build_recipe, pack_key, recipe_key
-from .remote import _tmp_path, sync_remote
+from .remote import _tmp_path, pack_indexes, sync_remote
 from .state import ChunkState, open_state
 
 PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
@@ -264,7 +265,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
             state.forget_packs(remote, lost)
             continue
         recipe = build_recipe(oid, ((cid, length) for cid, _, length in chunks), where, size)
-        blob = recipe.encode()
+        blob = recipe.encode_runs(_entry_index(backend, state, remote))
         _upload_bytes(backend, state, rkey, blob)
         bytes_sent += len(blob)
         # A gc racing with this push could have removed a pack between the check and the recipe.
@@ -278,6 +279,25 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     raise RemoteError(f"could not finish pushing {oid} to {backend.describe()}: packs kept disappearing "
                       "or other uploads of its chunks kept failing",
                       "is a `gitmodels gc` running on the remote? wait for it to finish, then push again")
+
+
+def _entry_index(backend: Backend, state: ChunkState, remote: int):
+    """(pack id, offset) -> the chunk's place in that pack's index, from the local view of the
+    remote (every pack pushed or synced is recorded whole), else from the pack itself."""
+    offsets: dict[str, list[int]] = {}
+
+    def index(pack_id: str, offset: int) -> int:
+        if pack_id not in offsets:
+            offsets[pack_id] = state.pack_offsets(remote, pack_id) or \
+                [e.offset for e in pack_indexes(backend, [pack_id])[pack_id]]
+        known = offsets[pack_id]
+        i = bisect.bisect_left(known, offset)
+        if i == len(known) or known[i] != offset:
+            raise RemoteError(f"pack {pack_id} has no chunk at offset {offset}; the local chunk index is stale",
+                              "delete <cache>/chunks and push again")
+        return i
+
+    return index
 
 
 def _locate(state: ChunkState, remote: int, chunk_ids, avoid: set[str]) -> dict[bytes, tuple[str, int]]:

@@ -114,6 +114,35 @@ def test_whole_objects_and_recipes_mix(dir_remote, clone_factory, tmp_path):
     assert stats.bytes_referenced == 9 * MiB
 
 
+def test_version_1_recipes_from_older_clients_still_work(dir_remote, clone_factory):
+    """A remote where an older gitmodels wrote version 1 recipes: pulls, stats and gc still read them."""
+    clone = clone_factory()
+    v1 = data(10, 6 * MiB)
+    v2 = v1[:3 * MiB] + data(11, 3 * MiB)
+    oid1, path1 = clone.add(v1)
+    oid2, path2 = clone.add(v2)
+    for oid, path in ((oid1, path1), (oid2, path2)):
+        chunking.upload_object(dir_remote, clone.state, oid, path, 6 * MiB)
+    recipe, _ = chunking.remote.fetch_recipe(dir_remote, oid1)
+    assert recipe.version == 2
+    key = formats.recipe_key(oid1)
+    dir_remote.delete(key)
+    tmp = os.path.join(clone.cache, "old-recipe")
+    with open(tmp, "wb") as f:
+        f.write(recipe.encode())  # as an older client wrote it: 48 bytes a chunk
+    dir_remote.upload(key, tmp, os.path.getsize(tmp))
+    assert chunking.remote.fetch_recipe(dir_remote, oid1)[0].version == 1
+    puller = clone_factory()
+    for oid, want in ((oid1, v1), (oid2, v2)):
+        out = os.path.join(puller.cache, oid)
+        chunking.download_object(dir_remote, puller.state, oid, out, puller.cache)
+        assert open(out, "rb").read() == want
+    stats = chunking.remote_stats(dir_remote)
+    assert {u.oid: u.form for u in stats.per_object} == {oid1: "chunked", oid2: "chunked"}
+    assert chunking.plan_gc(dir_remote, [oid1, oid2]).packs == ()
+    assert chunking.verify_remote(dir_remote).ok
+
+
 def test_upload_twice_sends_nothing(dir_remote, clone_factory):
     clone = clone_factory()
     oid, path = clone.add(data(9, 6 * MiB))

@@ -37,7 +37,7 @@ def test_recipe_round_trip_and_determinism():
     (lambda b: b[:-1], "checksum|truncated"),
     (lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], "checksum"),
     (lambda b: b"XXRECIPE" + b[8:], "magic"),
-    (lambda b: b[:8] + struct.pack("<I", 2) + b[12:], "version 2"),
+    (lambda b: b[:8] + struct.pack("<I", 3) + b[12:], "version 3"),
     (lambda b: b[:10], "truncated"),
 ])
 def test_recipe_damage_is_refused(damage, message):
@@ -55,6 +55,51 @@ def test_recipe_sizes_must_add_up():
     bad = Recipe(recipe.oid, recipe.size + 1, recipe.chunks)
     with pytest.raises(FormatError, match="add up"):
         Recipe.decode(bad.encode())
+
+
+def _packs_of(recipe: Recipe) -> dict[str, list[PackEntry]]:
+    """Pack indexes holding the recipe's chunks at its offsets (plus one chunk no recipe uses)."""
+    out: dict[str, list[PackEntry]] = {}
+    for c in recipe.chunks:
+        out.setdefault(c.pack_id, []).append(PackEntry(c.chunk_id, c.offset, c.length))
+    for entries in out.values():
+        entries.sort(key=lambda e: e.offset)
+    return out
+
+
+def _index_in(packs: dict[str, list[PackEntry]]):
+    return lambda pack_id, offset: [e.offset for e in packs[pack_id]].index(offset)
+
+
+def test_version_2_recipe_lists_runs_of_pack_entries():
+    ids = _ids(300)
+    packs = {"aa" * 32: [], "bb" * 32: []}
+    chunks = []
+    for i, cid in enumerate(ids):  # 200 chunks back to back in one pack, 100 in another
+        pack = "aa" * 32 if i < 200 else "bb" * 32
+        entry = PackEntry(cid, 16 + 1000 * len(packs[pack]), 1000)
+        packs[pack].append(entry)
+        chunks.append(RecipeChunk(cid, 1000, pack, entry.offset))
+    recipe = Recipe("cc" * 32, 300_000, tuple(chunks))
+    blob = recipe.encode_runs(_index_in(packs))
+    assert blob == recipe.encode_runs(_index_in(packs))
+    assert blob.startswith(b"GMRECIPE\x02\x00\x00\x00")
+    assert len(blob) == formats.RECIPE_HEADER_SIZE + 2 * 32 + 2 * formats.RECIPE_RUN_SIZE + 32  # two runs
+    runs = formats.decode_recipe(blob, expect_oid="cc" * 32)
+    assert isinstance(runs, formats.RecipeRuns) and runs.pack_ids == ["aa" * 32, "bb" * 32]
+    back = runs.resolve(packs.__getitem__)
+    assert back.chunks == recipe.chunks and back.version == 2
+    with pytest.raises(FormatError, match="entries"):
+        runs.resolve(lambda p: packs[p][:50])  # a pack index shorter than the recipe reads
+    with pytest.raises(FormatError, match="version 2"):
+        Recipe.decode(blob)
+
+
+def test_version_1_recipes_stay_readable():
+    recipe = _recipe()
+    assert formats.decode_recipe(recipe.encode()) == recipe
+    assert formats.decode_recipe(recipe.encode_runs(_index_in(_packs_of(recipe)))).resolve(
+        _packs_of(recipe).__getitem__).chunks == recipe.chunks
 
 
 def test_pack_trailer_round_trip():
