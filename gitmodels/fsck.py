@@ -19,9 +19,9 @@ from . import fileio
 from . import manifest as manifest_mod
 from .errors import GitModelsError, RemoteError
 from .gc import chunking_api, forget_chunk_sources
-from .hashing import hash_file, is_hex_oid
+from .hashing import hash_file
 from .progress import Bar, wanted
-from .remotes.base import OBJECTS_PREFIX, KeyNotFound, object_key, oid_from_key
+from .remotes.base import KeyNotFound, classify_key, object_key
 
 
 @dataclasses.dataclass
@@ -180,17 +180,15 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
     chunk_keys = 0
     with backend:
         for key, size in backend.list(""):
-            if key.startswith(("packs/", "recipes/")):
+            kind, oid = classify_key(key)
+            if kind == "chunk":
                 chunk_keys += 1
-                continue
-            if not key.startswith(OBJECTS_PREFIX):
+            elif kind == "other":
                 result.other_keys += 1
-                continue
-            oid = oid_from_key(key)
-            if oid is None or not is_hex_oid(oid) or key != object_key(oid):
+            elif kind == "stray":
                 result.stray.append(key)
-                continue
-            keys.append((oid, key, size))
+            else:
+                keys.append((oid, key, size))
         bar.set_total(len(keys), sum(s for _, _, s in keys))
         os.makedirs(store.tmp_dir, exist_ok=True)
 

@@ -48,7 +48,7 @@ from . import manifest as manifest_mod
 from . import pointer as pointer_mod
 from .errors import BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, RemoteError
 from .hashing import is_hex_oid
-from .remotes.base import OBJECTS_PREFIX, object_key, oid_from_key
+from .remotes.base import classify_key, object_key
 
 SUFFIX_B = pointer_mod.SUFFIX.encode()
 ZERO = b"0" * 40
@@ -760,14 +760,14 @@ def _plan_remote(repo, g: _Git, roots: Roots, transfer, name: str, all_commits: 
                             f"could not be identified: {names}")
     chunking = chunking_api("plan_gc", "apply_gc")
     for key, size in transfer.backend.list(""):
-        if key.startswith(("packs/", "recipes/")):
+        kind, oid = classify_key(key)
+        if kind == "chunk":
             rp.chunk_keys += 1
             continue
-        if not key.startswith(OBJECTS_PREFIX):
+        if kind == "other":
             rp.other_keys += 1
             continue
-        oid = oid_from_key(key)
-        if oid is None or not is_hex_oid(oid) or key != object_key(oid):
+        if kind == "stray":
             rp.stray_keys += 1
             continue
         rp.objects += 1

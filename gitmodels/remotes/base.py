@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
 from ..errors import RemoteError
+from ..hashing import is_hex_oid
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just moved (an increment, not a total)."""
@@ -30,6 +31,22 @@ def oid_from_key(key: str) -> str | None:
         return None
     name = key.rsplit("/", 1)[-1]
     return name if len(name) == 64 else None
+
+
+CHUNK_PREFIXES = ("packs/", "recipes/")  # chunked storage beside objects/ (docs/storage.md)
+
+
+def classify_key(key: str) -> tuple[str, str | None]:
+    """What a key listed on a remote is: ("object", oid), ("chunk", None) for packs and
+    recipes, ("stray", None) under objects/ but not an object's name, ("other", None) else."""
+    if key.startswith(CHUNK_PREFIXES):
+        return "chunk", None
+    if not key.startswith(OBJECTS_PREFIX):
+        return "other", None
+    oid = oid_from_key(key)
+    if oid is None or not is_hex_oid(oid) or key != object_key(oid):
+        return "stray", None
+    return "object", oid
 
 
 class KeyNotFound(RemoteError):
