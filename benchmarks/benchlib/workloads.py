@@ -955,6 +955,25 @@ def w_logdiff(B: Bench) -> None:
     def dvcfile(k, name):
         return f"outs:\n- md5: {oid(k)[:32]}\n  size: {1000 + k}\n  hash: md5\n  path: {name}\n"
 
+    def gm_repo(name: str, command: str, commits) -> str:
+        """A gitmodels repo whose history is `commits(pointer template)`, written with fast-import."""
+        gm.require("init", "add", command)
+        repo = ctx.git_init(ctx.fresh(f"gm-{name}"))
+        repos.append(repo)
+        gm.init(repo, None)
+        tmpl = _pointer_template(B, repo)
+        ctx.git(repo, "add", "-A")
+        ctx.git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+        _fast_import(B, repo, commits(tmpl))
+        return repo
+
+    def dvc_repo(name: str, commits: list) -> str:
+        dvc.require()
+        repo = dvc.new_repo(name)
+        repos.append(repo)
+        _fast_import(B, repo, commits)
+        return repo
+
     try:
         # ---- log: one model changed by N commits
         case = f"log of one model through {S.log_commits} commits"
@@ -962,17 +981,9 @@ def w_logdiff(B: Bench) -> None:
         lrepo: dict[str, str] = {}
         if B.on(gm):
             def prep_gm():
-                gm.require("init", "add", "log")
-                repo = ctx.git_init(ctx.fresh("gm-log"))
-                repos.append(repo)
-                gm.init(repo, None)
-                tmpl = _pointer_template(B, repo)
-                ctx.git(repo, "add", "-A")
-                ctx.git(repo, "commit", "-q", "--allow-empty", "-m", "init")
-                lrepo["gm"] = repo
-                _fast_import(B, repo, [{"models/m.bin.gitmodel": tmpl.format(oid=oid(k), size=1000 + k)
-                                        + f"\n[metrics]\nauc = {0.5 + k / 10000:.4f}\n"}
-                                       for k in range(S.log_commits)])
+                lrepo["gm"] = gm_repo("log", "log", lambda tmpl: [
+                    {"models/m.bin.gitmodel": tmpl.format(oid=oid(k), size=1000 + k)
+                     + f"\n[metrics]\nauc = {0.5 + k / 10000:.4f}\n"} for k in range(S.log_commits)])
 
             def log_step(i, m):
                 r = m.run(gm.gm("log", "models/m.bin"), cwd=lrepo["gm"], check=False)
@@ -982,11 +993,7 @@ def w_logdiff(B: Bench) -> None:
             cs.append(Contender("gitmodels", log_step, prepare=prep_gm))
         if B.on(dvc):
             def prep_dvc():
-                dvc.require()
-                repo = dvc.new_repo("log")
-                repos.append(repo)
-                lrepo["dvc"] = repo
-                _fast_import(B, repo, [{"m.bin.dvc": dvcfile(k, "m.bin")} for k in range(S.log_commits)])
+                lrepo["dvc"] = dvc_repo("log", [{"m.bin.dvc": dvcfile(k, "m.bin")} for k in range(S.log_commits)])
             cs.append(Contender("git log -- m.bin.dvc (DVC repo)",
                                 lambda i, m: m.run(["git", "log", "--oneline", "--", "m.bin.dvc"], cwd=lrepo["dvc"]),
                                 prepare=prep_dvc))
@@ -1009,24 +1016,13 @@ def w_logdiff(B: Bench) -> None:
 
         if B.on(gm):
             def prep_gm2():
-                gm.require("init", "add", "diff")
-                repo = ctx.git_init(ctx.fresh("gm-diff"))
-                repos.append(repo)
-                gm.init(repo, None)
-                tmpl = _pointer_template(B, repo)
-                ctx.git(repo, "add", "-A")
-                ctx.git(repo, "commit", "-q", "--allow-empty", "-m", "init")
-                drepo["gm"] = repo
-                _fast_import(B, repo, revs(lambda k, name: tmpl.format(oid=oid(k), size=1000 + k), ".gitmodel"))
+                drepo["gm"] = gm_repo("diff", "diff", lambda tmpl: revs(
+                    lambda k, name: tmpl.format(oid=oid(k), size=1000 + k), ".gitmodel"))
             cs.append(Contender("gitmodels", lambda i, m: m.run(gm.gm("diff", "HEAD~1", "HEAD"), cwd=drepo["gm"]),
                                 prepare=prep_gm2))
         if B.on(dvc):
             def prep_dvc2():
-                dvc.require()
-                repo = dvc.new_repo("diff")
-                repos.append(repo)
-                drepo["dvc"] = repo
-                _fast_import(B, repo, revs(dvcfile, ".dvc"))
+                drepo["dvc"] = dvc_repo("diff", revs(dvcfile, ".dvc"))
             cs.append(Contender("dvc", lambda i, m: m.run(dvc.dvc("diff", "HEAD~1", "HEAD"), cwd=drepo["dvc"]),
                                 prepare=prep_dvc2))
         alternate(res, ctx, W, case2, cs, B.S.runs_large)
