@@ -134,9 +134,7 @@ def test_version_1_recipes_from_older_clients_still_work(dir_remote, clone_facto
     assert chunking.remote.fetch_recipe(dir_remote, oid1)[0].version == 1
     puller = clone_factory()
     for oid, want in ((oid1, v1), (oid2, v2)):
-        out = os.path.join(puller.cache, oid)
-        chunking.download_object(dir_remote, puller.state, oid, out, puller.cache)
-        assert open(out, "rb").read() == want
+        assert puller.rebuild(dir_remote, oid) == want
     stats = chunking.remote_stats(dir_remote)
     assert {u.oid: u.form for u in stats.per_object} == {oid1: "chunked", oid2: "chunked"}
     assert chunking.plan_gc(dir_remote, [oid1, oid2]).packs == ()

@@ -85,9 +85,7 @@ def test_threads_push_different_objects_at_once(dir_remote, clone_factory):
     assert remote_bytes(dir_remote) < 8 * MiB + 6 * (MiB + 512 * 1024)
     puller = clone_factory()
     for (oid, _), blob in zip(added, blobs):
-        out = os.path.join(puller.cache, oid)
-        chunking.download_object(dir_remote, puller.state, oid, out, puller.cache)
-        assert open(out, "rb").read() == blob
+        assert puller.rebuild(dir_remote, oid) == blob
 
 
 def test_two_clones_push_the_same_objects_at_once(any_remote, clone_factory):

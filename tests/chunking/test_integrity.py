@@ -80,10 +80,7 @@ def test_repair_by_pushing_again_around_the_bad_pack(dir_remote, clone_factory, 
     chunking.apply_gc(dir_remote, chunking.plan_gc(dir_remote, [o for o, _ in objs.values()]), clone.state)
     assert chunking.verify_remote(dir_remote).ok
     for oid, blob in objs.values():
-        puller = clone_factory()
-        out = os.path.join(puller.cache, "out")
-        chunking.download_object(dir_remote, puller.state, oid, out, puller.cache)
-        assert open(out, "rb").read() == blob
+        assert clone_factory().rebuild(dir_remote, oid) == blob
 
 
 def test_damaged_recipe(dir_remote, clone_factory, pushed):
@@ -124,10 +121,7 @@ def test_push_resends_chunks_of_a_pack_that_vanished(dir_remote, clone_factory, 
     dir_remote.delete(recipe_key(oid_b))
     stats = chunking.upload_object(dir_remote, clone.state, oid_b, clone.path(oid_b), len(b))
     assert stats.bytes_new == len(b)
-    puller = clone_factory()
-    out = os.path.join(puller.cache, "o")
-    chunking.download_object(dir_remote, puller.state, oid_b, out, puller.cache)
-    assert open(out, "rb").read() == b
+    assert clone_factory().rebuild(dir_remote, oid_b) == b
 
 
 def test_stale_local_index_falls_back_to_the_remote(dir_remote, clone_factory, pushed):

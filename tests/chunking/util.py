@@ -105,4 +105,13 @@ class Clone:
     def path(self, oid: str) -> str:
         return cache_object_path(self.cache, oid)
 
+    def rebuild(self, backend, oid: str) -> bytes:
+        """Rebuild `oid` from its recipe on `backend` (using this clone's cache) and return its bytes."""
+        from gitmodels import chunking
+
+        out = os.path.join(self.cache, f"rebuilt-{oid}")
+        chunking.download_object(backend, self.state, oid, out, self.cache)
+        with open(out, "rb") as f:
+            return f.read()
+
 
