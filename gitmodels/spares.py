@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat as statmod
+import threading
 
 from . import fileio
 from .statcache import StateDB
@@ -33,6 +34,10 @@ class Spares:
         self.state = state
         self.limit = limit
         self.folder = os.path.join(store.root, "spare")
+        # What the folder holds, listed once per command and kept up to date by this
+        # object, so keeping a thousand files of a directory model is not a thousand listings.
+        self._held: dict[str, tuple[int, int]] | None = None  # path -> (ctime_ns, size)
+        self._lock = threading.Lock()
 
     def path(self, oid: str) -> str:
         return os.path.join(self.folder, oid)
@@ -54,6 +59,9 @@ class Spares:
             os.replace(spare, dest)
         except OSError:  # another filesystem, or a race with another checkout: copy instead
             return False
+        with self._lock:
+            if self._held is not None:
+                self._held.pop(spare, None)
         return True
 
     @contextlib.contextmanager
@@ -118,15 +126,21 @@ class Spares:
         return spare
 
     def _trim(self, keep: str) -> None:
-        """Drop the oldest spares until they fit the limit."""
-        entries = self._listing()
-        total = sum(size for _, size, _ in entries)
-        for _, size, full in sorted(entries):
-            if total <= self.limit:
-                break
-            if full != keep:
-                self.drop(full)
-                total -= size
+        """Count `keep` in, then drop the oldest spares until they fit the limit."""
+        with self._lock:
+            if self._held is None:
+                self._held = {full: (ctime, size) for ctime, size, full in self._listing()}
+            with contextlib.suppress(OSError):
+                st = os.lstat(keep)
+                self._held[keep] = (st.st_ctime_ns, st.st_size)
+            total = sum(size for _, size in self._held.values())
+            for (_, size), full in sorted((v, k) for k, v in self._held.items()):
+                if total <= self.limit:
+                    break
+                if full != keep:
+                    self.drop(full)
+                    del self._held[full]
+                    total -= size
 
     @staticmethod
     def drop(spare: str) -> None:
