@@ -134,6 +134,17 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
                 progress(len(block))
 
 
+def pread_full(fd: int, buf: memoryview, offset: int) -> int:
+    """Fill `buf` from `fd` at `offset` unless the file ends first; returns the bytes read."""
+    got = 0
+    while got < len(buf):
+        n = os.preadv(fd, [buf[got:]], offset + got)
+        if n <= 0:
+            break
+        got += n
+    return got
+
+
 def copy_and_hash(src_file, dst_files, progress: Callable[[int], None] | None = None,
                   block_size: int = BLOCK_SIZE) -> tuple[str, int]:
     """Read `src_file` once; hash each block while other threads write it to `dst_files`.
@@ -327,6 +338,63 @@ class StagedDirectFile(DirectFile):
                 os.close(self.reader)
                 self.stage.close()
                 super().close()
+
+
+class DirectReader:
+    """Reads of a file around the page cache (O_DIRECT) where the filesystem allows it.
+
+    For large files read once (packs, whole objects): pages never enter the
+    page cache, so a read costs no page allocation (slow on VMs whose free
+    memory went back to the host) and evicts nothing the user had cached.
+    """
+
+    ALIGN = DirectFile.ALIGN
+
+    def __init__(self, path: str):
+        direct = getattr(os, "O_DIRECT", 0)
+        self.direct = bool(direct)
+        try:
+            self.fd = os.open(path, os.O_RDONLY | direct)
+        except OSError as exc:
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            self.fd = os.open(path, os.O_RDONLY)
+            self.direct = False
+
+    def read_into(self, offset: int, length: int, buf: memoryview) -> memoryview:
+        """Bytes [offset, offset+length) (fewer at the end of the file) as a view of `buf`.
+
+        `buf` must be page-aligned with 2 * ALIGN bytes beyond `length`: a
+        direct read starts and ends on block boundaries around the range.
+        """
+        if self.direct:
+            start = offset - offset % self.ALIGN
+            stop = -(-(offset + length) // self.ALIGN) * self.ALIGN
+            try:
+                got = pread_full(self.fd, buf[:stop - start], start)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._buffered()
+            else:
+                lo = offset - start
+                return buf[lo:lo + max(0, min(length, got - lo))]
+        return buf[:pread_full(self.fd, buf[:length], offset)]
+
+    def _buffered(self) -> None:
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        self.direct = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "DirectReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def syncfs(folder: str) -> None:

@@ -92,6 +92,32 @@ def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch)
     assert (tmp_path / "f").read_bytes() == b"abc" + bytes(5000)
 
 
+@pytest.mark.parametrize("refuse_direct", [False, True])
+def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_direct):
+    """Direct reads are widened to block boundaries; the caller must still get only what it asked for."""
+    import errno
+    import mmap
+
+    from gitmodels import fileio
+
+    if refuse_direct:
+        real_open = os.open
+
+        def refusing(path, flags, *args):
+            if flags & getattr(os, "O_DIRECT", 0):
+                raise OSError(errno.EINVAL, "O_DIRECT not supported")
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", refusing)
+    data = os.urandom(5 * 4096 + 33)
+    (tmp_path / "f").write_bytes(data)
+    buf = memoryview(mmap.mmap(-1, 3 * 4096))
+    with fileio.DirectReader(str(tmp_path / "f")) as f:
+        assert f.direct is (not refuse_direct and hasattr(os, "O_DIRECT"))
+        for offset, length in [(0, 4096), (1, 4096), (4096 * 5, 40), (4096 * 5 + 30, 10), (len(data), 1)]:
+            assert bytes(f.read_into(offset, length, buf)) == data[offset:offset + length]
+
+
 def test_direct_file_takes_unaligned_memory(tmp_path):
     from gitmodels import fileio
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import mmap
 import os
+import queue
 import threading
 from array import array
 from collections import deque
@@ -14,7 +16,7 @@ from typing import Union
 
 from .. import fileio
 from ..errors import CorruptObject, ObjectMissing
-from ..remotes.base import Backend, KeyNotFound, Progress, object_key
+from ..remotes.base import READ_SLACK, Backend, KeyNotFound, Progress, object_key
 from .cdc import ChunkList
 from .formats import Recipe, RecipeChunk, pack_key, recipe_key
 from .remote import fetch_recipe
@@ -130,10 +132,14 @@ class _Rebuild:
 
     # -- workers: each returns the segment's bytes as pieces, every chunk checked --
 
-    def _read_range(self, pack_id: str, start: int, end: int) -> bytes:
+    def _read_range(self, pack_id: str, start: int, end: int, buf: mmap.mmap | None = None) -> memoryview:
+        """The pack's bytes [start, end): read into `buf` when given, else into new memory."""
         key = pack_key(pack_id)
         try:
-            data = self.backend.read_range(key, start, end - start)
+            if buf is None:
+                data = memoryview(self.backend.read_range(key, start, end - start))
+            else:
+                data = self.backend.read_range_into(key, start, end - start, memoryview(buf))
         except KeyNotFound:
             raise ObjectMissing(f"pack {key} is missing from {self.backend.describe()}; "
                                 f"{self.oid} cannot be rebuilt from it",
@@ -146,8 +152,8 @@ class _Rebuild:
                                 f"{recipe_key(self.oid)} says", "run `gitmodels fsck --remote`")
         return data
 
-    def _remote(self, seg: _Remote) -> list[memoryview]:
-        data = memoryview(self._read_range(seg.pack_id, seg.start, seg.end))
+    def _remote(self, seg: _Remote, buf: mmap.mmap | None = None) -> list[memoryview]:
+        data = self._read_range(seg.pack_id, seg.start, seg.end, buf)
         pieces: list[memoryview] = []
         run_start = run_end = -1
         sha = hashlib.sha256
@@ -171,12 +177,13 @@ class _Rebuild:
             self.chunks_fetched += len(seg.items)
         return pieces
 
-    def _local(self, seg: _Local) -> list[memoryview]:
+    def _local(self, seg: _Local, buf: mmap.mmap) -> list[memoryview]:
+        view = memoryview(buf)[:seg.end - seg.start]
         try:
-            with open(seg.path, "rb") as f:
-                data = memoryview(os.pread(f.fileno(), seg.end - seg.start, seg.start))
+            with open(seg.path, "rb", buffering=0) as f:
+                data = view[:fileio.pread_full(f.fileno(), view, seg.start)]
         except OSError:
-            data = memoryview(b"")
+            data = view[:0]
         if self.trusting and len(data) == seg.end - seg.start:
             return [data]  # cached objects were verified when they entered the cache; the oid check covers them
         pieces: list[memoryview] = []
@@ -195,6 +202,14 @@ class _Rebuild:
             lo += chunk.length
         return pieces
 
+    def _with_buffer(self, read, seg: _Segment, free: queue.Queue) -> tuple[list[memoryview], mmap.mmap]:
+        buf = free.get()
+        try:
+            return read(seg, buf), buf
+        except BaseException:
+            free.put(buf)
+            raise
+
     def run(self, segments: list[_Segment], out: fileio.StagedDirectFile, progress: Progress | None,
             copy=None) -> tuple[str, int, int, int]:
         """Write every segment to `out` (and `copy`) in order; (hex SHA-256, bytes written, local bytes,
@@ -202,11 +217,20 @@ class _Rebuild:
         digest = hashlib.sha256()
         written = local = repeated = 0
         window = 2 * self.jobs
+        # Ranges are read into a fixed set of buffers, each back in the pool once its bytes are
+        # written: new memory for every range cost more in page faults than the copy itself.
+        # Enough for every segment in the window plus those held by queued writes, so a reader
+        # never waits on a buffer only the writing loop could free.
+        held_max = MAX_IN_FLIGHT // MAX_RANGE
+        free: queue.Queue = queue.Queue()
+        for _ in range(window + held_max):
+            free.put(mmap.mmap(-1, MAX_RANGE + READ_SLACK))
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="gm-rebuild") as pool, \
                 ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-write") as writer, \
                 ThreadPoolExecutor(1, thread_name_prefix="gm-rebuild-copy") as copier:
-            writes: deque[tuple[Future, int]] = deque()
-            in_flight = 0
+            # (write, bytes, None) or (None, 0, buffer to free once the writes before it are done)
+            writes: deque[tuple[Future | None, int, mmap.mmap | None]] = deque()
+            in_flight = held = 0
             pending: deque[tuple[_Segment, Future | None]] = deque()
             todo = iter(segments)
 
@@ -215,45 +239,59 @@ class _Rebuild:
                 if seg is None:
                     return False
                 if isinstance(seg, _Remote):
-                    pending.append((seg, pool.submit(self._remote, seg)))
+                    pending.append((seg, pool.submit(self._with_buffer, self._remote, seg, free)))
                 elif isinstance(seg, _Local):
-                    pending.append((seg, pool.submit(self._local, seg)))
+                    pending.append((seg, pool.submit(self._with_buffer, self._local, seg, free)))
                 else:
                     pending.append((seg, None))
                 return True
+
+            def retire() -> None:
+                nonlocal in_flight, held
+                fut, n, buf = writes.popleft()
+                if buf is None:
+                    fut.result()
+                    in_flight -= n
+                else:
+                    free.put(buf)
+                    held -= 1
 
             try:
                 while len(pending) < window and submit_next():
                     pass
                 while pending:
                     seg, fut = pending.popleft()
+                    buf = None
                     if fut is None:
                         while writes:  # the earlier copy must be on disk before it is read back
-                            writes.popleft()[0].result()
-                        in_flight = 0
+                            retire()
                         pieces = [memoryview(out.pread(seg.length, seg.src))]
                         repeated += seg.length
                     else:
-                        pieces = fut.result()
+                        pieces, buf = fut.result()
                     for piece in pieces:
                         # Hash here while a second thread writes: both release the GIL.
                         digest.update(piece)
-                        writes.append((writer.submit(out.write, piece), len(piece)))
+                        writes.append((writer.submit(out.write, piece), len(piece), None))
                         in_flight += len(piece)
                         if copy is not None:  # its own thread: the page cache and the disk overlap
-                            writes.append((copier.submit(copy.write, piece), 0))
+                            writes.append((copier.submit(copy.write, piece), 0, None))
                         while in_flight > MAX_IN_FLIGHT:  # bounds the memory held by queued writes
-                            fut, n = writes.popleft()
-                            fut.result()
-                            in_flight -= n
+                            retire()
                         written += len(piece)
                         if isinstance(seg, _Local):
                             local += len(piece)
                         if progress:
                             progress(len(piece))
+                    del pieces
+                    if buf is not None:
+                        writes.append((None, 0, buf))
+                        held += 1
+                        while held > held_max:
+                            retire()
                     submit_next()
                 while writes:
-                    writes.popleft()[0].result()
+                    retire()
             finally:
                 for _, fut in pending:
                     if fut is not None:

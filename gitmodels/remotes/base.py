@@ -59,6 +59,9 @@ class TransientError(RemoteError):
     default_hint = "check the network and run the command again; it resumes where it stopped"
 
 
+READ_SLACK = 2 * 4096  # room read_range_into may use beyond the bytes asked for (alignment)
+
+
 class Backend(abc.ABC):
     scheme: ClassVar[str] = ""
 
@@ -105,6 +108,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         """`length` bytes of `key` from `offset` (for packs); KeyNotFound when absent."""
+
+    def read_range_into(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        """`read_range` into the caller's page-aligned `buf`, which has READ_SLACK bytes to spare.
+
+        Returns a view of `buf` (not necessarily at its start). Lets a rebuild
+        reuse its buffers rather than take new memory for every range, and a
+        local backend read around the page cache. The default copies
+        read_range's bytes.
+        """
+        data = self.read_range(key, offset, length)
+        buf[:len(data)] = data
+        return buf[:len(data)]
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:

@@ -121,6 +121,15 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise self._error(exc, f"reading {key}") from None
 
+    def read_range_into(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        try:
+            with fileio.DirectReader(self._path(key)) as f:
+                return f.read_into(offset, length, buf)
+        except FileNotFoundError:
+            raise KeyNotFound(f"{key} is not on remote {self.url}") from None
+        except OSError as exc:
+            raise self._error(exc, f"reading {key}") from None
+
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         if not os.path.isdir(self.root):
             raise RemoteUnreachable(f"remote directory {self.root} does not exist",

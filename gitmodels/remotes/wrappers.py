@@ -63,6 +63,9 @@ class Retrying(Backend):
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         return self._call(self.inner.read_range, key, offset, length)
 
+    def read_range_into(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        return self._call(self.inner.read_range_into, key, offset, length, buf)
+
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         return iter(self._call(lambda: list(self.inner.list(prefix))))
 

@@ -168,6 +168,23 @@ def test_read_range(remote, tmp_path):
     assert remote.read_range("misc/r", 123, 0) == b""
 
 
+def test_read_range_into_a_reused_buffer(remote, tmp_path):
+    """Rebuilds read ranges into one set of page-aligned buffers (straight from disk where the backend can)."""
+    import mmap
+
+    from gitmodels.remotes.base import READ_SLACK
+
+    data = blob(3 * 4096 + 700, seed=4)
+    put(remote, "misc/r", data, tmp_path)
+    buf = memoryview(mmap.mmap(-1, 4096 + READ_SLACK))
+    for offset, length in [(0, 4096), (100, 4096), (4095, 2), (3 * 4096, 4096), (len(data) - 5, 10),
+                           (len(data), 10), (7, 0)]:
+        assert bytes(remote.read_range_into("misc/r", offset, length, buf)) == data[offset:offset + length]
+        buf[:] = bytes(len(buf))  # nothing may survive from the previous read
+    with pytest.raises(KeyNotFound):
+        remote.read_range_into("misc/absent", 0, 10, buf)
+
+
 def test_overwrite_replaces(remote, tmp_path):
     put(remote, "misc/k", b"first version", tmp_path)
     put(remote, "misc/k", b"second", tmp_path)
