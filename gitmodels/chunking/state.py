@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS local_objects (
 CREATE TABLE IF NOT EXISTS local_chunks (key INTEGER NOT NULL, obj INTEGER NOT NULL, offset INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS local_chunks_by_key ON local_chunks (key);
 CREATE INDEX IF NOT EXISTS local_chunks_by_obj ON local_chunks (obj);
+CREATE TABLE IF NOT EXISTS local_unspread (obj INTEGER PRIMARY KEY);
 """
 
 
@@ -287,25 +288,45 @@ class ChunkState:
                                    (bytes.fromhex(oid),)).fetchone() is not None
 
     def record_local(self, oid: str, size: int, chunks: ChunkList, chunker: str) -> None:
+        """Record the chunk list of cached object `oid`.
+
+        Its per-chunk rows (tens of thousands for a GiB) are written only when
+        a rebuild first looks for chunks in the cache (`local_sources`): `add`
+        is timed by users, a pull of a new version can afford them.
+        """
         raw = bytes.fromhex(oid)
-        offsets = list(itertools.accumulate(chunks.lengths, initial=0))[:-1]
-        # first occurrence of each chunk wins: later pairs are written first and overwritten
-        rows = dict(zip(reversed(chunk_keys(chunks.ids)), reversed(offsets)))
         with self.write() as db:
-            old = db.execute("SELECT id FROM local_objects WHERE oid=?", (raw,)).fetchone()
-            if old:
-                db.execute("DELETE FROM local_chunks WHERE obj=?", old)
-                db.execute("DELETE FROM local_objects WHERE id=?", old)
+            self._forget_local(db, raw)
             obj = db.execute("INSERT INTO local_objects (oid, size, chunker, chunks) VALUES (?,?,?,?)",
                              (raw, size, chunker, chunks.encode())).lastrowid
-            db.executemany("INSERT INTO local_chunks VALUES (?,?,?)", ((k, obj, off) for k, off in rows.items()))
+            db.execute("INSERT INTO local_unspread VALUES (?)", (obj,))
+
+    def _spread(self) -> None:
+        """Write the per-chunk rows of every object recorded since the last lookup."""
+        if self.read().execute("SELECT 1 FROM local_unspread LIMIT 1").fetchone() is None:
+            return
+        with self.write() as db:
+            for obj, blob in db.execute("SELECT o.id, o.chunks FROM local_unspread u "
+                                        "JOIN local_objects o ON o.id = u.obj").fetchall():
+                chunks = ChunkList.decode(blob)
+                offsets = list(itertools.accumulate(chunks.lengths, initial=0))[:-1]
+                # first occurrence of each chunk wins: later pairs are written first and overwritten
+                rows = dict(zip(reversed(chunk_keys(chunks.ids)), reversed(offsets)))
+                db.executemany("INSERT INTO local_chunks VALUES (?,?,?)",
+                               ((k, obj, off) for k, off in rows.items()))
+            db.execute("DELETE FROM local_unspread")
+
+    @staticmethod
+    def _forget_local(db: sqlite3.Connection, raw_oid: bytes) -> None:
+        old = db.execute("SELECT id FROM local_objects WHERE oid=?", (raw_oid,)).fetchone()
+        if old:
+            db.execute("DELETE FROM local_chunks WHERE obj=?", old)
+            db.execute("DELETE FROM local_unspread WHERE obj=?", old)
+            db.execute("DELETE FROM local_objects WHERE id=?", old)
 
     def forget_local(self, oid: str) -> None:
         with self.write() as db:
-            old = db.execute("SELECT id FROM local_objects WHERE oid=?", (bytes.fromhex(oid),)).fetchone()
-            if old:
-                db.execute("DELETE FROM local_chunks WHERE obj=?", old)
-                db.execute("DELETE FROM local_objects WHERE id=?", old)
+            self._forget_local(db, bytes.fromhex(oid))
 
     def local_oids(self) -> list[str]:
         return [row[0].hex() for row in self.read().execute("SELECT oid FROM local_objects")]
@@ -320,6 +341,7 @@ class ChunkState:
         skip = bytes.fromhex(exclude) if exclude else b""
         if self.read().execute("SELECT 1 FROM local_objects WHERE oid != ? LIMIT 1", (skip,)).fetchone() is None:
             return {}  # nothing else indexed (a fresh clone): no lookup of every chunk
+        self._spread()
         wanted = {chunk_key(cid): cid for cid in chunk_ids}
         out: dict[bytes, list[tuple[str, int]]] = {}
         rows = self._join_keys(wanted, "SELECT c.key, o.oid, c.offset FROM wanted_keys w "

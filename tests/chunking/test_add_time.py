@@ -74,3 +74,25 @@ def test_a_directory_remote_takes_a_temp_file_by_hard_link(tmp_path):
     other.write_bytes(b"object")
     remote.upload("objects/cd/cdef", str(other), 6)  # not movable: an independent copy
     assert (tmp_path / "remote" / "objects" / "cd" / "cdef").stat().st_ino != other.stat().st_ino
+
+
+def test_per_chunk_rows_are_written_at_the_first_lookup_not_at_add(tmp_path):
+    """add records one row per object; the per-chunk rows a rebuild looks chunks up in come later."""
+    data = model_bytes("v1", 3 * MiB)
+    scan = cdc.scan_file(_write(tmp_path / "v1.bin", data))
+    state = chunk_state.open_state(tmp_path / "state")
+    state.record_local(scan.oid, scan.size, scan.chunks, scan.chunker)
+    assert state.read().execute("SELECT count(*) FROM local_chunks").fetchone()[0] == 0
+
+    ids = [cid for cid, _, _ in scan.chunks]
+    found = state.local_sources(ids[:3] + [b"\x07" * 32], exclude="0" * 64)
+    assert found == {cid: [(scan.oid, off)] for cid, off, _ in list(scan.chunks)[:3]}
+    assert state.read().execute("SELECT count(*) FROM local_chunks").fetchone()[0] == len(set(ids))
+    state.forget_local(scan.oid)
+    assert state.local_sources(ids[:3], exclude="0" * 64) == {}
+    assert state.read().execute("SELECT count(*) FROM local_chunks").fetchone()[0] == 0
+
+
+def _write(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
