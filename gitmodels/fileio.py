@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 from .hashing import BLOCK_SIZE
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
+PAGE_CACHE_WRITE = 1024 * 1024  # the largest single write() into the page cache (see write_sliced)
 FICLONE = 0x40049409  # linux/fs.h: share extents copy-on-write (btrfs, xfs, ...)
 TMP_MARK = ".gmtmp-"
 
@@ -71,10 +72,27 @@ def atomic_path(final: str, *, fsync: bool = True, mode: int | None = None) -> I
             os.unlink(tmp)
 
 
+def write_sliced(f, data) -> None:
+    """Write all of `data` to a file that goes through the page cache, 1 MiB per write() call.
+
+    A write() of 2 MiB or more lets the kernel back it with huge page-cache
+    pages; on a VM that hands free memory back to its host (virtio-balloon
+    free page reporting, as on this project's Firecracker machines) each one
+    must then be faulted in from the host. Measured there: 1 GiB written in
+    8 MiB calls costs 1.5-2.5 s of system time, in 1 MiB calls 0.17 s.
+    Smaller calls cost nothing measurable elsewhere.
+    """
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        n = f.write(view[done:done + PAGE_CACHE_WRITE])
+        done += len(view[done:done + PAGE_CACHE_WRITE]) if n is None else n
+
+
 def write_bytes_atomic(final: str, data: bytes, *, fsync: bool = True) -> None:
     with atomic_path(final, fsync=fsync) as tmp:
         with open(tmp, "wb") as f:
-            f.write(data)
+            write_sliced(f, data)
 
 
 def swap_into_place(staged: str, dest: str) -> None:
@@ -128,7 +146,7 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
             block = fin.read(BLOCK_SIZE)
             if not block:
                 return total
-            fout.write(block)
+            write_sliced(fout, block)
             total += len(block)
             if progress:
                 progress(len(block))
@@ -180,7 +198,10 @@ def copy_and_hash(src_file, dst_files, progress: Callable[[int], None] | None = 
             buf, n = item
             try:
                 if not error:
-                    dst.write(memoryview(buf)[:n])
+                    if isinstance(dst, DirectFile):
+                        dst.write(memoryview(buf)[:n])
+                    else:
+                        write_sliced(dst, memoryview(buf)[:n])
             except BaseException as exc:  # handed back to the reading thread
                 error.append(exc)
             release(buf)
@@ -254,7 +275,7 @@ class DirectFile:
         done = 0
         while done < len(view):
             try:
-                done += os.write(self.fd, view[done:])
+                done += os.write(self.fd, view[done:] if self.direct else view[done:done + PAGE_CACHE_WRITE])
             except OSError as exc:
                 if not self.direct or exc.errno != errno.EINVAL:
                     raise

@@ -46,9 +46,8 @@ class FollowedFile:
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        done = 0
-        while done < len(view):
-            done += self._file.write(view[done:])
+        fileio.write_sliced(self._file, view)
+        done = len(view)
         with self._cond:
             self._written += done
             self._cond.notify()

@@ -123,7 +123,7 @@ class Store:
                     data = fin.read()
                     oid, size = hash_bytes(data), len(data)
                     with open(tmp, "wb") as fout:
-                        fout.write(data)
+                        fileio.write_sliced(fout, data)
                     if progress:
                         progress(size)
                 else:

@@ -275,7 +275,7 @@ class _Rebuild:
                         writes.append((writer.submit(out.write, piece), len(piece), None))
                         in_flight += len(piece)
                         if copy is not None:  # its own thread: the page cache and the disk overlap
-                            writes.append((copier.submit(copy.write, piece), 0, None))
+                            writes.append((copier.submit(fileio.write_sliced, copy, piece), 0, None))
                         while in_flight > MAX_IN_FLIGHT:  # bounds the memory held by queued writes
                             retire()
                         written += len(piece)

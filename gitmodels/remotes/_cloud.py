@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Mapping
 
+from .. import fileio
 from ..errors import BadConfig, GitModelsError, RemoteError, RemoteUnreachable
 from .base import KeyNotFound, Progress, TransientError
 
@@ -207,7 +208,7 @@ class HashingWriter:
         self.valid = True
 
     def write(self, data) -> int:
-        self.f.write(data)
+        fileio.write_sliced(self.f, data)
         self.digest.update(data)
         n = len(data)
         self.size += n
