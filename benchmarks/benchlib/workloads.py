@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 
 from . import data as D
@@ -149,30 +148,6 @@ class Bench:
                 ctx.rm(dst)
                 return r
             out.append(Contender("cp + fsync", cpf))
-        if "cp cold" in which:
-            def cp_cold(i, m):
-                # The plain `cp` row writes into pages its previous run freed a moment earlier. On a
-                # VM whose balloon reports free memory to the host, pages freed seconds ago must be
-                # faulted back in: this row shows what a copy costs when its pages are not recycled.
-                time.sleep(COLD_PAGES_AFTER)
-                r = m.run(["cp", src, dst])
-                ctx.rm(dst)
-                return r
-            out.append(Contender(CP_COLD, cp_cold))
-        if "disk floor" in which:
-            # What a pull must do at least, on the disk alone: read the remote's copy once (from the
-            # disk: a remote is not in this machine's page cache) and write the cache's and the
-            # workspace's copies, all three at once and around the page cache (O_DIRECT).
-            a, b = dst + ".cache", dst + ".workspace"
-
-            def floor(i, m):
-                r = m.run(f"dd if={src} of=/dev/null bs=4M iflag=direct status=none & r=$!; "
-                          f"dd if={src} of={a} bs=8M oflag=direct status=none & w1=$!; "
-                          f"dd if={src} of={b} bs=8M oflag=direct status=none & w2=$!; "
-                          "wait $r && wait $w1 && wait $w2")
-                ctx.rm(a, b)
-                return r
-            out.append(Contender(DISK_FLOOR, floor))
         if "cp+hashlib" in which:
             def cph(i, m):
                 r = m.run(f"cp {src} {dst} && {sys.executable} -c {shlex.quote(HASHLIB)} {dst}")
@@ -180,11 +155,6 @@ class Bench:
                 return r
             out.append(Contender("cp + hashlib", cph))
         return out
-
-
-DISK_FLOOR = "disk: read 1 + write 2 (dd O_DIRECT)"
-CP_COLD = "cp (no recycled pages)"
-COLD_PAGES_AFTER = 8  # seconds: free page reporting hands freed memory back to the host after ~2 s
 
 
 # =========================================================================== 1. start-up
@@ -553,7 +523,7 @@ def _transfer(B: Bench, W: str, case: str, files: dict[str, str], digests: dict[
                                    tweak=lambda repo: B.gm.set_core(repo, chunking=False)))
         if kind == "dir" and len(files) == 1:
             src = next(iter(files.values()))
-            cs += B.anchors(src, which=("cp", "hashlib", "cp+hashlib", "cp cold", "disk floor"))
+            cs += B.anchors(src, which=("cp", "hashlib", "cp+hashlib"))
         try:
             alternate(res, ctx, W, f"{case} [{kind} remote]", cs, runs)
         except NotAvailable as exc:
