@@ -323,20 +323,6 @@ class StagedDirectFile(DirectFile):
                 self._flush_stage()
         return done
 
-    def copy_from(self, fd: int, offset: int, length: int) -> int:
-        """Append `length` bytes of file `fd` from `offset`, read straight into the staged block."""
-        done = 0
-        while done < length:
-            room = memoryview(self.stage)[self.staged:self.staged + min(length - done, len(self.stage) - self.staged)]
-            n = os.preadv(fd, [room], offset + done)
-            if n <= 0:
-                break
-            self.staged += n
-            done += n
-            if self.staged == len(self.stage):
-                self._flush_stage()
-        return done
-
     def _flush_stage(self) -> None:
         super().write(memoryview(self.stage)[:self.staged])
         self.flushed += self.staged
@@ -362,25 +348,23 @@ class StagedDirectFile(DirectFile):
 
 
 class DirectReader:
-    """Reads of a file around the page cache (O_DIRECT) where the filesystem allows it.
+    """Positional reads of a large file that is read once (packs, cached objects).
 
-    For large files read once (packs, whole objects): pages never enter the
-    page cache, so a read costs no page allocation (slow on VMs whose free
-    memory went back to the host) and evicts nothing the user had cached.
+    Ranges the page cache holds are read from it; the rest around it
+    (O_DIRECT), so bytes that are only on disk take no page-cache pages (slow
+    to come by on VMs that hand free memory back to the host) and evict
+    nothing the user had cached. Residency is asked with mincore: a
+    non-blocking read (RWF_NOWAIT) would start the very readahead this avoids.
+    Where O_DIRECT is refused, reads are ordinary ones.
     """
 
     ALIGN = DirectFile.ALIGN
 
     def __init__(self, path: str):
-        direct = getattr(os, "O_DIRECT", 0)
-        self.direct = bool(direct)
-        try:
-            self.fd = os.open(path, os.O_RDONLY | direct)
-        except OSError as exc:
-            if not direct or exc.errno != errno.EINVAL:
-                raise
-            self.fd = os.open(path, os.O_RDONLY)
-            self.direct = False
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY)
+        self.direct_fd = -1
+        self.direct = bool(getattr(os, "O_DIRECT", 0))
 
     def read_into(self, offset: int, length: int, buf: memoryview) -> memoryview:
         """Bytes [offset, offset+length) (fewer at the end of the file) as a view of `buf`.
@@ -388,34 +372,95 @@ class DirectReader:
         `buf` must be page-aligned with 2 * ALIGN bytes beyond `length`: a
         direct read starts and ends on block boundaries around the range.
         """
-        if self.direct:
+        if self.direct and not self._cached(offset, length) and self._open_direct():
             start = offset - offset % self.ALIGN
             stop = -(-(offset + length) // self.ALIGN) * self.ALIGN
             try:
-                got = pread_full(self.fd, buf[:stop - start], start)
+                got = pread_full(self.direct_fd, buf[:stop - start], start)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
-                self._buffered()
+                self.direct = False
             else:
                 lo = offset - start
                 return buf[lo:lo + max(0, min(length, got - lo))]
         return buf[:pread_full(self.fd, buf[:length], offset)]
 
-    def _buffered(self) -> None:
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-        self.direct = False
+    def _cached(self, offset: int, length: int) -> bool:
+        return bool(in_page_cache(self.fd, offset, length))
+
+    def _open_direct(self) -> bool:
+        if self.direct_fd < 0:
+            try:
+                self.direct_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
+            except OSError as exc:  # tmpfs, some FUSE and network filesystems refuse O_DIRECT
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.direct = False
+                return False
+        return True
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        for fd in (self.fd, self.direct_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.direct_fd = -1
 
     def __enter__(self) -> "DirectReader":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def in_page_cache(fd: int, offset: int, length: int) -> bool | None:
+    """Whether the page cache holds all of [offset, offset+length) of the open file `fd` (mincore).
+
+    None where that cannot be asked (no mincore, or mapping refused).
+    """
+    libc = _libc()
+    if libc is None or length <= 0:
+        return None
+    start = offset - offset % mmap.PAGESIZE
+    size = offset + length - start
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, start)
+    if addr is None or addr == _MAP_FAILED:
+        return None
+    try:
+        vec = _ctypes.create_string_buffer(-(-size // mmap.PAGESIZE))
+        if libc.mincore(addr, size, vec) != 0:
+            return None
+        return vec.raw.translate(_LOW_BIT).find(0) < 0
+    finally:
+        libc.munmap(addr, size)
+
+
+_ctypes = None
+_libc_handle = None
+_MAP_FAILED = None
+
+
+def _libc():
+    """libc's mmap, munmap and mincore through ctypes, loaded on first use (None where unavailable)."""
+    global _ctypes, _libc_handle, _MAP_FAILED
+    if _libc_handle is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.mmap.restype = ctypes.c_void_p
+            libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_long]
+            libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        except (OSError, AttributeError):
+            _libc_handle = False
+        else:
+            _ctypes, _libc_handle, _MAP_FAILED = ctypes, libc, ctypes.c_void_p(-1).value
+    return _libc_handle or None
+
+
+_LOW_BIT = bytes(i & 1 for i in range(256))  # mincore defines only each byte's lowest bit
 
 
 def syncfs(folder: str) -> None:

@@ -92,8 +92,9 @@ def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch)
     assert (tmp_path / "f").read_bytes() == b"abc" + bytes(5000)
 
 
+@pytest.mark.parametrize("from_page_cache", [True, False])
 @pytest.mark.parametrize("refuse_direct", [False, True])
-def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_direct):
+def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_direct, from_page_cache):
     """Direct reads are widened to block boundaries; the caller must still get only what it asked for."""
     import errno
     import mmap
@@ -112,10 +113,30 @@ def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_d
     data = os.urandom(5 * 4096 + 33)
     (tmp_path / "f").write_bytes(data)
     buf = memoryview(mmap.mmap(-1, 3 * 4096))
+    if not from_page_cache:
+        monkeypatch.setattr(fileio, "in_page_cache", lambda fd, offset, length: False)  # as if only on disk
     with fileio.DirectReader(str(tmp_path / "f")) as f:
-        assert f.direct is (not refuse_direct and hasattr(os, "O_DIRECT"))
         for offset, length in [(0, 4096), (1, 4096), (4096 * 5, 40), (4096 * 5 + 30, 10), (len(data), 1)]:
             assert bytes(f.read_into(offset, length, buf)) == data[offset:offset + length]
+        if refuse_direct and not from_page_cache:
+            assert not f.direct
+
+
+def test_page_cache_residency_is_known_per_range(tmp_path):
+    from gitmodels import fileio
+
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(3 * 4096 + 5))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert fileio.in_page_cache(fd, 4097, 4096) is True  # just written: cached
+        os.fsync(fd)  # dirty pages cannot be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if fileio.in_page_cache(fd, 0, 4096):  # pragma: no cover - the kernel may keep it anyway
+            pytest.skip("the page cache kept the file")
+        assert fileio.in_page_cache(fd, 0, 4096) is False
+    finally:
+        os.close(fd)
 
 
 def test_page_cache_writes_are_sliced_to_one_mib():

@@ -178,12 +178,11 @@ class _Rebuild:
         return pieces
 
     def _local(self, seg: _Local, buf: mmap.mmap) -> list[memoryview]:
-        view = memoryview(buf)[:seg.end - seg.start]
         try:
-            with open(seg.path, "rb", buffering=0) as f:
-                data = view[:fileio.pread_full(f.fileno(), view, seg.start)]
+            with fileio.DirectReader(seg.path) as f:
+                data = f.read_into(seg.start, seg.end - seg.start, memoryview(buf))
         except OSError:
-            data = view[:0]
+            data = memoryview(buf)[:0]
         if self.trusting and len(data) == seg.end - seg.start:
             return [data]  # cached objects were verified when they entered the cache; the oid check covers them
         pieces: list[memoryview] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import mmap
 import os
 import threading
 from collections import deque
@@ -13,7 +14,7 @@ from typing import Iterable, Iterator
 
 from .. import fileio
 from ..errors import CorruptObject, RemoteError
-from ..remotes.base import Backend, Progress
+from ..remotes.base import READ_SLACK, Backend, Progress
 from . import formats
 from .cdc import CHUNKER, ChunkList, scan_file
 from .formats import PackEntry, build_recipe, pack_key, recipe_key
@@ -92,39 +93,40 @@ def _runs(chunks: list[tuple[bytes, int, int]]) -> Iterator[tuple[int, list[tupl
         yield start, run
 
 
-def _build_pack(fd: int, oid: str, chunks: list[tuple[bytes, int, int]], tmp: str,
+def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, int, int]], tmp: str,
                 verify: bool) -> tuple[str, int, list[PackEntry]]:
     """Write the chunks (id, offset in the object, length) into a pack file; (pack id, size, entries).
 
     With `verify`, each chunk read back from the object is checked against its
     id, so a cache file that changed after it was indexed is never packed.
-    The pack is written around the page cache: it is only read again by the upload.
+    The object is read around the page cache unless it is there already (it
+    was written that way); the pack goes through it, 1 MiB per write, so the
+    upload that follows, and a pull on this machine, read it from memory.
     """
     entries = []
     sha = hashlib.sha256
-    with fileio.StagedDirectFile(tmp) as out:
+    scratch = memoryview(mmap.mmap(-1, READ_RUN + READ_SLACK))
+    with open(tmp, "wb", buffering=0) as out:
         header = formats.pack_header()
         out.write(header)
         pos = len(header)
         for start, run in _runs(chunks):
             want = run[-1][1] + run[-1][2] - start
+            data = src.read_into(start, want, scratch)
+            if len(data) != want:
+                raise CorruptObject(f"cached object {oid} is shorter than when it was indexed",
+                                    "run `gitmodels fsck` to check the cache, then push again")
             if verify:
-                data = memoryview(os.pread(fd, want, start))
                 for chunk_id, offset, length in run:
                     if sha(data[offset - start:offset - start + length]).digest() != chunk_id:
                         raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
                                             "run `gitmodels fsck` to check the cache, then push again")
-                got = out.write(data)
-            else:
-                got = out.copy_from(fd, start, want)  # no copy through Python memory
-            if got != want:
-                raise CorruptObject(f"cached object {oid} is shorter than when it was indexed",
-                                    "run `gitmodels fsck` to check the cache, then push again")
+            fileio.write_sliced(out, data)
             for chunk_id, offset, length in run:
                 entries.append(PackEntry(chunk_id, pos, length))
                 pos += length
         trailer = formats.encode_pack_trailer(entries, pos)
-        out.write(trailer)
+        fileio.write_sliced(out, trailer)
         pos += len(trailer)
     return formats.pack_id_of(trailer), pos, entries
 
@@ -167,7 +169,7 @@ def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, pa
 
     pending: deque[Future] = deque()
     tmps: list[str] = []
-    fd = os.open(path, os.O_RDONLY)
+    src = fileio.DirectReader(path)
     try:
         with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="gm-packup") as pool:
             try:
@@ -177,14 +179,14 @@ def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, pa
                     tmp = _tmp_path(state, "pack")
                     tmps.append(tmp)
                     # Built in the pool too: one pack's disk writes overlap the next one's reads.
-                    pending.append(pool.submit(lambda g, t: send(t, *_build_pack(fd, oid, g, t, verify)), group, tmp))
+                    pending.append(pool.submit(lambda g, t: send(t, *_build_pack(src, oid, g, t, verify)), group, tmp))
                 while pending:
                     pending.popleft().result()
             finally:
                 for fut in pending:
                     fut.cancel()
     finally:
-        os.close(fd)
+        src.close()
         for tmp in tmps:
             try:
                 os.unlink(tmp)
