@@ -72,10 +72,9 @@ def test_large_objects_are_written_direct_and_intact(store, tmp_path, size):
     assert n == size and open(store.path(oid), "rb").read() == data
 
 
-def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch):
+def _refuse_o_direct(monkeypatch) -> None:
+    """Make os.open refuse O_DIRECT the way tmpfs and some FUSE and network filesystems do."""
     import errno
-
-    from gitmodels import fileio
 
     real_open = os.open
 
@@ -85,6 +84,12 @@ def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch)
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", refusing)
+
+
+def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch):
+    from gitmodels import fileio
+
+    _refuse_o_direct(monkeypatch)
     with fileio.DirectFile(str(tmp_path / "f")) as f:
         assert not f.direct
         f.write(b"abc")  # a bytes object: not page-aligned, written through the page cache
@@ -96,20 +101,12 @@ def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch)
 @pytest.mark.parametrize("refuse_direct", [False, True])
 def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_direct, from_page_cache):
     """Direct reads are widened to block boundaries; the caller must still get only what it asked for."""
-    import errno
     import mmap
 
     from gitmodels import fileio
 
     if refuse_direct:
-        real_open = os.open
-
-        def refusing(path, flags, *args):
-            if flags & getattr(os, "O_DIRECT", 0):
-                raise OSError(errno.EINVAL, "O_DIRECT not supported")
-            return real_open(path, flags, *args)
-
-        monkeypatch.setattr(os, "open", refusing)
+        _refuse_o_direct(monkeypatch)
     data = os.urandom(5 * 4096 + 33)
     (tmp_path / "f").write_bytes(data)
     buf = memoryview(mmap.mmap(-1, 3 * 4096))
