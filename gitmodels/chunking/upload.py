@@ -93,6 +93,17 @@ def _runs(chunks: list[tuple[bytes, int, int]]) -> Iterator[tuple[int, list[tupl
         yield start, run
 
 
+_local_scratch = threading.local()
+
+
+def _scratch() -> memoryview:
+    """This thread's page-aligned read buffer (one per pack-building thread, reused across packs)."""
+    buf = getattr(_local_scratch, "buf", None)
+    if buf is None:
+        buf = _local_scratch.buf = memoryview(mmap.mmap(-1, READ_RUN + READ_SLACK))
+    return buf
+
+
 def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, int, int]], tmp: str,
                 verify: bool) -> tuple[str, int, list[PackEntry]]:
     """Write the chunks (id, offset in the object, length) into a pack file; (pack id, size, entries).
@@ -105,7 +116,7 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
     """
     entries = []
     sha = hashlib.sha256
-    scratch = memoryview(mmap.mmap(-1, READ_RUN + READ_SLACK))
+    scratch = _scratch()
     with open(tmp, "wb", buffering=0) as out:
         header = formats.pack_header()
         out.write(header)
