@@ -310,26 +310,52 @@ class S3Backend(_cloud.CloudBackend, Backend):
                 manager.download(self.bucket, full, f, subscribers=subscribers).result()
             return None
 
+    def _ranged_get(self, key: str, offset: int, length: int) -> dict | None:
+        """The GET response for bytes [offset, offset+length) of `key`; None when offset is at or past the end."""
+        try:
+            return self.client().get_object(Bucket=self.bucket, Key=self._key(key),
+                                            Range=f"bytes={offset}-{offset + length - 1}")
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code == "InvalidRange":
+                return None
+            raise
+
     def read_range(self, key: str, offset: int, length: int) -> bytes:
-        full = self._key(key)
         if length <= 0:
             if self.stat(key) is None:
                 raise KeyNotFound(f"{key} is not on remote {self.url}")
             return b""
         with self._errors("reading", key):
-            try:
-                response = self.client().get_object(Bucket=self.bucket, Key=full,
-                                                    Range=f"bytes={offset}-{offset + length - 1}")
-            except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-                if code == "InvalidRange":  # offset at or past the end
-                    return b""
-                raise
+            response = self._ranged_get(key, offset, length)
+            if response is None:
+                return b""
             with contextlib.closing(response["Body"]) as body:
                 data = body.read()
             if not response.get("ContentRange"):  # a store that ignored the Range header
                 data = data[offset:offset + length]
             return data
+
+    def read_range_into(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        if length <= 0:
+            return super().read_range_into(key, offset, length, buf)
+        with self._errors("reading", key):
+            response = self._ranged_get(key, offset, length)
+            if response is None:
+                return buf[:0]
+            if not response.get("ContentRange"):  # a store that ignored the Range header
+                with contextlib.closing(response["Body"]) as body:
+                    data = body.read()[offset:offset + length]
+                buf[:len(data)] = data
+                return buf[:len(data)]
+            got = 0
+            with contextlib.closing(response["Body"]) as body:  # straight into the caller's buffer
+                while got < length:
+                    n = body.readinto(buf[got:length])
+                    if not n:
+                        break
+                    got += n
+            return buf[:got]
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         paginator = self.client().get_paginator("list_objects_v2")
