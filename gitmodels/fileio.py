@@ -75,12 +75,12 @@ def atomic_path(final: str, *, fsync: bool = True, mode: int | None = None) -> I
 def write_sliced(f, data) -> None:
     """Write all of `data` to a file that goes through the page cache, 1 MiB per write() call.
 
-    A write() of 2 MiB or more lets the kernel back it with huge page-cache
-    pages; on a VM that hands free memory back to its host (virtio-balloon
-    free page reporting, as on this project's Firecracker machines) each one
-    must then be faulted in from the host. Measured there: 1 GiB written in
-    8 MiB calls costs 1.5-2.5 s of system time, in 1 MiB calls 0.17 s.
-    Smaller calls cost nothing measurable elsewhere.
+    On VMs that hand free memory back to their host (virtio-balloon free page
+    reporting, as on this project's Firecracker machines), write() calls of
+    2 MiB or more into memory freed seconds earlier are about ten times
+    slower: 1 GiB in 8 MiB calls cost 1.5-2.5 s of system time there, in
+    1 MiB calls 0.17 s (docs/benchmarks.md). Smaller calls cost nothing
+    measurable elsewhere.
     """
     view = memoryview(data).cast("B")
     done = 0
