@@ -105,8 +105,7 @@ def test_whole_objects_and_recipes_mix(dir_remote, clone_factory, tmp_path):
     clone = clone_factory()
     old_oid, old_path = clone.add(data(7, 3 * MiB))
     dir_remote.upload(object_key(old_oid), old_path, 3 * MiB)
-    new_oid, new_path = clone.add(data(8, 6 * MiB))
-    chunking.upload_object(dir_remote, clone.state, new_oid, new_path, 6 * MiB)
+    new_oid, _ = clone.push(dir_remote, data(8, 6 * MiB))
     assert chunking.remote_has_objects(dir_remote, [old_oid, new_oid, "cd" * 32]) == {old_oid, new_oid}
     stats = chunking.remote_stats(dir_remote)
     forms = {u.oid: u.form for u in stats.per_object}
@@ -119,10 +118,8 @@ def test_version_1_recipes_from_older_clients_still_work(dir_remote, clone_facto
     clone = clone_factory()
     v1 = data(10, 6 * MiB)
     v2 = v1[:3 * MiB] + data(11, 3 * MiB)
-    oid1, path1 = clone.add(v1)
-    oid2, path2 = clone.add(v2)
-    for oid, path in ((oid1, path1), (oid2, path2)):
-        chunking.upload_object(dir_remote, clone.state, oid, path, 6 * MiB)
+    oid1, _ = clone.push(dir_remote, v1)
+    oid2, _ = clone.push(dir_remote, v2)
     recipe, _ = chunking.remote.fetch_recipe(dir_remote, oid1)
     assert recipe.version == 2
     key = formats.recipe_key(oid1)
@@ -169,8 +166,7 @@ def test_repeated_chunks_are_stored_once(dir_remote, clone_factory):
     block = data(11, 2 * MiB)
     blob = block * 4
     clone = clone_factory()
-    oid, path = clone.add(blob)
-    stats = chunking.upload_object(dir_remote, clone.state, oid, path, len(blob))
+    oid, stats = clone.push(dir_remote, blob)
     assert stats.bytes_new < 2 * MiB + SLACK
     other = clone_factory()
     out = os.path.join(other.cache, "x")
@@ -190,8 +186,7 @@ def test_should_chunk():
 def test_tiny_and_edge_sizes_round_trip(dir_remote, clone_factory, size):
     blob = data(size, size)
     clone = clone_factory()
-    oid, path = clone.add(blob)
-    stats = chunking.upload_object(dir_remote, clone.state, oid, path, size)
+    oid, stats = clone.push(dir_remote, blob)
     assert stats.packs_uploaded == (1 if size else 0)
     other = clone_factory()
     out = os.path.join(other.cache, "o")
@@ -205,8 +200,7 @@ def test_gcs_round_trip(gcs_backend, clone_factory):
     v2 = v1[:8 * MiB] + data(13, CHANGE) + v1[8 * MiB:]
     pusher = clone_factory()
     for blob in (v1, v2):
-        oid, path = pusher.add(blob)
-        stats = chunking.upload_object(gcs_backend, pusher.state, oid, path, len(blob))
+        oid, stats = pusher.push(gcs_backend, blob)
     assert CHANGE <= stats.bytes_new <= CHANGE + SLACK
     puller = clone_factory()
     oid1, path1 = puller.add(v1)

@@ -56,13 +56,11 @@ def test_lost_state_is_rebuilt_from_pack_indexes(any_remote, clone_factory):
     remote = any_remote
     first = clone_factory()
     v1 = data(32, 12 * MiB)
-    oid1, path1 = first.add(v1)
-    chunking.upload_object(remote, first.state, oid1, path1, len(v1))
+    oid1, _ = first.push(remote, v1)
 
     second = clone_factory()  # a teammate who never pulled v1
     v2 = v1[:5 * MiB] + data(33, MiB) + v1[5 * MiB:]
-    oid2, path2 = second.add(v2)
-    stats = chunking.upload_object(remote, second.state, oid2, path2, len(v2))
+    oid2, stats = second.push(remote, v2)
     assert stats.bytes_new < 1.5 * MiB
 
     shutil.rmtree(first.state)  # the first clone loses its state
@@ -127,8 +125,7 @@ def test_threads_download_at_once(dir_remote, clone_factory):
     blobs = [base[:i * MiB] + data(61 + i, MiB) + base[i * MiB:] for i in range(4)]
     oids = []
     for blob in blobs:
-        oid, path = pusher.add(blob)
-        chunking.upload_object(dir_remote, pusher.state, oid, path, len(blob))
+        oid, _ = pusher.push(dir_remote, blob)
         oids.append(oid)
     puller = clone_factory()
     puller.add(base)

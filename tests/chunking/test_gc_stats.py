@@ -9,18 +9,12 @@ from gitmodels.chunking.formats import PACKS_PREFIX, RECIPES_PREFIX
 from .util import MiB, data, remote_bytes
 
 
-def _push(remote, clone, blob):
-    oid, path = clone.add(blob)
-    chunking.upload_object(remote, clone.state, oid, path, len(blob))
-    return oid
-
-
 def test_gc_drops_only_unreferenced_packs(dir_remote, clone_factory):
     clone = clone_factory()
     a = data(70, 8 * MiB)
     b = a[:4 * MiB] + data(71, 4 * MiB)  # shares its first half with a
     c = data(72, 6 * MiB)  # shares nothing
-    oid_a, oid_b, oid_c = (_push(dir_remote, clone, x) for x in (a, b, c))
+    oid_a, oid_b, oid_c = (clone.push(dir_remote, x)[0] for x in (a, b, c))
     refs = chunking.referenced_packs(dir_remote, [oid_a, oid_b, oid_c])
     only_c = {p for p, users in refs.items() if users == {oid_c}}
     assert only_c and all(oid_c not in users for p, users in refs.items() if p not in only_c)
@@ -44,7 +38,7 @@ def test_gc_drops_only_unreferenced_packs(dir_remote, clone_factory):
 
 def test_gc_of_everything(dir_remote, clone_factory):
     clone = clone_factory()
-    _push(dir_remote, clone, data(73, 5 * MiB))
+    clone.push(dir_remote, data(73, 5 * MiB))
     chunking.apply_gc(dir_remote, chunking.plan_gc(dir_remote, []))
     assert list(dir_remote.list(PACKS_PREFIX)) == [] and list(dir_remote.list(RECIPES_PREFIX)) == []
 
@@ -53,7 +47,7 @@ def test_stats(dir_remote, clone_factory):
     clone = clone_factory()
     a = data(74, 8 * MiB)
     b = a[:6 * MiB] + data(75, 2 * MiB)
-    oid_a, oid_b = _push(dir_remote, clone, a), _push(dir_remote, clone, b)
+    oid_a, oid_b = clone.push(dir_remote, a)[0], clone.push(dir_remote, b)[0]
     stats = chunking.remote_stats(dir_remote)
     assert stats.objects == 2 and stats.bytes_referenced == 16 * MiB
     assert stats.bytes_stored == remote_bytes(dir_remote)

@@ -33,10 +33,8 @@ def pushed(dir_remote, clone_factory):
     clone = clone_factory()
     a = data(21, 12 * MiB)
     b = a[:6 * MiB] + data(22, 6 * MiB)
-    oid_a, path_a = clone.add(a)
-    oid_b, path_b = clone.add(b)
-    chunking.upload_object(dir_remote, clone.state, oid_a, path_a, len(a))
-    chunking.upload_object(dir_remote, clone.state, oid_b, path_b, len(b))
+    oid_a, _ = clone.push(dir_remote, a)
+    oid_b, _ = clone.push(dir_remote, b)
     return clone, {"a": (oid_a, a), "b": (oid_b, b)}
 
 

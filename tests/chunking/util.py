@@ -105,6 +105,13 @@ class Clone:
     def path(self, oid: str) -> str:
         return cache_object_path(self.cache, oid)
 
+    def push(self, backend, blob: bytes):
+        """Put `blob` in this clone's cache and push it as chunks: (oid, the upload's stats)."""
+        from gitmodels import chunking
+
+        oid, path = self.add(blob)
+        return oid, chunking.upload_object(backend, self.state, oid, path, len(blob))
+
     def rebuild(self, backend, oid: str) -> bytes:
         """Rebuild `oid` from its recipe on `backend` (using this clone's cache) and return its bytes."""
         from gitmodels import chunking
