@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     dvc_reason = benv.ensure_dvc(not args.no_install) if "dvc" in args.tools else "not selected"
     lfs_reason = benv.ensure_git_lfs(not args.no_install) if "git-lfs" in args.tools else "not selected"
+    benv.compile_bytecode()
     gm_exe = benv.gitmodels_exe()
     for name, reason in (("dvc", dvc_reason), ("git-lfs", lfs_reason)):
         if name in args.tools and reason:

@@ -64,7 +64,6 @@ def ensure_git_lfs(install: bool) -> str | None:
 
 
 def gitmodels_exe() -> str | None:
-    compile_bytecode()
     exe = shutil.which("gitmodels")
     if exe:
         return exe
