@@ -211,12 +211,8 @@ class Recipe:
         """The version 1 encoding (kept for tests of old remotes; pushes write `encode_runs`)."""
         packs = self.pack_ids
         number = {p: i for i, p in enumerate(packs)}
-        parts = [_RECIPE_HEADER.pack(RECIPE_MAGIC, 1, 0, bytes.fromhex(self.oid), self.size,
-                                     len(packs), len(self.chunks), 0)]
-        parts.extend(bytes.fromhex(p) for p in packs)
-        parts.extend(_RECIPE_CHUNK.pack(c.chunk_id, number[c.pack_id], c.length, c.offset) for c in self.chunks)
-        body = b"".join(parts)
-        return body + hashlib.sha256(body).digest()
+        return self._sealed(1, packs, [_RECIPE_CHUNK.pack(c.chunk_id, number[c.pack_id], c.length, c.offset)
+                                       for c in self.chunks])
 
     def encode_runs(self, entry_index: Callable[[str, int], int]) -> bytes:
         """The version 2 encoding; `entry_index(pack id, offset)` is the chunk's place in that pack's index."""
@@ -230,10 +226,13 @@ class Recipe:
                 last[2] += 1
             else:
                 runs.append([pack_no, index, 1])
-        parts = [_RECIPE_HEADER.pack(RECIPE_MAGIC, 2, 0, bytes.fromhex(self.oid), self.size, len(packs), len(runs), 0)]
-        parts.extend(bytes.fromhex(p) for p in packs)
-        parts.extend(_RECIPE_RUN.pack(*run) for run in runs)
-        body = b"".join(parts)
+        return self._sealed(2, packs, [_RECIPE_RUN.pack(*run) for run in runs])
+
+    def _sealed(self, version: int, packs: list[str], items: list[bytes]) -> bytes:
+        """Header, pack table and the encoded chunks or runs, then the SHA-256 footer."""
+        header = _RECIPE_HEADER.pack(RECIPE_MAGIC, version, 0, bytes.fromhex(self.oid), self.size,
+                                     len(packs), len(items), 0)
+        body = b"".join([header, *(bytes.fromhex(p) for p in packs), *items])
         return body + hashlib.sha256(body).digest()
 
     @classmethod
