@@ -85,8 +85,9 @@ def write_sliced(f, data) -> None:
     view = memoryview(data).cast("B")
     done = 0
     while done < len(view):
-        n = f.write(view[done:done + PAGE_CACHE_WRITE])
-        done += len(view[done:done + PAGE_CACHE_WRITE]) if n is None else n
+        piece = view[done:done + PAGE_CACHE_WRITE]
+        n = f.write(piece)
+        done += len(piece) if n is None else n
 
 
 def write_bytes_atomic(final: str, data: bytes, *, fsync: bool = True) -> None:

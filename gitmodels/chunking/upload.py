@@ -119,7 +119,7 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
     scratch = _scratch()
     with open(tmp, "wb", buffering=0) as out:
         header = formats.pack_header()
-        out.write(header)
+        fileio.write_sliced(out, header)
         pos = len(header)
         for start, run in _runs(chunks):
             want = run[-1][1] + run[-1][2] - start
