@@ -328,13 +328,14 @@ class S3Backend(_cloud.CloudBackend, Backend):
             return b""
         with self._errors("reading", key):
             response = self._ranged_get(key, offset, length)
-            if response is None:
-                return b""
-            with contextlib.closing(response["Body"]) as body:
-                data = body.read()
-            if not response.get("ContentRange"):  # a store that ignored the Range header
-                data = data[offset:offset + length]
-            return data
+            return b"" if response is None else self._body_bytes(response, offset, length)
+
+    @staticmethod
+    def _body_bytes(response: dict, offset: int, length: int) -> bytes:
+        """A ranged GET's body; cut to the range when the store ignored the Range header and sent it all."""
+        with contextlib.closing(response["Body"]) as body:
+            data = body.read()
+        return data if response.get("ContentRange") else data[offset:offset + length]
 
     def read_range_into(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
         if length <= 0:
@@ -344,8 +345,7 @@ class S3Backend(_cloud.CloudBackend, Backend):
             if response is None:
                 return buf[:0]
             if not response.get("ContentRange"):  # a store that ignored the Range header
-                with contextlib.closing(response["Body"]) as body:
-                    data = body.read()[offset:offset + length]
+                data = self._body_bytes(response, offset, length)
                 buf[:len(data)] = data
                 return buf[:len(data)]
             got = 0
