@@ -373,7 +373,7 @@ class DirectReader:
         `buf` must be page-aligned with 2 * ALIGN bytes beyond `length`: a
         direct read starts and ends on block boundaries around the range.
         """
-        if self.direct and not self._cached(offset, length) and self._open_direct():
+        if self.direct and not in_page_cache(self.fd, offset, length) and self._open_direct():
             start = offset - offset % self.ALIGN
             stop = -(-(offset + length) // self.ALIGN) * self.ALIGN
             try:
@@ -386,9 +386,6 @@ class DirectReader:
                 lo = offset - start
                 return buf[lo:lo + max(0, min(length, got - lo))]
         return buf[:pread_full(self.fd, buf[:length], offset)]
-
-    def _cached(self, offset: int, length: int) -> bool:
-        return bool(in_page_cache(self.fd, offset, length))
 
     def _open_direct(self) -> bool:
         if self.direct_fd < 0:
