@@ -61,6 +61,12 @@ class UnsafeEntry(GitModelsError):
     exit_code = 3
 
 
+class ArtifactChanged(GitModelsError):
+    """A file changed while gitmodels read it: its hash would describe bytes that never existed together."""
+
+    default_hint = "add it again once whatever is writing it has finished"
+
+
 class UnsavedChanges(GitModelsError):
     """An artifact in the workspace differs from its pointer and its bytes are nowhere else."""
 

@@ -19,12 +19,27 @@ import threading
 import uuid
 from typing import Callable, Iterator
 
+from .errors import ArtifactChanged
 from .hashing import BLOCK_SIZE
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
 PAGE_CACHE_WRITE = 1024 * 1024  # the largest single write() into the page cache (see write_sliced)
 FICLONE = 0x40049409  # linux/fs.h: share extents copy-on-write (btrfs, xfs, ...)
 TMP_MARK = ".gmtmp-"
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def changed_while_read(name: str) -> ArtifactChanged:
+    return ArtifactChanged(f"{name} changed while gitmodels was reading it")
+
+
+def check_unchanged(file: int | str, before: os.stat_result, name: str) -> None:
+    """Refuse bytes read from a file (a descriptor or path) that something wrote to meanwhile."""
+    if _identity(os.stat(file)) != _identity(before):
+        raise changed_while_read(name)
 
 
 def tmp_name_for(path: str) -> str:

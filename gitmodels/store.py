@@ -119,7 +119,8 @@ class Store:
         """
         with self._tmp() as tmp:
             with open(src, "rb", buffering=0) as fin:
-                if os.fstat(fin.fileno()).st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers
+                before = os.fstat(fin.fileno())
+                if before.st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers
                     data = fin.read()
                     oid, size = hash_bytes(data), len(data)
                     with open(tmp, "wb") as fout:
@@ -127,9 +128,15 @@ class Store:
                     if progress:
                         progress(size)
                 else:
+                    def checked(n: int) -> None:  # stops early, and at all when something keeps appending
+                        fileio.check_unchanged(fin.fileno(), before, src)
+                        if progress:
+                            progress(n)
+
                     with fileio.DirectFile(tmp) as fout:
                         oid, size = scanner(src, fout, progress) if scanner else \
-                            fileio.copy_and_hash(fin, fout, progress)
+                            fileio.copy_and_hash(fin, fout, checked)
+                fileio.check_unchanged(fin.fileno(), before, src)
             self._commit(tmp, oid)
             return oid, size
 

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from gitmodels.errors import CorruptObject
+from gitmodels.errors import ArtifactChanged, CorruptObject
 from gitmodels.store import Store
 
 
@@ -25,6 +25,21 @@ def test_add_file_hashes_and_copies_read_only(store, tmp_path):
     assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert list(store.iter_oids()) == [oid]
     assert os.listdir(store.tmp_dir) == []
+
+
+@pytest.mark.parametrize("size", [1024 * 1024, 12 * 1024 * 1024])  # read whole; copied block by block
+def test_add_file_refuses_a_file_written_meanwhile(store, tmp_path, size):
+    """A hash taken while something writes the file names bytes that never existed together."""
+    src = tmp_path / "m.bin"
+    src.write_bytes(os.urandom(size))
+
+    def write_during(n):
+        with open(src, "ab") as f:
+            f.write(b"x")
+
+    with pytest.raises(ArtifactChanged, match="m.bin changed while gitmodels was reading it"):
+        store.add_file(str(src), progress=write_during)
+    assert list(store.iter_oids()) == [] and os.listdir(store.tmp_dir) == []
 
 
 def test_ingest_refuses_bytes_that_do_not_match(store):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import mmap
+import subprocess
+import sys
+import threading
+import time
 from array import array
 
 import pytest
 
 from gitmodels.chunking import cdc
+from gitmodels.errors import ArtifactChanged
 
 from .util import MiB, data
 
@@ -22,11 +29,113 @@ def blob_path(tmp_path_factory):
     return str(path)
 
 
+def _in_a_thread(fn):
+    """Run fn in a worker thread, where no read lease can be taken (no signal handlers): blocks are read."""
+    out: list = []
+
+    def run():
+        try:
+            out.append(("ok", fn()))
+        except BaseException as exc:
+            out.append(("raised", exc))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    kind, value = out[0]
+    if kind == "raised":
+        raise value
+    return value
+
+
+@pytest.fixture
+def mapped_blocks(monkeypatch) -> list[bool]:
+    """Whether each block of a scan came mapped (True) or read into a buffer (False)."""
+    seen: list[bool] = []
+    real_map, real_read = cdc._Scanner._map, cdc._Scanner._read
+
+    def map_(self, *a):
+        block = real_map(self, *a)
+        if block is not None:
+            seen.append(True)
+        return block
+
+    def read(self, *a):
+        seen.append(False)
+        return real_read(self, *a)
+
+    monkeypatch.setattr(cdc._Scanner, "_map", map_)
+    monkeypatch.setattr(cdc._Scanner, "_read", read)
+    return seen
+
+
+@pytest.mark.parametrize("where", ["main thread", "worker thread"])
 @pytest.mark.parametrize("block_size", [cdc.MAX_SIZE, 200_000, MiB, cdc.BLOCK_SIZE, 64 * MiB])
-def test_streaming_cuts_match_one_buffer(blob_path, block_size):
-    scan = cdc.scan_file(blob_path, block_size=block_size)
+def test_streaming_cuts_match_one_buffer(blob_path, block_size, where, mapped_blocks):
+    scan = cdc.scan_file(blob_path, block_size=block_size) if where == "main thread" else \
+        _in_a_thread(lambda: cdc.scan_file(blob_path, block_size=block_size))
     assert scan.oid == hashlib.sha256(BLOB).hexdigest() and scan.size == len(BLOB)
     assert list(scan.chunks) == cdc.chunk_ids_of(BLOB)
+    # mapped under a lease, in whole pages; read otherwise
+    assert set(mapped_blocks) == {where == "main thread" and block_size % mmap.ALLOCATIONGRANULARITY == 0}
+
+
+def test_a_refused_mapping_reads_the_rest(blob_path, mapped_blocks, monkeypatch):
+    """Where mmap stops working mid-file, the blocks after are read, the carried tail included."""
+    real_mmap, maps = mmap.mmap, []
+
+    def refuse_after_two(fd, length, *a, **k):
+        if fd != -1:
+            maps.append(fd)
+            if len(maps) > 2:
+                raise OSError(errno.ENODEV, "No such device")
+        return real_mmap(fd, length, *a, **k)
+
+    monkeypatch.setattr(cdc.mmap, "mmap", refuse_after_two)
+    scan = cdc.scan_file(blob_path, block_size=MiB)
+    assert mapped_blocks == [True, True] + [False] * 5
+    assert scan.oid == hashlib.sha256(BLOB).hexdigest() and list(scan.chunks) == cdc.chunk_ids_of(BLOB)
+
+
+WRITERS = {
+    "rewrite": "f = open(p, 'r+b'); f.seek(5 << 20); f.write(b'x' * 100)",  # same size, in place
+    "append": "open(p, 'ab').write(b'more')",
+    "truncate": "open(p, 'wb').write(b'new')",  # what `torch.save` to the same name does first
+}
+
+
+@pytest.mark.parametrize("where", ["main thread", "worker thread"])
+@pytest.mark.parametrize("change", sorted(WRITERS))
+def test_a_file_written_during_the_scan_is_refused(tmp_path, monkeypatch, where, change):
+    """Hashes taken while another program writes the file describe bytes that never existed together.
+
+    In the main thread the scan maps the file under a read lease: the writer's
+    open() waits until the scan has stopped touching the mapping (a truncated
+    mapping would kill us with SIGBUS). In a worker thread blocks are read, and
+    the change shows in the file's size or times.
+    """
+    path = tmp_path / "model.bin"
+    path.write_bytes(BLOB)
+    broken = []
+    real_broken = cdc._Scanner._lease_broken
+    monkeypatch.setattr(cdc._Scanner, "_lease_broken", lambda self: broken.append(1) or real_broken(self))
+    writers = []
+
+    def start_writer(n):
+        if writers:
+            return
+        writers.append(subprocess.Popen([sys.executable, "-c", f"p = {str(path)!r}; {WRITERS[change]}"]))
+        deadline = time.monotonic() + 30
+        while writers[0].poll() is None and not broken and time.monotonic() < deadline:
+            time.sleep(0.005)  # under a lease the writer waits for us: the signal arrives meanwhile
+
+    def scan():
+        return cdc.scan_file(str(path), block_size=MiB, progress=start_writer)
+
+    with pytest.raises(ArtifactChanged, match="model.bin changed while gitmodels was reading it"):
+        scan() if where == "main thread" else _in_a_thread(scan)
+    assert writers[0].wait(30) == 0  # the lease is gone: the writer went on
+    assert bool(broken) == (where == "main thread")
 
 
 def test_chunk_sizes_and_ids(blob_path):
