@@ -28,6 +28,7 @@ MIN_PART_SIZE = 5 * MiB  # S3 refuses smaller parts (except the last)
 DEFAULT_JOBS = 8
 DEFAULT_ATTEMPTS = 3  # per HTTP request, inside botocore; the Retrying wrapper retries whole operations
 STREAM_BLOCK = 1 * MiB
+EXPECT_CONTINUE_MIN = 2 * MiB  # larger request bodies wait for `100 Continue` before they are sent
 IO_QUEUE = 16  # downloaded 256 KiB blocks waiting for the disk: bounds memory (s3transfer's default is 100)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -37,6 +38,22 @@ _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProb
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
               "RequestThrottled", "BandwidthLimitExceeded"}
 _TRANSIENT = {"RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "OperationAborted"}
+
+
+def _expect_continue_when_large(model, params, **kwargs):
+    """A before-call hook in place of botocore's, which asks for `Expect: 100-continue` on every PUT.
+
+    Waiting for the server's go-ahead costs a round trip per request; it only
+    pays when the body is large enough that sending it to a server about to
+    refuse it would waste time. The AWS Go SDK draws the line at 2 MiB too.
+    """
+    from botocore.handlers import add_expect_header
+    from botocore.utils import determine_content_length
+
+    body = params.get("body")
+    size = determine_content_length(body) if body is not None else None
+    if size is None or size > EXPECT_CONTINUE_MIN:
+        add_expect_header(model, params, **kwargs)
 
 
 def _no_retry_when_nobody_answers(caught_exception=None, **_):
@@ -124,6 +141,10 @@ class S3Backend(_cloud.CloudBackend, Backend):
             client = session.client("s3", endpoint_url=self.endpoint_url, config=Config(**config))
             client.meta.events.register_first("needs-retry.s3", _no_retry_when_nobody_answers,
                                               unique_id="gitmodels-no-connect-retry")
+            from botocore.handlers import add_expect_header
+
+            client.meta.events.unregister("before-call.s3", add_expect_header)
+            client.meta.events.register("before-call.s3", _expect_continue_when_large)
             return client
         except (BotoCoreError, ValueError) as exc:
             if type(exc).__name__ == "ProfileNotFound":
