@@ -168,6 +168,17 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
                 progress(len(block))
 
 
+def read_full(f, view: memoryview) -> int:
+    """Fill `view` from the stream `f` (anything with readinto) unless it ends first; returns the bytes read."""
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
 def pread_full(fd: int, buf: memoryview, offset: int) -> int:
     """Fill `buf` from `fd` at `offset` unless the file ends first; returns the bytes read."""
     got = 0

@@ -137,17 +137,6 @@ class FileScan:
     chunker: str = CHUNKER
 
 
-def _read_full(f: BinaryIO, view: memoryview) -> int:
-    """Fill `view` unless the file ends first; returns the bytes read."""
-    got = 0
-    while got < len(view):
-        n = f.readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
 class _Block:
     """One block of the file on its way through the pipeline.
 
@@ -169,6 +158,10 @@ class _Block:
         self.digests: list[bytes] = []
         self.next = 0  # the first chunk nobody has claimed yet
         self.done = 0  # chunks hashed
+
+    @property
+    def memory(self) -> mmap.mmap:
+        return self.window if self.window is not None else self.buf
 
 
 class _Scanner:
@@ -257,7 +250,7 @@ class _Scanner:
                         block = self._read(f, offset, buf)
                     offset += block.n
                     eof = block.eof
-                    data = memoryview(block.window if block.window is not None else buf)[block.pad:block.pad + block.n]
+                    data = memoryview(block.memory)[block.pad:block.pad + block.n]
                     if self.copy_to is not None and block.n:
                         block.written = writer.submit(self.copy_to.write, data)
                     self.whole.update(data)
@@ -285,7 +278,7 @@ class _Scanner:
 
     def _read(self, f: BinaryIO, offset: int, buf: mmap.mmap) -> _Block:
         f.seek(offset)
-        n = _read_full(f, memoryview(buf)[self.pad:])
+        n = fileio.read_full(f, memoryview(buf)[self.pad:])
         return _Block(buf, None, self.pad, n, n < self.block_size)
 
     # -- the calling thread --
@@ -332,7 +325,7 @@ class _Scanner:
                     raise self.error
                 block = self.ready.popleft()
                 self.cv.notify_all()
-            mv = memoryview(block.window if block.window is not None else block.buf)
+            mv = memoryview(block.memory)
             n, eof, pad = block.n, block.eof, block.pad
             if carry and block.window is None:
                 mv[pad - len(carry):pad] = carry

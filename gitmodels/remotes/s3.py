@@ -18,6 +18,7 @@ import os
 import threading
 from typing import Iterator
 
+from .. import fileio
 from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
 from . import _cloud
 from ._cloud import MiB, EndpointUnreachable
@@ -369,14 +370,8 @@ class S3Backend(_cloud.CloudBackend, Backend):
                 data = self._body_bytes(response, offset, length)
                 buf[:len(data)] = data
                 return buf[:len(data)]
-            got = 0
             with contextlib.closing(response["Body"]) as body:  # straight into the caller's buffer
-                while got < length:
-                    n = body.readinto(buf[got:length])
-                    if not n:
-                        break
-                    got += n
-            return buf[:got]
+                return buf[:fileio.read_full(body, buf[:length])]
 
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         paginator = self.client().get_paginator("list_objects_v2")
