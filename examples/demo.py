@@ -28,7 +28,7 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 
 depth = int(sys.argv[1])
-X, y = load_iris(return_X_y=True, as_frame=True)
+X, y = load_iris(return_X_y=True)  # numpy arrays: the sklearn extra brings no pandas
 clf = RandomForestClassifier(n_estimators=20, max_depth=depth, random_state=0).fit(X, y)
 gitmodels.save(clf, "models/iris", metrics={"train_accuracy": round(clf.score(X, y), 4)}, params={"max_depth": depth})
 print(f"trained: depth={depth} train_accuracy={clf.score(X, y):.3f}")
@@ -38,11 +38,11 @@ PREDICT = '''\
 import gitmodels
 from sklearn.datasets import load_iris
 
-X, _ = load_iris(return_X_y=True, as_frame=True)
+X, _ = load_iris(return_X_y=True)
 model = gitmodels.load("models/iris")
 info = gitmodels.show("models/iris")
 print(f"loaded {type(model).__name__} max_depth={model.max_depth} "
-      f"(git commit {info['git']['commit'][:8]}), predictions for 5 flowers: {model.predict(X.iloc[::30]).tolist()}")
+      f"(git commit {info['git']['commit'][:8]}), predictions for 5 flowers: {model.predict(X[::30]).tolist()}")
 '''
 
 
