@@ -523,19 +523,19 @@ class GetResult:
         return _shallow(self)
 
 
-def get(repo, path: str, rev: str | None, out_dir: str, *, force: bool = False, remote: str | None = None,
+def get(repo, path: str, rev: str | None, out: str, *, force: bool = False, remote: str | None = None,
         progress: bool | None = None) -> GetResult:
-    """Write the model at `path` as it was at `rev` (default HEAD) to `out_dir/<name>`.
+    """Write the model at `path` as it was at `rev` (default HEAD) to `out` (see `destination`).
 
     The bytes come from the cache, fetched into it from the remote when
     missing; every file is hashed before it is renamed into place. The working
     tree and the index are never touched.
     """
     art, sha, ptr = pointer_at(repo, path, rev or "HEAD")
-    dest = os.path.join(os.path.abspath(out_dir), os.path.basename(art))
+    dest = destination(out, os.path.basename(art))
     _refuse_workspace_target(repo, dest)
     if os.path.lexists(dest) and not force:
-        raise PathError(f"{dest} already exists", "choose another output directory, or pass --force to replace it")
+        raise PathError(f"{dest} already exists", "choose another output path, or pass --force to replace it")
     fetched = _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
     try:
         _write(repo, ptr, dest)
@@ -546,6 +546,14 @@ def get(repo, path: str, rev: str | None, out_dir: str, *, force: bool = False, 
         fetched += _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
         _write(repo, ptr, dest)
     return GetResult(art, dest, sha or "", ptr.oid, ptr.kind, ptr.size, ptr.files, fetched)
+
+
+def destination(out: str, name: str) -> str:
+    """Where `get -o OUT` writes, as `cp -r` and `dvc get -o` do: OUT itself, or OUT/<name> when OUT is an
+    existing directory (or ends with a separator, which asks for one)."""
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        return os.path.join(os.path.abspath(out), name)
+    return os.path.abspath(out)
 
 
 def _refuse_workspace_target(repo, dest: str) -> None:

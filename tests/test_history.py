@@ -172,6 +172,7 @@ def test_get_writes_an_old_version_without_touching_the_checkout(hist):
     pointer = (h.work / "models/churn-model.bin.gitmodel").read_bytes()
     artifact = (h.work / "models/churn-model.bin").read_bytes()
     out = h.root / "out"
+    out.mkdir()  # an existing directory: the models go into it, by name
     res = sb.gm(h.work, "get", "models/churn.bin@v1.0", "-o", str(out), "--json").json()
     assert res["dest"] == str(out / "churn.bin") and res["fetched"] == 0
     assert (out / "churn.bin").read_bytes() == blob("churn-2")
@@ -192,17 +193,49 @@ def test_get_writes_an_old_version_without_touching_the_checkout(hist):
     assert (out / "churn.bin").read_bytes() == blob("churn-1")
 
 
+def test_get_out_is_the_destination_unless_an_existing_directory(hist):
+    """`-o OUT` as `cp -r` and `dvc get -o`: OUT itself when absent, OUT/<name> when an existing directory."""
+    sb, h = hist
+    absent_file, absent_dir, nested = h.root / "churn-v1.bin", h.root / "enc-v1", h.root / "a/b/churn.bin"
+    res = sb.gm(h.work, "get", "models/churn.bin@v1.0", "-o", str(absent_file), "--json").json()
+    assert res["dest"] == str(absent_file) and absent_file.read_bytes() == blob("churn-2")
+    sb.gm(h.work, "get", "models/enc@v1.0", "-o", str(absent_dir))
+    assert sorted(p.name for p in absent_dir.iterdir()) == ["vocab.txt", "weights.bin"]
+    assert (absent_dir / "vocab.txt").read_bytes() == blob("enc-vocab-1")
+    sb.gm(h.work, "get", "models/churn.bin@v1.0", "-o", str(nested))
+    assert nested.read_bytes() == blob("churn-2")
+
+    existing = h.root / "existing"
+    existing.mkdir()
+    sb.gm(h.work, "get", "models/churn.bin@v1.0", "-o", str(existing))
+    sb.gm(h.work, "get", "models/enc@v1.0", "-o", str(existing))
+    assert sorted(p.name for p in existing.iterdir()) == ["churn.bin", "enc"]
+    assert (existing / "churn.bin").read_bytes() == blob("churn-2")
+    assert (existing / "enc/weights.bin").read_bytes() == blob("enc-w-1", 5000)
+    sb.gm(h.work, "get", "models/enc@v1.0", "-o", f"{h.root}/new-dir/")  # a trailing '/' asks for a directory
+    assert (h.root / "new-dir/enc/vocab.txt").read_bytes() == blob("enc-vocab-1")
+
+    # An existing file is replaced only with --force (the destination itself, never a folder inside it).
+    err = sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(absent_file), expect=2).err
+    assert f"{absent_file} already exists" in err and "--force" in err
+    sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(absent_file), "--force")
+    assert absent_file.read_bytes() == blob("churn-1")
+    with Repo(str(h.work)) as repo:  # the library, as the CLI
+        result = history.get(repo, str(h.work / "models/churn.bin"), "v1.0", str(h.root / "lib.bin"))
+    assert result.dest == str(h.root / "lib.bin") and (h.root / "lib.bin").read_bytes() == blob("churn-2")
+
+
 def test_get_fetches_what_the_cache_lacks_and_verifies_it(hist):
     sb, h = hist
     sb.gm(h.work, "gc")  # churn v1 is only on the remote now
     assert h.oids["churn-v1"] not in cache_oids(h.work)
     out = h.root / "out"
-    res = sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(out), "--json").json()
+    res = sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", f"{out}/", "--json").json()
     assert res["fetched"] == 1 and (out / "churn.bin").read_bytes() == blob("churn-1")
     # A damaged cached copy is moved aside and fetched again.
     flip_byte(object_path(h.work, h.oids["churn-v2"]))
     sb.gm(h.work, "get", "models/churn.bin@v1.0", "-o", str(out / "again"))
-    assert (out / "again/churn.bin").read_bytes() == blob("churn-2")
+    assert (out / "again").read_bytes() == blob("churn-2")  # OUT itself: it did not exist
     assert any(h.oids["churn-v2"] in p.name for p in (h.work / ".git/gitmodels/quarantine").iterdir())
 
 
@@ -213,7 +246,7 @@ def test_get_refuses_damaged_bytes_and_missing_objects(hist):
     flip_byte(Path(h.store, "objects", oid[:2], oid))
     out = h.root / "out"
     err = sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(out), expect=5).err
-    assert "corrupt" in err and not (out / "churn.bin").exists()
+    assert "corrupt" in err and not out.exists()
     assert oid not in cache_oids(h.work)
     os.unlink(Path(h.store, "objects", oid[:2], oid))
     err = sb.gm(h.work, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(out), expect=5).err

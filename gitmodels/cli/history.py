@@ -204,15 +204,16 @@ def show(spec, rev, as_json):
 
 @click.command()
 @click.argument("spec", metavar="PATH[@REV]", type=click.Path())
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory to write the model into (as OUT/<name>).")
+@click.option("-o", "--out", "out", metavar="OUT", required=True, type=click.Path(),
+              help="Where to write the model: OUT itself, or OUT/<name> when OUT is an existing directory "
+                   "(or ends with '/'), as cp -r does.")
 @click.option("--rev", metavar="REV",
               help="The revision (same as PATH@REV, default HEAD; PATH is then taken whole, '@' and all).")
-@click.option("-f", "--force", is_flag=True, help="Replace OUT/<name> if it exists.")
+@click.option("-f", "--force", is_flag=True, help="Replace the destination if it exists.")
 @remote_option
 @progress_option
 @json_option
-def get(spec, out_dir, rev, force, remote, progress, as_json):
+def get(spec, out, rev, force, remote, progress, as_json):
     """Write a model as it was at a revision, without checking that revision out.
 
     The bytes come from the cache, or from the remote into the cache; each
@@ -220,12 +221,12 @@ def get(spec, out_dir, rev, force, remote, progress, as_json):
 
     \b
     Examples:
-      gitmodels get models/churn@v1.0 -o /tmp/churn-v1
-      gitmodels get weights.safetensors@HEAD~3 -o build/
+      gitmodels get models/churn.joblib@v1.0 -o /tmp/churn-v1.joblib
+      gitmodels get weights.safetensors@HEAD~3 -o build/     # build/weights.safetensors
     """
     path, rev = history.parse_spec(spec, rev)
     with open_repo() as repo:
-        result = history.get(repo, path, rev, out_dir, force=force, remote=remote, progress=progress)
+        result = history.get(repo, path, rev, out, force=force, remote=remote, progress=progress)
     if as_json:
         emit_json(result.to_json())
         return
