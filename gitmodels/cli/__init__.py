@@ -6,6 +6,7 @@ Commands live one per module and are imported only when invoked, so
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -40,6 +41,40 @@ class LazyGroup(click.Group):
                 return None
             raise
         return getattr(mod, attr or name, None)
+
+    def resolve_command(self, ctx, args):
+        """A mistyped command gets a "did you mean", as click already gives a mistyped option."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            close = did_you_mean(str(args[0]), COMMANDS) if args and args[0] not in COMMANDS else []
+            if close:
+                exc.message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
+            raise
+
+
+def did_you_mean(typed: str, names) -> list[str]:
+    """The closest names to `typed`, ranked as git ranks its own commands (a swap is the likeliest typo)."""
+    close = difflib.get_close_matches(typed, names, n=5, cutoff=0.6)
+    if not close:
+        return []
+    scores = {name: _typo_distance(typed, name) for name in close}
+    best = min(scores.values())
+    return sorted(name for name, score in scores.items() if score == best)
+
+
+def _typo_distance(typed: str, name: str) -> int:
+    """Damerau-Levenshtein with git's weights (help.c): swap 0, substitution 2, insertion 1, deletion 3."""
+    prev2: list[int] = []
+    prev = list(range(len(name) + 1))  # inserting name[:j]
+    for i in range(1, len(typed) + 1):
+        row = [i * 3] + [0] * len(name)
+        for j in range(1, len(name) + 1):
+            row[j] = min(prev[j - 1] + (0 if typed[i - 1] == name[j - 1] else 2), prev[j] + 3, row[j - 1] + 1)
+            if i > 1 and j > 1 and typed[i - 1] == name[j - 2] and typed[i - 2] == name[j - 1]:
+                row[j] = min(row[j], prev2[j - 2])
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
