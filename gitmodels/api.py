@@ -165,7 +165,7 @@ def _refuse_plain_file() -> None:
 
     raise SerializerError("this model is a plain file tracked with `gitmodels add`, not one written by "
                           "gitmodels.save, so there is no serializer to load it with",
-                          "write it out with `gitmodels get PATH@REV -o DIR`, or open the workspace file")
+                          "write it out with `gitmodels get PATH@REV -o OUT`, or open the workspace file")
 
 
 def show(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None) -> dict:

@@ -73,7 +73,7 @@ def test_history_the_remote_lacks_is_kept_until_pushed(hist):
     sb.gm(h.work, "gc")
     assert not enc3 & cache_oids(h.work)
     # ... and it can still be had from the remote.
-    sb.gm(h.work, "get", f"models/enc@{h.commits['c4b']}", "-o", str(h.root / "out"))
+    sb.gm(h.work, "get", f"models/enc@{h.commits['c4b']}", "-o", f"{h.root / 'out'}/")  # into out/
     assert (h.root / "out/enc/weights.bin").read_bytes() == blob("enc-w-3", 5300)
 
 
