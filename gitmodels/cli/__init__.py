@@ -47,7 +47,8 @@ class LazyGroup(click.Group):
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:
-            close = did_you_mean(str(args[0]), COMMANDS) if args and args[0] not in COMMANDS else []
+            typed = str(args[0]) if args else ""
+            close = did_you_mean(typed, COMMANDS) if typed not in COMMANDS and not typed.startswith("-") else []
             if close:
                 exc.message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
             raise
