@@ -89,10 +89,9 @@ def forget_remote(backend, state_dir: str | os.PathLike) -> None:
 
 __all__ = [
     "CHUNKER", "DEFAULT_THRESHOLD", "ChunkList", "ChunkerUnavailable", "DedupUnavailable", "DownloadStats",
-    "FileScan", "GcPlan",
-    "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats", "apply_gc", "available",
-    "download_object", "forget_local_object", "forget_remote", "index_local_object", "pack_key", "plan_gc",
-    "read_recipes", "recipe_key", "referenced_packs", "remote_has_object", "remote_has_objects",
-    "remote_stats", "scan_file", "should_chunk", "sync_remote", "unavailable_reason", "upload_object",
-    "verify_pack", "verify_remote", "warn_unavailable",
+    "FileScan", "GcPlan", "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats",
+    "apply_gc", "available", "download_object", "forget_local_object", "forget_remote", "index_local_object",
+    "pack_key", "plan_gc", "read_recipes", "recipe_key", "referenced_packs", "remote_has_object",
+    "remote_has_objects", "remote_stats", "scan_file", "should_chunk", "sync_remote", "unavailable_reason",
+    "upload_object", "verify_pack", "verify_remote", "warn_unavailable",
 ]
