@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", help="where the test file is kept between runs (default: a temp dir)")
     args = ap.parse_args(argv)
     if not chunking.available():
-        print("pyfastcdc is not installed: pip install 'gitmodels[chunking]'", file=sys.stderr)
+        print(f"chunk dedup unavailable: {chunking.unavailable_reason()}", file=sys.stderr)
         return 1
     size = parse_size(args.size)
     workdir = args.workdir or tempfile.mkdtemp(prefix="gm-chunkbench-")

@@ -22,6 +22,10 @@ class GitModelsError(Exception):
         return self.message
 
 
+class GitModelsWarning(UserWarning):
+    """Base class: something the user should know that does not stop the command (the CLI prints one line)."""
+
+
 class NotARepository(GitModelsError):
     default_hint = "run gitmodels inside a git repository (git init, or cd into one)"
 

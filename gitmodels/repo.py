@@ -89,10 +89,16 @@ class Repo:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            chunking = bool(self.config.get("core", "chunking", True))
             self._workspace = Workspace(self.store, self.state, self.config.get_int("core", "spare_limit"),
-                                        self.config.get_int("core", "chunk_threshold") if chunking else None)
+                                        self.chunk_threshold)
         return self._workspace
+
+    @property
+    def chunk_threshold(self) -> int | None:
+        """Objects this large are chunked (docs/storage.md); None when `core.chunking` is off."""
+        if not self.config.get("core", "chunking", True):
+            return None
+        return self.config.get_int("core", "chunk_threshold")
 
     def lock(self):
         return repo_lock(os.path.join(self.meta_dir, "lock"))
@@ -344,8 +350,7 @@ class Repo:
         backend = open_backend(url, extra)
         transfer = Transfer(self.store, backend, self.state, url,
                             jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
-                            chunking=bool(self.config.get("core", "chunking", True)),
-                            chunk_threshold=self.config.get_int("core", "chunk_threshold"))
+                            chunk_threshold=self.chunk_threshold)
         return name, transfer
 
     def pointers_for_transfer(self, rev: str | None = None, all_refs: bool = False,

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
 from . import manifest as manifest_mod
+from .config import DEFAULTS
 from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
                      RemoteUnreachable)
 from .remotes.base import Backend, KeyNotFound, object_key
@@ -42,13 +43,14 @@ class TransferResult:
 
 class Transfer:
     def __init__(self, store: Store, backend: Backend, state: StateDB, remote_id: str, *, jobs: int = 8,
-                 chunking: bool = False, chunk_threshold: int = 8 << 20):
+                 chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"]):
+        """`chunk_threshold`: objects this large are pushed as chunks (None: no chunk dedup at all)."""
         self.store = store
         self.backend = backend
         self.state = state
         self.remote_id = remote_id
         self.jobs = max(1, jobs)
-        self.chunking = chunking
+        self.chunking = chunk_threshold is not None
         self.chunk_threshold = chunk_threshold
 
     # -- what the remote holds ----------------------------------------------------------

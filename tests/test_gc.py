@@ -7,8 +7,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.histutil import (Sandbox, blob, build_history, cache_oids, manifest_oids, object_path, remote_oids,
                             sha256, verify_checkouts)
 
@@ -184,7 +182,6 @@ def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
 
 
 def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
-    pytest.importorskip("pyfastcdc")
     sb = Sandbox(tmp_path, monkeypatch)
     work, store = tmp_path / "work", tmp_path / "store"
     store.mkdir()
@@ -204,8 +201,6 @@ def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
     sb.gm(work, "push")
     sb.git(work, "push", "-q", "origin", "main")
     recipes = {p.name for p in store.glob("recipes/*/*")}
-    if not recipes:
-        pytest.skip("this build pushes whole objects only")
     assert {v1, v2} <= recipes
     packs_before = {p.name for p in store.glob("packs/*/*")}
     out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()

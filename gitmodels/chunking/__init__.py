@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import os
 
+from ..config import DEFAULTS
 from ..errors import CorruptObject
-from .cdc import CHUNKER, ChunkerUnavailable, ChunkList, FileScan, available, scan_file
+from .cdc import (CHUNKER, ChunkerUnavailable, ChunkList, DedupUnavailable, FileScan, available, scan_file,
+                  unavailable_reason, warn_unavailable)
 from .download import DownloadStats, download_object
 from .formats import Recipe, pack_key, recipe_key
 from .maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes,
@@ -32,16 +34,22 @@ from .remote import SyncResult, remote_has_object, remote_has_objects, sync_remo
 from .state import open_state
 from .upload import UploadStats, upload_object
 
-DEFAULT_THRESHOLD = 4 * 1024 * 1024  # smaller objects are stored whole
+DEFAULT_THRESHOLD: int = DEFAULTS["core"]["chunk_threshold"]  # smaller objects are stored whole
 
 
 def should_chunk(size: int, threshold: int | None = DEFAULT_THRESHOLD) -> bool:
-    """Whether an object of `size` bytes is pushed as chunks.
+    """Whether an object of `size` bytes is chunked (at add) and pushed as chunks.
 
-    False below the threshold (None turns chunking off) and when pyfastcdc is
-    not installed; downloads of chunked objects never need it.
+    False below the threshold (None turns chunking off) and when pyfastcdc's
+    extension does not import: then the first such object of the process
+    warns (`warn_unavailable`). Downloads of chunked objects never need it.
     """
-    return threshold is not None and size >= threshold and available()
+    if threshold is None or size < threshold:
+        return False
+    if not available():
+        warn_unavailable()
+        return False
+    return True
 
 
 def index_local_object(state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
@@ -80,10 +88,10 @@ def forget_remote(backend, state_dir: str | os.PathLike) -> None:
 
 
 __all__ = [
-    "CHUNKER", "DEFAULT_THRESHOLD", "ChunkList", "ChunkerUnavailable", "DownloadStats", "FileScan", "GcPlan",
-    "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats", "apply_gc", "available",
-    "download_object", "forget_local_object", "forget_remote", "index_local_object", "pack_key", "plan_gc",
-    "read_recipes", "recipe_key", "referenced_packs", "remote_has_object", "remote_has_objects",
-    "remote_stats", "scan_file", "should_chunk", "sync_remote", "upload_object", "verify_pack",
-    "verify_remote",
+    "CHUNKER", "DEFAULT_THRESHOLD", "ChunkList", "ChunkerUnavailable", "DedupUnavailable", "DownloadStats",
+    "FileScan", "GcPlan", "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats",
+    "apply_gc", "available", "download_object", "forget_local_object", "forget_remote", "index_local_object",
+    "pack_key", "plan_gc", "read_recipes", "recipe_key", "referenced_packs", "remote_has_object",
+    "remote_has_objects", "remote_stats", "scan_file", "should_chunk", "sync_remote", "unavailable_reason",
+    "upload_object", "verify_pack", "verify_remote", "warn_unavailable",
 ]

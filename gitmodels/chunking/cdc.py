@@ -28,12 +28,14 @@ import os
 import sys
 import threading
 import time
+import warnings
 from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Callable, Iterator
 
 from .. import fileio
+from ..errors import GitModelsWarning
 from ..lease import ReadLease
 
 # The chunker's parameters are part of what makes two files share chunks:
@@ -52,23 +54,50 @@ Progress = Callable[[int], None]
 
 
 class ChunkerUnavailable(ImportError):
-    """pyfastcdc is not installed: files are stored whole (downloads of chunked objects still work)."""
+    """pyfastcdc's extension does not import: files are stored whole (downloads of chunked objects still work)."""
+
+
+class DedupUnavailable(GitModelsWarning):
+    """Said once per process: a large model was stored whole because the chunker does not import."""
+
+
+_probe: list[str | None] = []  # the import is tried once per process
+_warned: list[bool] = []
+
+
+def unavailable_reason() -> str | None:
+    """Why chunking cannot run here (None: it can). The one place that decides it."""
+    if not _probe:
+        try:
+            from pyfastcdc.cy import FastCDC  # noqa: F401  the compiled extension only, never the slow fallback
+        except ImportError as exc:  # a missing package, or a wheel built for another Python/platform
+            _probe.append(f"cannot import pyfastcdc's compiled extension ({exc})")
+        else:
+            _probe.append(None)
+    return _probe[0]
 
 
 def available() -> bool:
     """Whether chunking can run here (the `pyfastcdc` extension imports)."""
-    try:
-        _fastcdc_class()
-    except ChunkerUnavailable:
-        return False
-    return True
+    return unavailable_reason() is None
+
+
+def warn_unavailable() -> None:
+    """Say, once per process, that dedup is off and why: a model stored whole is never a silent choice."""
+    reason = unavailable_reason()
+    if reason is None or _warned:
+        return
+    _warned.append(True)
+    warnings.warn(DedupUnavailable(f"chunk dedup unavailable: {reason}; models are stored whole "
+                                   f"(reinstall pyfastcdc to store only the bytes that change)"), stacklevel=2)
 
 
 def _fastcdc_class():
-    try:
-        from pyfastcdc.cy import FastCDC  # the compiled extension only, never the slow fallback
-    except ImportError:
-        raise ChunkerUnavailable("chunk-level dedup needs pyfastcdc: pip install 'gitmodels[chunking]'") from None
+    reason = unavailable_reason()
+    if reason is not None:
+        raise ChunkerUnavailable(f"chunk dedup unavailable: {reason}")
+    from pyfastcdc.cy import FastCDC
+
     return FastCDC
 
 

@@ -10,11 +10,12 @@ import difflib
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
 from .. import __version__
-from ..errors import GitModelsError
+from ..errors import GitModelsError, GitModelsWarning
 
 COMMANDS = {
     "init": "init", "install": "hooks_cmd:install", "uninstall": "hooks_cmd:uninstall", "hook": "hooks_cmd:hook",
@@ -105,7 +106,18 @@ def fail(exc: GitModelsError) -> None:
         click.echo(f"  hint: {exc.hint}", err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """The library's own warnings as one `gitmodels: warning: ...` line; any other warning as Python shows it."""
+    if isinstance(category, type) and issubclass(category, GitModelsWarning):
+        click.echo(f"gitmodels: warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
+    # The library says each of its warnings once (it keeps count); filters must not hide them.
+    warnings.filterwarnings("always", category=GitModelsWarning)
+    warnings.showwarning = _show_warning
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("GITMODELS_DEBUG"))
     try:
         cli.main(args=argv, prog_name="gitmodels", standalone_mode=False)
