@@ -58,7 +58,10 @@ def list_(as_json):
         default = repo.config.default_remote_name()
         local = set(repo.config.local.get("remotes", {}))
     if as_json:
-        emit_json([{"name": n, "default": n == default, "local": n in local, **s} for n, s in sorted(remotes.items())])
+        emit_json({"remotes": [{"name": n, "url": s["url"], "default": n == default,
+                                "config": "local" if n in local else "shared",
+                                "settings": {k: v for k, v in s.items() if k != "url"}}
+                               for n, s in sorted(remotes.items())]})
         return
     click.echo(table([[("* " if n == default else "  ") + n, s["url"], "local" if n in local else "shared"]
                       for n, s in sorted(remotes.items())], ["  name", "url", "config"]) or "no remotes configured")
