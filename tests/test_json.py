@@ -232,12 +232,14 @@ def test_get(models, tmp_path):
 
 def test_remote_list(models, tmp_path):
     work, _ = models
-    gitmodels(work, "remote", "add", "cloud", "s3://bucket/prefix", "-s", "region=eu-west-1", "--local")
+    gitmodels(work, "remote", "add", "cloud", "s3://bucket/prefix", "-s", "region=eu-west-1", "-s",
+              "secret_access_key=hunter2", "--local")
     doc = run_json(work, "remote", "list")
     expect_keys("remote list", doc, {"format_version", "remotes"} | {
         f"remotes[].{k}" for k in ("name", "url", "default", "config", "settings")}, opaque=("settings",))
     assert [(r["name"], r["default"], r["config"], r["settings"]) for r in doc["remotes"]] == [
-        ("cloud", False, "local", {"region": "eu-west-1"}), ("origin", True, "shared", {})]
+        ("cloud", False, "local", {"region": "eu-west-1", "secret_access_key": "***"}), ("origin", True, "shared", {})]
+    assert "hunter2" not in json.dumps(doc)
 
 
 def test_stats(models):

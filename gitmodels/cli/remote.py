@@ -1,5 +1,6 @@
 import click
 
+from ..config import SECRET_KEYS
 from ..errors import UsageError
 from .common import emit_json, json_option, open_repo, table
 
@@ -60,7 +61,7 @@ def list_(as_json):
     if as_json:
         emit_json({"remotes": [{"name": n, "url": s["url"], "default": n == default,
                                 "config": "local" if n in local else "shared",
-                                "settings": {k: v for k, v in s.items() if k != "url"}}
+                                "settings": {k: "***" if k in SECRET_KEYS else v for k, v in s.items() if k != "url"}}
                                for n, s in sorted(remotes.items())]})
         return
     click.echo(table([[("* " if n == default else "  ") + n, s["url"], "local" if n in local else "shared"]
