@@ -9,6 +9,7 @@ must have the same keys as the real output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -301,6 +302,4 @@ def test_gc_dry_run(models):
 
 
 def sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
