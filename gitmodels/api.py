@@ -208,5 +208,6 @@ def pull(*, remote: str | None = None, force: bool = False, repo: Repo | None = 
 
 
 def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = None, repo: Repo | None = None):
+    """One ModelStatus per model: `state` is a name of gitmodels.repo.STATES; `pushed` is None unless `remote`."""
     with _opened(repo) as r:
         return r.status(paths, remote=remote)

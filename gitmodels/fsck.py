@@ -19,7 +19,7 @@ from . import fileio
 from . import manifest as manifest_mod
 from .errors import GitModelsError, RemoteError
 from .gc import chunking_api, forget_chunk_sources
-from .hashing import hash_file
+from .hashing import hash_file, prefixed
 from .progress import Bar, wanted
 from .remotes.base import KeyNotFound, classify_key, object_key
 
@@ -36,7 +36,7 @@ class Problem:
     affects: list[str] = dataclasses.field(default_factory=list)  # the objects it damages (a pack: several)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "oid": prefixed(self.oid), "affects": [prefixed(o) for o in self.affects]}
 
 
 @dataclasses.dataclass

@@ -47,7 +47,7 @@ from typing import Callable, Iterable
 from . import manifest as manifest_mod
 from . import pointer as pointer_mod
 from .errors import BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, RemoteError
-from .hashing import is_hex_oid
+from .hashing import is_hex_oid, prefixed
 from .remotes.base import classify_key, object_key
 
 SUFFIX_B = pointer_mod.SUFFIX.encode()
@@ -504,9 +504,9 @@ class RemotePlan:
     def to_json(self) -> dict:
         return {"name": self.name, "url": self.url, "objects": self.objects, "bytes": self.bytes, "keep": self.keep,
                 "delete": len(self.delete), "delete_bytes": self.delete_bytes, "other_keys": self.other_keys,
-                "stray_keys": self.stray_keys, "deleted_oids": sorted(self.delete),
-                "chunk_recipes_delete": list(self.chunks.recipes) if self.chunks is not None else [],
-                "chunk_packs_delete": list(self.chunks.packs) if self.chunks is not None else []}
+                "stray_keys": self.stray_keys, "deleted_oids": [prefixed(o) for o in sorted(self.delete)],
+                "chunk_recipes_delete": [prefixed(o) for o in self.chunks.recipes] if self.chunks is not None else [],
+                "chunk_packs_delete": [prefixed(p) for p in self.chunks.packs] if self.chunks is not None else []}
 
 
 @dataclasses.dataclass
@@ -536,8 +536,8 @@ class GcPlan:
                 "protected": len(self.protected), "protected_bytes": sum(self.protected.values()),
                 "checked_remote": self.checked_remote, "stale_tmp": self.stale_tmp,
                 "spares": self.spares, "spare_bytes": self.spare_bytes,
-                "deleted_oids": sorted(self.delete),
-                "remote": self.remote.to_json() if self.remote else None, "warnings": self.warnings}
+                "deleted_oids": [prefixed(o) for o in sorted(self.delete)],
+                **({"remote": self.remote.to_json()} if self.remote else {}), "warnings": self.warnings}
 
 
 def _keep_refs(repo, g: _Git, roots: Roots, commits: set[bytes]) -> list[_Ref]:
@@ -807,7 +807,7 @@ class GcResult:
         return {"plan": self.plan.to_json(), "deleted": self.deleted, "deleted_bytes": self.deleted_bytes,
                 "tmp_removed": self.tmp_removed, "remote_deleted": self.remote_deleted,
                 "remote_deleted_bytes": self.remote_deleted_bytes,
-                "remote_failed": [{"oid": o, "error": e} for o, e in self.remote_failed]}
+                "remote_failed": [{"oid": prefixed(o), "error": e} for o, e in self.remote_failed]}
 
 
 def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: bool = False,

@@ -16,6 +16,11 @@ def is_hex_oid(value: str) -> bool:
     return bool(_HEX64.fullmatch(value))
 
 
+def prefixed(oid: str | None) -> str | None:
+    """An oid as users see it, in pointers and in `--json` output: `sha256:<hex>` (docs/json.md)."""
+    return None if oid is None else OID_PREFIX + oid
+
+
 def hash_file(path: str | os.PathLike, block_size: int = BLOCK_SIZE) -> tuple[str, int]:
     """Return (hex sha256, size) of a file, reading it once in large blocks."""
     digest = hashlib.sha256()

@@ -23,6 +23,7 @@ from . import manifest as manifest_mod
 from . import pointer as pointer_mod
 from .errors import (BadPointer, CorruptObject, ModelNotFound, NoRemote, ObjectMissing, PathError,
                      RemoteError, RevisionNotFound)
+from .hashing import prefixed
 from .pointer import Pointer
 
 WORKSPACE = "workspace"
@@ -166,7 +167,7 @@ class Version:
     error: str | None = None  # the pointer at this commit cannot be read
 
     def to_json(self) -> dict:
-        return _shallow(self)
+        return {**_shallow(self), "oid": prefixed(self.oid)}
 
 
 def _commit_date(commit) -> str:
@@ -330,7 +331,7 @@ class ModelChange:
     meta: list[str] = dataclasses.field(default_factory=list)      # other metadata tables that changed
 
     def to_json(self) -> dict:
-        return _shallow(self)
+        return {**_shallow(self), "old_oid": prefixed(self.old_oid), "new_oid": prefixed(self.new_oid)}
 
 
 @dataclasses.dataclass
@@ -520,7 +521,7 @@ class GetResult:
     fetched: int     # objects downloaded from the remote
 
     def to_json(self) -> dict:
-        return _shallow(self)
+        return {**_shallow(self), "oid": prefixed(self.oid)}
 
 
 def get(repo, path: str, rev: str | None, out: str, *, force: bool = False, remote: str | None = None,

@@ -11,6 +11,7 @@ from .config import Config
 from .errors import (BadPointer, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError,
                      RemoteError, UnsavedChanges)
 from .gitrepo import GitRepo
+from .hashing import prefixed
 from .locking import repo_lock
 from .pointer import Pointer
 from .progress import Bar, wanted
@@ -19,7 +20,15 @@ from .store import Store
 from .transfer import Transfer, TransferResult, manifest_entries
 from .workspace import Scanned, Workspace
 
-STATES = ("ok", "modified", "missing", "not-in-cache", "bad-pointer")
+# The one table of status states: the name is ModelStatus.state and `status --json`'s "state"; the label is
+# what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
+STATES = {
+    "up-to-date": "up to date",
+    "modified": "modified (run `gitmodels add` to save, `gitmodels checkout --force` to discard)",
+    "missing": "missing from workspace (run `gitmodels checkout`)",
+    "not-in-cache": "not in cache (run `gitmodels fetch`)",
+    "bad-pointer": "unreadable pointer",
+}
 
 
 @dataclasses.dataclass
@@ -36,16 +45,21 @@ class AddResult:
 class ModelStatus:
     path: str
     pointer_path: str
-    state: str                # one of STATES
+    state: str                # a name in STATES
     oid: str | None = None
     size: int | None = None
     kind: str | None = None
     in_cache: bool = False
-    pushed: bool | None = None
+    pushed: bool | None = None  # None: the remote was not checked (or the pointer is unreadable)
     error: str | None = None
 
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+    def to_json(self, remote_checked: bool = False) -> dict:
+        """The `status --json` entry: `pushed` only when the remote was checked (docs/json.md)."""
+        out = dataclasses.asdict(self)
+        out["oid"] = prefixed(self.oid)
+        if not remote_checked:
+            del out["pushed"]
+        return out
 
 
 @dataclasses.dataclass
@@ -271,7 +285,7 @@ class Repo:
         out = [ModelStatus(pointer_mod.artifact_path_for(p), p, "bad-pointer", error=str(e)) for p, e in errors]
         recorded = self.state.lookup_many([self.abspath(a) for a, p in pointers.items() if not p.is_dir])
         for art, ptr in sorted(pointers.items()):
-            st = ModelStatus(art, pointer_mod.pointer_path_for(art), "ok", ptr.oid, ptr.size, ptr.kind)
+            st = ModelStatus(art, pointer_mod.pointer_path_for(art), "up-to-date", ptr.oid, ptr.size, ptr.kind)
             st.in_cache = self.in_cache(ptr)
             absolute = self.abspath(art)
             if not os.path.lexists(absolute):
@@ -291,7 +305,7 @@ class Repo:
             with transfer.backend:
                 objs = {}
                 for s in out:
-                    if s.oid and s.in_cache:
+                    if s.oid:  # not in cache: the remote must have it (a directory: its manifest, pushed last)
                         objs[s.path] = self._objects_of(pointers[s.path])
                 missing = transfer.remote_missing(set().union(*objs.values()) if objs else set())
                 for s in out:

@@ -321,12 +321,12 @@ def verify_checkouts(sb: Sandbox, work, scratch: Path) -> list[str]:
         sb.git(work, "worktree", "add", "-q", "--detach", str(wt), sha)
         try:
             sb.gm(wt, "checkout", "--no-fetch")
-            status = sb.gm(wt, "status", "--json").json()
-            bad = [s for s in status if s["state"] != "ok"]
+            status = sb.gm(wt, "status", "--json").json()["models"]
+            bad = [s for s in status if s["state"] != "up-to-date"]
             assert not bad, f"{name}: {bad}"
             for s in status:
                 if s["kind"] == "file":
-                    assert sha256(Path(wt, s["path"]).read_bytes()) == s["oid"], f"{name}: {s['path']}"
+                    assert "sha256:" + sha256(Path(wt, s["path"]).read_bytes()) == s["oid"], f"{name}: {s['path']}"
             checked.append(name)
         finally:
             sb.git(work, "worktree", "remove", "--force", str(wt))

@@ -28,7 +28,7 @@ def make_models(work, seed=b"v1"):
 
 
 def status(work):
-    return {s["path"]: s for s in json.loads(gm(work, "status", "--json").stdout)}
+    return {s["path"]: s for s in json.loads(gm(work, "status", "--json").stdout)["models"]}
 
 
 def test_the_everyday_flow(repo, tmp_path):
@@ -49,7 +49,7 @@ def test_the_everyday_flow(repo, tmp_path):
     gm(clone, "pull")
     assert sha(clone / "models" / "churn.joblib") == v1
     assert (clone / "models/encoder/weights/layer0.bin").read_bytes() == b"v1" * 5000
-    assert {s["state"] for s in status(clone).values()} == {"ok"}
+    assert {s["state"] for s in status(clone).values()} == {"up-to-date"}
 
     # retrain, then travel back in history
     make_models(repo, b"v2")
@@ -74,16 +74,16 @@ def test_git_models_alias(repo):
 def test_status_json_and_ls(repo):
     make_models(repo)
     gm(repo, "add", "models/churn.joblib")
-    rows = json.loads(gm(repo, "ls", "--json").stdout)
+    rows = json.loads(gm(repo, "ls", "--json").stdout)["models"]
     assert rows[0]["path"] == "models/churn.joblib" and rows[0]["in_cache"]
     (repo / "models" / "churn.joblib").unlink()
     assert status(repo)["models/churn.joblib"]["state"] == "missing"
     gm(repo, "checkout")
-    assert status(repo)["models/churn.joblib"]["state"] == "ok"
-    st = json.loads(gm(repo, "status", "--remote", "--json").stdout)[0]
+    assert status(repo)["models/churn.joblib"]["state"] == "up-to-date"
+    st = json.loads(gm(repo, "status", "--remote", "--json").stdout)["models"][0]
     assert st["pushed"] is False
     gm(repo, "push")
-    assert json.loads(gm(repo, "status", "--remote", "--json").stdout)[0]["pushed"] is True
+    assert json.loads(gm(repo, "status", "--remote", "--json").stdout)["models"][0]["pushed"] is True
 
 
 def test_checkout_refuses_to_overwrite_unsaved_changes(repo):
@@ -225,11 +225,11 @@ def test_push_rev_and_all(repo, remote_dir):
 def test_remote_commands(repo, tmp_path):
     gm(repo, "remote", "add", "backup", str(tmp_path / "b"))
     gm(repo, "remote", "add", "cloud", "s3://bucket/prefix", "-s", "endpoint_url=http://127.0.0.1:1", "--local")
-    listed = {r["name"]: r for r in json.loads(gm(repo, "remote", "list", "--json").stdout)}
-    assert listed["origin"]["default"] and listed["cloud"]["local"]
+    listed = {r["name"]: r for r in json.loads(gm(repo, "remote", "list", "--json").stdout)["remotes"]}
+    assert listed["origin"]["default"] and listed["cloud"]["config"] == "local"
     assert "cloud" not in (repo / "gitmodels.toml").read_text()
     gm(repo, "remote", "default", "backup")
-    assert json.loads(gm(repo, "remote", "list", "--json").stdout)[0]["name"] == "backup"
+    assert json.loads(gm(repo, "remote", "list", "--json").stdout)["remotes"][0]["name"] == "backup"
     gm(repo, "remote", "remove", "backup")
     proc = gm(repo, "remote", "add", "x", "ftp://nope", check=False)
     assert proc.returncode != 0 and "unsupported remote URL" in proc.stderr

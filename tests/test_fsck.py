@@ -47,7 +47,7 @@ def test_flipped_byte_in_a_directory_model(hist):
     flip_byte(object_path(h.work, h.oids["churn-v5"]))  # unpushed: only a clone that has it can repair
     res = sb.gm(h.work, "fsck", "--json", expect=6).json()
     (cache,) = res["results"]
-    by = {p["oid"]: p for p in cache["corrupt"]}
+    by = {p["oid"].removeprefix("sha256:"): p for p in cache["corrupt"]}
     assert set(by) == {weights[0], h.oids["churn-v5"]}
     assert any(m.startswith("models/enc (") for m in by[weights[0]]["models"])
     assert by[h.oids["churn-v5"]]["models"] == ["models/churn-model.bin (workspace, HEAD, main, wip)"]
@@ -82,7 +82,7 @@ def test_remote_damage_without_a_good_local_copy(hist):
     flip_byte(remote_path(h, oid))
     res = sb.gm(h.work, "fsck", "--remote", "--repair", "--json", expect=6).json()
     remote = res["results"][1]
-    assert [(p["oid"], p["repaired"]) for p in remote["corrupt"]] == [(oid, False)]
+    assert [(p["oid"], p["repaired"]) for p in remote["corrupt"]] == [("sha256:" + oid, False)]
     assert remote_path(h, oid).exists()
 
 
@@ -104,7 +104,7 @@ def test_remote_chunk_pack_damage(tmp_path, monkeypatch):
     (remote,) = res["results"]
     assert remote["chunk_packs"] >= 1
     (problem,) = remote["corrupt"]
-    assert problem["affects"] == [oid] and problem["models"] == ["m.bin (workspace, HEAD, main)"]
+    assert problem["affects"] == ["sha256:" + oid] and problem["models"] == ["m.bin (workspace, HEAD, main)"]
     fixed = sb.gm(work, "fsck", "--remote", "--no-cache", "--repair", "--json").json()
     assert fixed["ok"] is True
     # The remote now serves the object whole; a fresh clone gets the right bytes.

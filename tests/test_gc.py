@@ -51,7 +51,7 @@ def test_dry_run_deletes_nothing_then_gc_deletes_exactly_the_plan(hist):
     plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()
     assert cache_oids(h.work) == before
     expected = {h.oids["churn-v1"], h.oids["scratch1"], h.oids["scratch2"]}
-    assert set(plan["plan"]["deleted_oids"]) == expected
+    assert set(plan["plan"]["deleted_oids"]) == {"sha256:" + o for o in expected}
     assert plan["plan"]["protected"] == 2 and plan["plan"]["checked_remote"] == "origin"
     text = sb.gm(h.work, "gc", "--dry-run").out
     assert "delete  3 object(s)" in text and "dry run: nothing was deleted" in text
@@ -82,11 +82,11 @@ def test_offline_unreachable_or_no_remote_keeps_all_history(hist):
     assert churn1 in cache_oids(h.work) and h.oids["scratch1"] not in cache_oids(h.work)
     os.rename(h.store, h.root / "store-gone")
     plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()["plan"]
-    assert churn1 not in plan["deleted_oids"]
+    assert "sha256:" + churn1 not in plan["deleted_oids"]
     os.rename(h.root / "store-gone", h.store)
     sb.gm(h.work, "remote", "remove", "origin")
     plan = sb.gm(h.work, "gc", "--dry-run", "--json").json()["plan"]
-    assert churn1 not in plan["deleted_oids"] and any("no model remote" in w for w in plan["warnings"])
+    assert "sha256:" + churn1 not in plan["deleted_oids"] and any("no model remote" in w for w in plan["warnings"])
 
 
 def test_all_commits_keeps_every_version(hist):
@@ -166,7 +166,7 @@ def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
     plan = sb.gm(h.work, "gc", "--remote", "--all-commits", "--dry-run", "--json").json()["plan"]
     assert plan["remote"]["delete"] == 0
     done = sb.gm(h.work, "gc", "--remote", "--yes", "--json").json()
-    assert done["plan"]["remote"]["deleted_oids"] == [h.oids["churn-v1"]]
+    assert done["plan"]["remote"]["deleted_oids"] == ["sha256:" + h.oids["churn-v1"]]
     assert remote_oids(h.store) == on_remote - {h.oids["churn-v1"]}
     # A fresh clone restores every branch and tag from the remote alone.
     fresh = h.root / "fresh"
@@ -174,8 +174,8 @@ def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
     for ref in ("main", "exp", "v1.0"):
         sb.git(fresh, "checkout", "-q", ref)
         sb.gm(fresh, "pull")
-        assert sb.gm(fresh, "status", "--json").json() and all(
-            s["state"] == "ok" for s in sb.gm(fresh, "status", "--json").json())
+        models = sb.gm(fresh, "status", "--json").json()["models"]
+        assert models and all(s["state"] == "up-to-date" for s in models)
     # ... while the version only c1 used is gone for good: that is what --all-commits is for.
     missing = sb.gm(fresh, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(tmp_path / "o"), expect=5)
     assert "cannot get model" in missing.err
@@ -204,7 +204,7 @@ def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
     assert {v1, v2} <= recipes
     packs_before = {p.name for p in store.glob("packs/*/*")}
     out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
-    assert out["plan"]["remote"]["chunk_recipes_delete"] == [v1]
+    assert out["plan"]["remote"]["chunk_recipes_delete"] == ["sha256:" + v1]
     assert {p.name for p in store.glob("recipes/*/*")} == recipes - {v1}
     assert {p.name for p in store.glob("packs/*/*")} <= packs_before
     fresh = tmp_path / "fresh"
@@ -276,4 +276,4 @@ def test_gc_removes_stale_temp_files_and_works_in_a_shallow_clone(hist):
     sb.gm(shallow, "pull")
     sb.gm(shallow, "gc")
     sb.gm(shallow, "checkout", "--no-fetch")
-    assert all(s["state"] == "ok" for s in sb.gm(shallow, "status", "--json").json())
+    assert all(s["state"] == "up-to-date" for s in sb.gm(shallow, "status", "--json").json()["models"])

@@ -13,7 +13,7 @@ from tests.histutil import (blob, cache_oids, flip_byte, object_path)
 
 
 def rows(sb, work, *args):
-    return sb.gm(work, "log", *args, "--json").json()
+    return sb.gm(work, "log", *args, "--json").json()["versions"]
 
 
 # -- log -----------------------------------------------------------------------------------------
@@ -33,7 +33,7 @@ def test_log_follows_the_model_through_rename_and_merge(built):
     ]
     assert got[2]["renamed_from"] == "models/churn.bin"
     assert [r["metrics"]["auc"] for r in got] == [0.90, 0.87, 0.85, 0.87, 0.85, 0.80]
-    assert [r["oid"] for r in got] == [h.oids[k] for k in ("churn-v5", "churn-v3", "churn-v2", "churn-v3",
+    assert [r["oid"] for r in got] == ["sha256:" + h.oids[k] for k in ("churn-v5", "churn-v3", "churn-v2", "churn-v3",
                                                              "churn-v2", "churn-v1")]
     assert got[0]["summary"] == "train v5 (unpushed)" and got[0]["author"] == "Hist Tester"
     assert got[0]["date"].endswith("+00:00") and got[0]["params"] == {"depth": 6}
@@ -48,9 +48,9 @@ def test_log_table_limit_and_the_real_entry_point(built):
     header = text.splitlines()[0].split()
     assert header[:3] == ["commit", "date", "author"] and "auc" in header and "loss" in header
     assert "renamed (from models/churn.bin)" in text
-    limited = sb.gm_proc(h.work, "log", "models/churn-model.bin", "-n", "2", "--json").json()
+    limited = sb.gm_proc(h.work, "log", "models/churn-model.bin", "-n", "2", "--json").json()["versions"]
     assert [r["commit"] for r in limited] == [h.commits["c7"], h.commits["c6"]]
-    at_rev = sb.gm_proc(h.work, "log", "models/churn-model.bin@HEAD~1", "--json").json()
+    at_rev = sb.gm_proc(h.work, "log", "models/churn-model.bin@HEAD~1", "--json").json()["versions"]
     assert at_rev[0]["commit"] == h.commits["c6"]
 
 
@@ -92,8 +92,8 @@ def test_diff_between_two_revisions_with_metric_deltas_and_params(built):
     by = {c["path"]: c for c in d["changes"]}
     assert set(by) == {"models/churn.bin", "models/enc"}
     churn = by["models/churn.bin"]
-    assert churn["change"] == "modified" and churn["old_oid"] == h.oids["churn-v2"]
-    assert churn["new_oid"] == h.oids["churn-v3"]
+    assert churn["change"] == "modified" and churn["old_oid"] == "sha256:" + h.oids["churn-v2"]
+    assert churn["new_oid"] == "sha256:" + h.oids["churn-v3"]
     assert {m["name"]: m["delta"] for m in churn["metrics"]} == {"auc": 0.02, "loss": -0.05}
     assert churn["params"] == [{"name": "depth", "old": 3, "new": 5}]
     assert by["models/enc"]["size_delta"] == 200 and by["models/enc"]["kind"] == "dir"
@@ -122,7 +122,7 @@ def test_diff_against_the_workspace(hist):
     d = sb.gm(h.work, "diff", "--json").json()
     assert d["new"] == "workspace" and d["new_commit"] is None
     by = {c["path"]: c for c in d["changes"]}
-    assert by["models/churn-model.bin"]["new_oid"] == new
+    assert by["models/churn-model.bin"]["new_oid"] == "sha256:" + new
     assert by["models/churn-model.bin"]["metrics"] == [{"name": "auc", "old": 0.90, "new": 0.95, "delta": 0.05}]
     assert by["models/enc"]["change"] == "removed"
     # One revision: that revision against the workspace.
@@ -138,7 +138,7 @@ def test_diff_is_read_from_git_objects_only(hist):
     sb, h = hist
     sb.add(h.work, "models/churn-model.bin", blob("churn-next"))
     d = sb.gm(h.work, "diff", "HEAD~1", "HEAD", "--json").json()
-    assert [c["new_oid"] for c in d["changes"]] == [h.oids["churn-v5"]]
+    assert [c["new_oid"] for c in d["changes"]] == ["sha256:" + h.oids["churn-v5"]]
 
 
 # -- show ----------------------------------------------------------------------------------------
@@ -147,15 +147,16 @@ def test_diff_is_read_from_git_objects_only(hist):
 def test_show_at_a_revision_and_in_the_workspace(hist):
     sb, h = hist
     info = sb.gm(h.work, "show", "models/churn.bin@v1.0", "--json").json()
-    assert info["oid"] == h.oids["churn-v2"] and info["commit"] == h.commits["c2"]
+    assert info["oid"] == "sha256:" + h.oids["churn-v2"] and info["commit"] == h.commits["c2"]
     assert info["metrics"] == {"auc": 0.85, "loss": 0.4} and info["params"] == {"depth": 3}
     assert info["kind"] == "file" and info["rev"] == "v1.0" and info["in_cache"] is True
     enc = sb.gm(h.work, "show", "models/enc", "--rev", "v1.0", "--json").json()
     assert enc["kind"] == "dir" and enc["files"] == 2
     # The working tree changes; @HEAD still reads git, the bare path reads the workspace.
     new = sb.add(h.work, "models/churn-model.bin", blob("churn-next"), {"auc": 0.99})
-    assert sb.gm(h.work, "show", "models/churn-model.bin@HEAD", "--json").json()["oid"] == h.oids["churn-v5"]
-    assert sb.gm(h.work, "show", "models/churn-model.bin", "--json").json()["oid"] == new
+    at_head = sb.gm(h.work, "show", "models/churn-model.bin@HEAD", "--json").json()
+    assert at_head["oid"] == "sha256:" + h.oids["churn-v5"]
+    assert sb.gm(h.work, "show", "models/churn-model.bin", "--json").json()["oid"] == "sha256:" + new
     text = sb.gm(h.work, "show", "models/churn-model.bin@HEAD").out
     assert "models/churn-model.bin @ HEAD" in text and "[metrics]" in text and "auc" in text
     err = sb.gm(h.work, "show", "models/old.bin@HEAD", expect=2).err

@@ -49,7 +49,7 @@ def test_switching_back_renames_the_replaced_file_back(repo):
     assert path.stat().st_ino == v2_inode, "the v2 file itself came back, not a new copy"
     assert path.stat().st_mode & 0o200, "a restored file is writable again"
     assert not spare.exists() and (spare_dir(repo) / oid_of(V1)).exists()
-    assert json.loads(gm(repo, "status", "--json").stdout)[0]["state"] == "ok"
+    assert json.loads(gm(repo, "status", "--json").stdout)["models"][0]["state"] == "up-to-date"
 
 
 def test_a_spare_written_to_after_it_was_set_aside_is_not_used(repo):

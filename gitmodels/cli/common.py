@@ -21,8 +21,14 @@ progress_option = click.option("--progress/--no-progress", default=None,
                                help="Force the progress bar on or off (default: on a terminal only).")
 
 
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+# The shape of every `--json` document (docs/json.md). Adding a key keeps it; renaming or removing one, or
+# changing what a value means, raises it.
+JSON_FORMAT_VERSION = 1
+
+
+def emit_json(doc: dict) -> None:
+    """Print one command's JSON document: an object that starts with its format version."""
+    click.echo(json.dumps({"format_version": JSON_FORMAT_VERSION, **doc}, indent=2, sort_keys=False, default=str))
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

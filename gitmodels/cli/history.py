@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import history
+from ..hashing import prefixed
 from .common import emit_json, human_bytes, json_option, open_repo, progress_option, remote_option, table
 
 MAX_METRIC_COLUMNS = 6
@@ -59,7 +60,7 @@ def log(path, limit, rev, as_json):
         versions = history.log(repo, path, limit=limit, rev=rev)
         shallow = repo.git.is_shallow()
     if as_json:
-        emit_json([v.to_json() for v in versions])
+        emit_json({"path": path, "rev": rev or "HEAD", "versions": [v.to_json() for v in versions]})
         return
     if not versions:
         click.echo(f"{path}: no versions in the history of {rev or 'HEAD'}")
@@ -82,7 +83,7 @@ def log(path, limit, rev, as_json):
         row.append(_short(v.summary, 50))
         rows.append(row)
     headers = ["commit", "date", "author"] + (["path"] if show_path else []) + ["change", "size", "oid"] + shown \
-        + ["message"]
+        + ["summary"]
     click.echo(table(rows, headers))
     for v in versions:
         if v.error:
@@ -182,7 +183,7 @@ def show(spec, rev, as_json):
     with open_repo() as repo:
         info = history.show(repo, path, rev)
     if as_json:
-        emit_json(info)
+        emit_json({**info, "oid": prefixed(info["oid"])})
         return
     where = f"{rev} ({info['commit'][:8]})" if rev else "workspace"
     kind = info["kind"] + (f", {info['files']} files" if info.get("files") is not None else "")

@@ -223,7 +223,8 @@ def _remote_stats(repo, remote_name):
     from ..remotes.base import OBJECTS_PREFIX
 
     name, transfer = repo.open_transfer(remote_name)
-    out = {"name": name, "url": transfer.remote_id, "objects": 0, "bytes": 0, "other_keys": 0, "other_bytes": 0}
+    out = {"name": name, "url": transfer.remote_id, "objects": 0, "bytes": 0, "other_keys": 0, "other_bytes": 0,
+           "chunking": None, "models": None}
     with transfer.backend as backend:
         for key, size in backend.list(""):
             if key.startswith(OBJECTS_PREFIX):

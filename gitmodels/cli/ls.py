@@ -1,5 +1,6 @@
 import click
 
+from ..hashing import prefixed
 from .common import emit_json, human_bytes, json_option, open_repo, table
 
 
@@ -15,7 +16,7 @@ def ls(rev, as_json):
             rows.append({"path": art, "oid": ptr.oid, "size": ptr.size, "kind": ptr.kind, "files": ptr.files,
                          "framework": model.get("framework"), "in_cache": repo.in_cache(ptr)})
     if as_json:
-        emit_json(rows)
+        emit_json({"rev": rev, "models": [{**r, "oid": prefixed(r["oid"])} for r in rows]})
         return
     click.echo(table([[r["path"], r["kind"], human_bytes(r["size"]), r["framework"] or "-",
                        "cache" if r["in_cache"] else "remote only", r["oid"][:12]] for r in rows],

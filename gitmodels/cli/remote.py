@@ -1,5 +1,6 @@
 import click
 
+from ..config import SECRET_KEYS
 from ..errors import UsageError
 from .common import emit_json, json_option, open_repo, table
 
@@ -58,7 +59,10 @@ def list_(as_json):
         default = repo.config.default_remote_name()
         local = set(repo.config.local.get("remotes", {}))
     if as_json:
-        emit_json([{"name": n, "default": n == default, "local": n in local, **s} for n, s in sorted(remotes.items())])
+        emit_json({"remotes": [{"name": n, "url": s["url"], "default": n == default,
+                                "config": "local" if n in local else "shared",
+                                "settings": {k: "***" if k in SECRET_KEYS else v for k, v in s.items() if k != "url"}}
+                               for n, s in sorted(remotes.items())]})
         return
     click.echo(table([[("* " if n == default else "  ") + n, s["url"], "local" if n in local else "shared"]
                       for n, s in sorted(remotes.items())], ["  name", "url", "config"]) or "no remotes configured")

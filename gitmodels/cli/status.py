@@ -1,14 +1,7 @@
 import click
 
+from ..repo import STATES
 from .common import emit_json, human_bytes, json_option, open_repo, table
-
-LABELS = {
-    "ok": "up to date",
-    "modified": "modified (run `gitmodels add` to save, `gitmodels checkout --force` to discard)",
-    "missing": "missing from workspace (run `gitmodels checkout`)",
-    "not-in-cache": "not in cache (run `gitmodels fetch`)",
-    "bad-pointer": "unreadable pointer",
-}
 
 
 @click.command()
@@ -26,18 +19,20 @@ def status(paths, check_remote, remote_name, as_json):
     """
     with open_repo() as repo:
         results = repo.status(paths or None, remote=(remote_name or True) if check_remote else None)
+        checked = repo.config.remote(remote_name)[0] if check_remote else None
     if as_json:
-        emit_json([s.to_json() for s in results])
+        emit_json({**({"remote": checked} if check_remote else {}),
+                   "models": [s.to_json(remote_checked=check_remote) for s in results]})
         return
     if not results:
         click.echo("no models tracked (add one with `gitmodels add PATH`)")
         return
     rows = []
     for s in results:
-        label = LABELS[s.state] if s.state != "bad-pointer" else f"unreadable pointer: {s.error}"
+        label = STATES[s.state] if s.state != "bad-pointer" else f"{STATES[s.state]}: {s.error}"
         if s.pushed is False:
             label += "; not pushed"
         rows.append([s.path, human_bytes(s.size) if s.size is not None else "-", label])
     click.echo(table(rows, ["model", "size", "state"]))
-    if any(s.state != "ok" or s.pushed is False for s in results):
+    if any(s.state != "up-to-date" or s.pushed is False for s in results):
         raise SystemExit(0)
