@@ -78,6 +78,13 @@ def test_a_url_with_user_info_is_refused_and_never_echoed(repo, url, fragment, c
     assert (repo / "gitmodels.toml").read_text() == before
 
 
+def test_an_s3_url_with_a_key_id_and_no_secret_is_refused_even_locally(repo):
+    proc = gm(repo, "remote", "add", "x", f"s3://{KEY_ID}@bkt-a/p", "--local", check=False)
+    assert proc.returncode == 2
+    one_line_error(proc, "no secret")
+    assert KEY_ID not in proc.stderr
+
+
 def test_a_secret_typed_without_its_key_is_not_echoed(repo):
     proc = gm(repo, "remote", "add", "s3a", "s3://bkt-a/p", "-s", SECRET, check=False)
     assert proc.returncode == 2
@@ -131,6 +138,7 @@ def test_a_credential_committed_by_a_teammate_is_not_used_and_not_printed(repo):
 def test_mask_url():
     from gitmodels import credentials
 
+    assert credentials.userinfo_parts("AKIA:a%2Fb%2Bc") == ("AKIA", "a/b+c")  # a secret's / and + percent-encoded
     assert credentials.mask_url(f"s3://{KEY_ID}:{SECRET}@bkt/p") == "s3://***@bkt/p"
     assert credentials.mask_url("s3://bkt/p@v2") == "s3://bkt/p@v2"  # an @ in the path is no user info
     assert credentials.mask_url("/mnt/models@v2") == "/mnt/models@v2"

@@ -54,6 +54,10 @@ def check_new_remote(url: str) -> list[str]:
         if userinfo is not None and scheme == "gs":
             raise UsageError(f"remote URL {shown!r} has a user name: gs:// URLs carry no credentials",
                              "drop the `...@`; use Application Default Credentials or the credentials_file setting")
+        if userinfo is not None and userinfo_parts(userinfo)[1] is None:
+            raise UsageError(f"remote URL {shown!r} has an access key id but no secret",
+                             "write it as s3://KEY_ID:SECRET@BUCKET/PREFIX with --local, or use the "
+                             "access_key_id and secret_access_key settings")
         rest = clean.split("://", 1)[1]
         bucket, _, prefix = rest.partition("/")
         if _STRAY.search(rest):
