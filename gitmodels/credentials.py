@@ -52,10 +52,16 @@ def split_userinfo(url: str) -> tuple[str, str | None]:
         if pos != -1:
             end = min(end, pos)
     authority = url[start:end]
-    if "@" not in authority:
-        return url, None
-    userinfo, _, host = authority.rpartition("@")
-    return url[:start] + host + url[end:], userinfo
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        return url[:start] + host + url[end:], userinfo
+    if ":" in authority and match.group(1).lower() in USER_IS_CREDENTIAL:
+        # no bucket name holds a `:`: a secret key with an unencoded `/` ends the authority early
+        at = url.find("@", start)
+        if at == -1:
+            return url[:start] + url[end:], authority
+        return url[:start] + url[at + 1:], url[start:at]
+    return url, None
 
 
 def userinfo_is_secret(url: str) -> bool:
@@ -110,6 +116,8 @@ def secret_reason(name: str, value: object) -> str | None:
         return None
     if isinstance(value, list):
         return next((r for r in (secret_reason(name, v) for v in value) if r), None)
+    if isinstance(value, bool) or value is None:
+        return None  # a switch (`use_session_token = true`) holds no secret
     if isinstance(value, str):
         if any(userinfo_is_secret(u) for u in _URL_IN_TEXT.findall(value)):
             return "a URL with a user name or password"
@@ -151,12 +159,11 @@ def mask_settings(settings: dict) -> dict:
     """A remote's settings fit to print: URLs masked, credential values replaced by ***."""
     out = {}
     for name, value in settings.items():
+        shown = mask_text(value) if isinstance(value, str) else value
         if name == "url" and isinstance(value, str):
             out[name] = mask_url(value)
-        elif secret_reason(name, value):
+        elif secret_reason(name, shown):  # a URL with its user info masked is fit to print
             out[name] = MASK
-        elif isinstance(value, str):
-            out[name] = mask_text(value)
         else:
-            out[name] = value
+            out[name] = shown
     return out

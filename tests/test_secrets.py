@@ -63,6 +63,8 @@ def test_a_credential_value_is_refused_whatever_its_key(repo, value, reason):
 @pytest.mark.parametrize("url, fragment", [
     (f"s3://{KEY_ID}:{SECRET}@bkt-a/p", "--local"),
     (f"s3://{KEY_ID}@bkt-a/p", "--local"),              # for s3:// the user alone is an access key id
+    (f"s3://{KEY_ID}:{SECRET[:9]}/{SECRET[9:]}@bkt-a/p", "--local"),  # a secret's `/` not percent-encoded
+    (f"s3://{KEY_ID}:{SECRET}", "names no bucket"),
     (f"S3://{KEY_ID}:{SECRET}@bkt-a/p", "--local"),
     (f"gs://{KEY_ID}:{SECRET}@bkt-a/p", "carry no credentials"),
     (f"file://{KEY_ID}:{SECRET}@host/srv/models", "names a host"),
@@ -141,6 +143,8 @@ def test_mask_url():
     assert credentials.userinfo_parts("AKIA:a%2Fb%2Bc") == ("AKIA", "a/b+c")  # a secret's / and + percent-encoded
     assert credentials.mask_url(f"s3://{KEY_ID}:{SECRET}@bkt/p") == "s3://***@bkt/p"
     assert credentials.mask_url("s3://bkt/p@v2") == "s3://bkt/p@v2"  # an @ in the path is no user info
+    assert credentials.mask_url(f"s3://{KEY_ID}:ab/cd@bkt/p") == "s3://***@bkt/p"
+    assert credentials.split_userinfo(f"s3://{KEY_ID}:ab/cd@bkt/p") == ("s3://bkt/p", f"{KEY_ID}:ab/cd")
     assert credentials.mask_url("/mnt/models@v2") == "/mnt/models@v2"
     assert credentials.mask_text(f"cannot reach http://u:{SECRET}@h:9/x (refused)") == \
         "cannot reach http://***@h:9/x (refused)"
@@ -200,6 +204,11 @@ def test_no_command_leaks_the_secret_anywhere(s3_remote, tmp_path):
         ("gitmodels", "status", "--remote", "-r", "bad"),
         ("gitmodels", "fsck", "--remote"),
         ("gitmodels", "stats", "--remote"),
+        ("gitmodels", "remote", "add", "dead", bucket_url + "-other", "-s", f"endpoint_url=http://u:{SECRET}@127.0.0.1:9",
+         "--local"),
+        ("gitmodels", "push", "-r", "dead"),          # an SDK error about an endpoint with user info
+        ("gitmodels", "pull"),
+        ("gitmodels", "checkout", "--force"),
         ("gitmodels", "remote", "default", "s3b"),
         ("gitmodels", "remote", "remove", "bad"),
         ("gitmodels", "gc", "--remote", "--dry-run"),
@@ -219,7 +228,7 @@ def test_no_command_leaks_the_secret_anywhere(s3_remote, tmp_path):
     refused = {label.split(" -s ")[0].replace(url, "URL") for label, rc in outcomes.items() if rc != 0}
     assert refused == {"gitmodels remote add s3a " + bucket_url, "gitmodels remote add s3b URL",
                        "gitmodels init --remote URL", "gitmodels push -r bad",
-                       "gitmodels status --remote -r bad"}
+                       "gitmodels status --remote -r bad", "gitmodels push -r dead"}
     assert SECRET in (work / LOCAL_CONFIG).read_text()
 
 

@@ -67,7 +67,8 @@ def check_new_remote(url: str) -> list[str]:
             raise UsageError(f"remote URL {shown!r}: {bucket!r} is not a valid bucket name",
                              "bucket names are 3-63 letters, digits, dots and hyphens (GCS also allows `_`)")
         if any(p in (".", "..") for p in prefix.split("/")):
-            raise UsageError(f"remote URL {shown!r} has '.' or '..' in its prefix", f"write it as {scheme}://BUCKET/PREFIX")
+            raise UsageError(f"remote URL {shown!r} has '.' or '..' in its prefix",
+                             f"write it as {scheme}://BUCKET/PREFIX")
         module, extra = SDKS[scheme]
         try:
             found = importlib.util.find_spec(module) is not None

@@ -76,7 +76,8 @@ def split_bucket_url(url: str, scheme: str) -> tuple[str, str]:
         raise BadConfig(f"remote URL {mask_url(url)!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
     parts = [p for p in prefix.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        raise BadConfig(f"remote URL {mask_url(url)!r} has '.' or '..' in its prefix", f"write it as {scheme}://BUCKET/PREFIX")
+        raise BadConfig(f"remote URL {mask_url(url)!r} has '.' or '..' in its prefix",
+                        f"write it as {scheme}://BUCKET/PREFIX")
     return bucket, "".join(p + "/" for p in parts)
 
 
