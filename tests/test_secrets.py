@@ -316,3 +316,19 @@ def test_a_url_with_user_info_works_from_the_local_config(s3_remote, tmp_path, r
 
     with open_backend(bucket_url, settings) as backend:
         assert any(k.startswith("objects/") for k, _ in backend.list(""))
+
+
+def test_the_pre_commit_hook_refuses_a_hand_edited_credential(repo):
+    gm(repo, "install")
+    toml = repo / "gitmodels.toml"
+    toml.write_text(toml.read_text() + f'\n[remotes.leaky]\nurl = "s3://bkt-a/p"\naws_secret_access_key = "{SECRET}"\n')
+    git(repo, "add", "gitmodels.toml")
+    head = git(repo, "rev-parse", "HEAD").stdout
+    proc = git(repo, "commit", "-qm", "leak", check=False)
+    assert proc.returncode != 0
+    assert "gitmodels.toml: holds a credential (remotes.leaky.aws_secret_access_key)" in proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    toml.write_text(toml.read_text().replace(f'aws_secret_access_key = "{SECRET}"', 'region = "eu-west-1"'))
+    git(repo, "add", "gitmodels.toml")
+    git(repo, "commit", "-qm", "no leak")
