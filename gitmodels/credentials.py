@@ -25,7 +25,7 @@ SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "pwd", "credenti
                 "connection_string", "connectionstring", "conn_str", "private", "signature")
 # Names that contain a secret word but name something that is not secret: a KMS key is
 # used through IAM, its id grants nothing. Documented in docs/config.md.
-NOT_SECRET = {"sse_kms_key_id", "ssekms_key_id", "kms_key_id", "kms_key_name", "sse_customer_key_md5"}
+NOT_SECRET = {"sse_kms_key_id", "ssekms_key_id", "kms_key_id", "kms_key_name"}
 PATH_SUFFIXES = ("_file", "_path", "_filename", "_dir")
 USER_IS_CREDENTIAL = {"s3", "gs"}  # schemes whose URL user (no password) is an access key id
 
@@ -110,10 +110,7 @@ def _inline_secret(value: str) -> bool:
 def secret_reason(name: str, value: object) -> str | None:
     """Why the setting `name = value` is a credential ("looks like a credential", ...), or None."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            if secret_reason(k, v):
-                return secret_reason(k, v)
-        return None
+        return next((r for r in (secret_reason(k, v) for k, v in value.items()) if r), None)
     if isinstance(value, list):
         return next((r for r in (secret_reason(name, v) for v in value) if r), None)
     if isinstance(value, bool) or value is None:

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from .. import fileio
 from ..credentials import mask_url
-from ..errors import AccessDenied, RemoteError, RemoteUnreachable
+from ..errors import AccessDenied, RemoteError, RemoteUnreachable, UsageError
 from .base import Backend, KeyNotFound, Progress
 
 
@@ -40,8 +40,6 @@ def create_root(path: str, shown: str | None = None) -> list[str]:
     Returns warnings: folders created above the remote itself (a typo, or a
     share that is not mounted, shows here), or a remote that is not writable.
     """
-    from ..errors import UsageError
-
     path = os.path.abspath(path)
     shown = shown or path
     if os.path.isdir(path):
