@@ -9,7 +9,7 @@ import copy
 import os
 from typing import Any
 
-from . import fileio, tomlwriter
+from . import credentials, fileio, tomlwriter
 from .errors import BadConfig, NoRemote, RemoteNotFound, UsageError
 
 try:
@@ -20,7 +20,7 @@ except ModuleNotFoundError:  # pragma: no cover
 VERSION = 1
 SHARED_FILE = "gitmodels.toml"
 LOCAL_FILE = "config.toml"
-SECRET_KEYS = {"secret_access_key", "access_key_id", "session_token", "password", "token", "credentials_json"}
+LOCAL_HINT = "pass --local to keep it in the uncommitted .git/gitmodels/config.toml (or use the SDK's environment)"
 
 DEFAULTS: dict[str, Any] = {
     "core": {
@@ -73,6 +73,8 @@ class Config:
         for where, doc in ((self.shared_path, self.shared), (self.local_path, self.local)):
             self._check(where, doc)
         self.data = _merge(_merge(DEFAULTS, self.shared), self.local)
+        # credentials someone committed: never used, never printed (docs/config.md "Secrets")
+        self.shared_secrets = credentials.secret_settings(self.shared)
 
     def _read_shared(self) -> dict:
         if os.path.exists(self.shared_path):
@@ -135,6 +137,13 @@ class Config:
                                "pick one with `gitmodels remote default NAME` or pass --remote NAME")
         if name not in remotes:
             raise RemoteNotFound(f"no remote named {name!r}")
+        committed = [key for key, _ in self.shared_secrets if key.startswith(f"remotes.{name}.")]
+        if committed:
+            where = os.path.basename(self.shared_path) if os.path.exists(self.shared_path) else "pyproject.toml"
+            raise BadConfig(f"{where} holds a credential for remote {name!r} ({', '.join(committed)}); "
+                            "gitmodels does not use credentials from a committed file",
+                            f"move it to the local config (gitmodels remote add {name} URL --local -s KEY=VALUE), "
+                            f"delete it from {where} and revoke it: it stays in git history")
         return name, dict(remotes[name])
 
     # -- writing ----------------------------------------------------------------------
@@ -153,7 +162,7 @@ class Config:
         mutate(doc)
         doc.setdefault("version", VERSION)
         if not local:
-            _refuse_secrets(doc)
+            _refuse_secrets(doc, self.shared)
         text = tomlwriter.dumps(doc, ORDER, header="# gitmodels configuration (docs/config.md)"
                                 if not local else "# gitmodels local settings: not committed")
         fileio.write_bytes_atomic(path, text.encode("utf-8"), fsync=False)
@@ -167,6 +176,14 @@ class Config:
             if default:
                 doc.setdefault("core", {})["default_remote"] = name
         self.update(local, mutate)
+
+    def check_remote(self, name: str, url: str, settings: dict, *, local: bool) -> None:
+        """Refuse, before anything is written, a remote whose URL or settings hold a credential
+        when it would go into the committed file."""
+        if not local:
+            doc = copy.deepcopy(self.shared)
+            doc.setdefault("remotes", {})[name] = {"url": url, **settings}
+            _refuse_secrets(doc, self.shared)
 
     def remove_remote(self, name: str) -> None:
         found = False
@@ -184,9 +201,20 @@ class Config:
             raise RemoteNotFound(f"no remote named {name!r}")
 
 
-def _refuse_secrets(doc: dict) -> None:
-    for name, remote in doc.get("remotes", {}).items():
-        secret = SECRET_KEYS.intersection(remote)
-        if secret:
-            raise UsageError(f"refusing to write {', '.join(sorted(secret))} of remote {name!r} into the "
-                             f"committed {SHARED_FILE}", "pass --local so it goes into .git/gitmodels/config.toml")
+def _refuse_secrets(doc: dict, before: dict) -> None:
+    """Refuse what would add a credential to the committed file (one already there is Config.remote's to report)."""
+    old, now = _flat(before), _flat(doc)
+    new = [(key, why) for key, why in credentials.secret_settings(doc) if key not in old or old[key] != now[key]]
+    if new:
+        key, why = new[0]
+        raise UsageError(f"refusing to write {key} ({why}) into the committed {SHARED_FILE}", LOCAL_HINT)
+
+
+def _flat(doc: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -524,6 +524,7 @@ def pre_commit(repo: "Repo") -> HookReport:
               if not path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
     problems.extend(_check_staged_pointers(repo, pointers, report))
     problems.extend(_check_big_files(repo, others))
+    problems.extend(_check_staged_config(repo, others))
     if problems:
         raise HookRefused(f"commit refused: {len(problems)} problem(s) with models, listed above",
                           "fix each as shown, then commit again; to commit anyway: GITMODELS_SKIP=1 git commit ...",
@@ -613,6 +614,28 @@ def _not_on_remote(repo: "Repo", oids: set[str]) -> set[str]:
             return transfer.remote_missing(oids)
     except (RemoteError, NoRemote, GitModelsError, OSError):
         return oids
+
+
+def _check_staged_config(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
+    """A credential in a staged shared config (a hand edit gitmodels did not write) stops the commit."""
+    from . import config as config_mod
+    from .credentials import secret_settings
+
+    problems = []
+    for sha, path in staged:
+        if path not in (config_mod.SHARED_FILE, "pyproject.toml"):
+            continue
+        try:
+            doc = config_mod.tomllib.loads(repo.git.blob(sha).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue  # not TOML: Config reports that itself
+        if path == "pyproject.toml":
+            doc = doc.get("tool", {}).get("gitmodels", {})
+        keys = [key for key, _ in secret_settings(doc if isinstance(doc, dict) else {})]
+        if keys:
+            problems.append(f"{path}: holds a credential ({', '.join(keys)}), which would be committed; move it to "
+                            "the local config (gitmodels remote add NAME URL --local -s KEY=VALUE)")
+    return problems
 
 
 def _check_big_files(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:

@@ -198,19 +198,21 @@ class Repo:
 
     # -- init / add -----------------------------------------------------------------------
 
-    def init(self, remote: str | None = None, remote_name: str = "origin", hooks: bool = True) -> list[str]:
-        """Prepare the repo; idempotent. Returns what was done, for the CLI to report."""
+    def init(self, remote: str | None = None, remote_name: str = "origin", hooks: bool = True,
+             warn: Callable[[str], None] | None = None) -> list[str]:
+        """Prepare the repo; idempotent. Returns what was done, for the CLI to report;
+        what could not be checked about the remote goes to `warn`."""
         done = []
+        if remote:  # checked before anything is written, as `remote add` does
+            for line in self.prepare_remote(remote_name, remote, {}, local=False):
+                if warn:
+                    warn(line)
         os.makedirs(self.meta_dir, exist_ok=True)
         if not os.path.exists(self.config.shared_path) and not self.config.shared:
             self.config.update(False, lambda doc: doc.setdefault("version", 1))
             done.append(f"wrote {os.path.basename(self.config.shared_path)}")
         if remote:
-            from .remotes import validate_url
-
-            validate_url(remote)
             existing = self.config.remotes().get(remote_name, {})
-            self.prepare_remote(remote)
             if existing.get("url") != remote:
                 self.config.set_remote(remote_name, remote, {}, local=False,
                                        default=self.config.default_remote_name() in (None, remote_name))
@@ -346,13 +348,23 @@ class Repo:
             url = os.path.normpath(os.path.join(self.root, url))
         return url
 
-    def prepare_remote(self, url: str) -> None:
-        """A directory remote named by the user is created if its parent exists."""
-        from .remotes import scheme_of
+    def prepare_remote(self, name: str, url: str, settings: dict, *, local: bool) -> list[str]:
+        """What can be checked of a new remote without the network, before anything is written;
+        then a directory remote is created.
+
+        Raises for a remote that cannot work or a credential bound for the committed config;
+        returns warnings for what could not be checked.
+        """
+        from .credentials import mask_url
+        from .remotes import check_new_remote, scheme_of
         from .remotes.local import create_root, path_from_url
 
+        warnings = check_new_remote(url)
+        self.config.check_remote(name, url, settings, local=local)
         if scheme_of(url) == "file":
-            create_root(self.remote_url({"url": path_from_url(url) if url.startswith("file://") else url}))
+            path = self.remote_url({"url": path_from_url(url) if url.startswith("file://") else url})
+            warnings += create_root(path, mask_url(url) if url.startswith("file://") else path)
+        return warnings
 
     def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, Transfer]:
         from .remotes import open_backend
@@ -362,7 +374,7 @@ class Repo:
         extra = {k: v for k, v in settings.items() if k != "url"}
         extra.setdefault("fsync", self.config.get("core", "fsync", True))
         backend = open_backend(url, extra)
-        transfer = Transfer(self.store, backend, self.state, url,
+        transfer = Transfer(self.store, backend, self.state, backend.url,
                             jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
                             chunk_threshold=self.chunk_threshold)
         return name, transfer

@@ -233,7 +233,7 @@ def test_remote_commands(repo, tmp_path):
     gm(repo, "remote", "remove", "backup")
     proc = gm(repo, "remote", "add", "x", "ftp://nope", check=False)
     assert proc.returncode != 0 and "unsupported remote URL" in proc.stderr
-    proc = gm(repo, "remote", "add", "x", "s3://b/p", "-s", "secret_access_key=abc", check=False)
+    proc = gm(repo, "remote", "add", "x", "s3://bkt/p", "-s", "secret_access_key=abc", check=False)
     assert proc.returncode != 0 and "--local" in proc.stderr
 
 

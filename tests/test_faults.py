@@ -1,6 +1,7 @@
 """Interrupted and concurrent commands: rerunning finishes the job and nothing in any store is corrupt."""
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,7 +110,9 @@ def test_push_and_pull_at_once(repo, tmp_path, remote_dir):
 def test_unreachable_directory_remote_is_one_clear_line(repo, tmp_path):
     (repo / "m.bin").write_bytes(b"x" * 1000)
     gm(repo, "add", "m.bin")
-    gm(repo, "remote", "add", "gone", str(tmp_path / "not-mounted" / "models"), "--default")
+    added = gm(repo, "remote", "add", "gone", str(tmp_path / "not-mounted" / "models"), "--default")
+    assert "missing parent folder" in added.stderr  # `remote add` creates it, and says so
+    shutil.rmtree(tmp_path / "not-mounted")  # then the share goes away
     proc = gm(repo, "push", check=False)
     assert proc.returncode != 0
     assert proc.stderr.startswith("gitmodels: ") and "does not exist" in proc.stderr

@@ -101,9 +101,11 @@ def cli(ctx, debug, directory):
 
 
 def fail(exc: GitModelsError) -> None:
-    click.echo(f"gitmodels: {exc.message}", err=True)
+    from ..credentials import mask_text  # a URL in a message never shows its credentials
+
+    click.echo(f"gitmodels: {mask_text(exc.message)}", err=True)
     if exc.hint:
-        click.echo(f"  hint: {exc.hint}", err=True)
+        click.echo(f"  hint: {mask_text(exc.hint)}", err=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):

@@ -19,8 +19,10 @@ _PRE_COMMIT_ARGS = {
 
 
 def _say(lines, prefix: str = "gitmodels: ") -> None:
+    from ..credentials import mask_text
+
     for line in lines:
-        click.echo(f"{prefix}{line}", err=True)
+        click.echo(f"{prefix}{mask_text(line)}", err=True)
 
 
 @click.command()

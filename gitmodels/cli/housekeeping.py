@@ -8,6 +8,7 @@ import click
 
 from .. import fsck as fsck_mod
 from .. import gc as gc_mod
+from ..credentials import mask_text
 from ..errors import CorruptObject
 from .common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option, table
 
@@ -50,7 +51,7 @@ def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
             for oid, size in r.delete.items():
                 click.echo(f"    {oid}  {human_bytes(size)}")
     for w in p.warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {mask_text(w)}", err=True)
 
 
 def _confirm(p: gc_mod.GcPlan) -> bool:
@@ -112,14 +113,14 @@ def gc(dry_run, all_commits, remote_gc, remote_name, yes, offline, skip_unknown,
         click.echo(f"deleted {_objects(result.remote_deleted, result.remote_deleted_bytes)} "
                    f"from remote {result.plan.remote.name}")
         for oid, err in result.remote_failed[:10]:
-            click.echo(f"  failed {oid[:12]}: {err}", err=True)
+            click.echo(f"  failed {oid[:12]}: {mask_text(err)}", err=True)
 
 
 def _print_fsck(result: fsck_mod.FsckResult) -> None:
     click.echo(f"{result.scope}: checked {_objects(result.checked, result.bytes)}")
     for p in result.corrupt:
         state = "repaired" if p.repaired else ("quarantined" if p.quarantined_to else "CORRUPT")
-        click.echo(f"  {state}: {p.oid[:12]} at {p.where}: {p.error}")
+        click.echo(f"  {state}: {p.oid[:12]} at {p.where}: {mask_text(p.error)}")
         if p.quarantined_to:
             click.echo(f"    moved to {p.quarantined_to}")
         for m in p.models:

@@ -16,7 +16,8 @@ def init(remote_url, remote_name, no_hooks):
       gitmodels init --remote s3://ml-models/churn-team
     """
     with open_repo() as repo:
-        done = repo.init(remote_url, remote_name, hooks=not no_hooks)
+        done = repo.init(remote_url, remote_name, hooks=not no_hooks,
+                         warn=lambda line: click.echo(f"gitmodels: warning: {line}", err=True))
     for line in done:
         click.echo(f"  {line}")
     click.echo("gitmodels is ready" + ("" if done else " (nothing to change)"))

@@ -1,6 +1,5 @@
 import click
 
-from ..config import SECRET_KEYS
 from ..errors import UsageError
 from .common import emit_json, json_option, open_repo, table
 
@@ -25,20 +24,27 @@ def add(name, url, make_default, local, settings):
       gitmodels remote add origin /mnt/team-models --default
       gitmodels remote add s3 s3://ml-models/churn -s endpoint_url=http://minio:9000
     """
+    from ..credentials import mask_url
     from ..remotes import validate_url
 
     validate_url(url)
     parsed = {}
     for item in settings:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"bad setting {item!r}", "write it as KEY=VALUE")
+        if not sep or not key.strip():  # never echo the text: it may be a secret typed without its key
+            raise UsageError("a -s/--set setting lacks its KEY= part", "write each setting as KEY=VALUE")
         parsed[key.strip()] = _coerce(value.strip())
     with open_repo() as repo:
-        repo.prepare_remote(url)
+        warn(repo.prepare_remote(name, url, parsed, local=local))
         first = not repo.config.remotes()
         repo.config.set_remote(name, url, parsed, local=local, default=make_default or first)
-    click.echo(f"remote {name} -> {url}" + (" (default)" if make_default or first else ""))
+    click.echo(f"remote {name} -> {mask_url(url)}" + (" (default)" if make_default or first else "")
+               + (" (local config)" if local else ""))
+
+
+def warn(lines) -> None:
+    for line in lines:
+        click.echo(f"gitmodels: warning: {line}", err=True)
 
 
 def _coerce(value: str):
@@ -53,18 +59,20 @@ def _coerce(value: str):
 @remote.command("list")
 @json_option
 def list_(as_json):
-    """List remotes."""
+    """List remotes (credentials in URLs and settings are shown as ***)."""
+    from ..credentials import mask_settings, mask_url
+
     with open_repo() as repo:
         remotes = repo.config.remotes()
         default = repo.config.default_remote_name()
         local = set(repo.config.local.get("remotes", {}))
     if as_json:
-        emit_json({"remotes": [{"name": n, "url": s["url"], "default": n == default,
+        emit_json({"remotes": [{"name": n, "url": shown["url"], "default": n == default,
                                 "config": "local" if n in local else "shared",
-                                "settings": {k: "***" if k in SECRET_KEYS else v for k, v in s.items() if k != "url"}}
-                               for n, s in sorted(remotes.items())]})
+                                "settings": {k: v for k, v in shown.items() if k != "url"}}
+                               for n, shown in ((n, mask_settings(s)) for n, s in sorted(remotes.items()))]})
         return
-    click.echo(table([[("* " if n == default else "  ") + n, s["url"], "local" if n in local else "shared"]
+    click.echo(table([[("* " if n == default else "  ") + n, mask_url(s["url"]), "local" if n in local else "shared"]
                       for n, s in sorted(remotes.items())], ["  name", "url", "config"]) or "no remotes configured")
 
 

@@ -1,5 +1,6 @@
 import click
 
+from ..credentials import mask_text
 from ..errors import GitModelsError
 from .common import human_bytes, jobs_option, open_repo, progress_option, remote_option
 
@@ -20,7 +21,7 @@ def report(verb: str, result) -> None:
         if len(result.failed) == 1:
             raise result.failed[0][1]
         for _oid, exc in result.failed[:10]:
-            click.echo(f"  {exc}", err=True)
+            click.echo(f"  {mask_text(exc)}", err=True)
         raise GitModelsError(f"{verb} failed for {len(result.failed)} object(s)",
                              "fix the cause above and run the same command again; it resumes")
     saved = ""

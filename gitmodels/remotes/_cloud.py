@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Mapping
 
 from .. import fileio
+from ..credentials import mask_url
 from ..errors import BadConfig, GitModelsError, RemoteError, RemoteUnreachable
 from .base import KeyNotFound, Progress, TransientError
 
@@ -72,10 +73,11 @@ def split_bucket_url(url: str, scheme: str) -> tuple[str, str]:
     rest = url.split("://", 1)[1] if "://" in url else url
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise BadConfig(f"remote URL {url!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
+        raise BadConfig(f"remote URL {mask_url(url)!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
     parts = [p for p in prefix.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        raise BadConfig(f"remote URL {url!r} has '.' or '..' in its prefix", f"write it as {scheme}://BUCKET/PREFIX")
+        raise BadConfig(f"remote URL {mask_url(url)!r} has '.' or '..' in its prefix",
+                        f"write it as {scheme}://BUCKET/PREFIX")
     return bucket, "".join(p + "/" for p in parts)
 
 

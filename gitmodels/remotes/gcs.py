@@ -21,6 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
+from ..credentials import mask_url
 from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
 from . import _cloud
 from ._cloud import MiB, EndpointUnreachable
@@ -153,7 +154,8 @@ class GCSBackend(_cloud.CloudBackend, Backend):
         return self.client().bucket(self.bucket).blob(name, **kwargs)
 
     def endpoint(self) -> str:
-        return self.endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or DEFAULT_ENDPOINT
+        """For messages: credentials in the URL are masked."""
+        return mask_url(self.endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or DEFAULT_ENDPOINT)
 
     def describe(self) -> str:
         return self.url if self.endpoint() == DEFAULT_ENDPOINT else f"{self.url} ({self.endpoint()})"

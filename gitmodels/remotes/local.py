@@ -9,7 +9,8 @@ from typing import Iterator
 from urllib.parse import unquote, urlparse
 
 from .. import fileio
-from ..errors import AccessDenied, RemoteError, RemoteUnreachable
+from ..credentials import mask_url
+from ..errors import AccessDenied, RemoteError, RemoteUnreachable, UsageError
 from .base import Backend, KeyNotFound, Progress
 
 
@@ -17,7 +18,7 @@ def path_from_url(url: str) -> str:
     if url.startswith("file://"):
         parsed = urlparse(url)
         if parsed.netloc not in ("", "localhost"):
-            raise RemoteError(f"file URL {url!r} names a host", "write it as file:///absolute/path")
+            raise RemoteError(f"file URL {mask_url(url)!r} names a host", "write it as file:///absolute/path")
         return unquote(parsed.path)
     return os.path.expanduser(url)
 
@@ -31,14 +32,41 @@ def _linked(src: str, dst: str) -> bool:
     return True
 
 
-def create_root(path: str) -> bool:
+def create_root(path: str, shown: str | None = None) -> list[str]:
     """Create a directory remote when it is added (never on upload: an unmounted
-    share must fail loudly, not fill the local disk). Only when its parent exists."""
+    share must fail loudly, not fill the local disk), so a path that cannot work
+    is refused now rather than at the first push.
+
+    Returns warnings: folders created above the remote itself (a typo, or a
+    share that is not mounted, shows here), or a remote that is not writable.
+    """
     path = os.path.abspath(path)
-    if os.path.isdir(path) or not os.path.isdir(os.path.dirname(path)):
-        return False
-    os.makedirs(path, exist_ok=True)
-    return True
+    shown = shown or path
+    if os.path.isdir(path):
+        if os.access(path, os.W_OK | os.X_OK):
+            return []
+        return [f"directory remote {shown} is not writable by you: push will fail (pull may work)"]
+    if os.path.lexists(path):
+        raise UsageError(f"directory remote {shown} exists and is not a directory",
+                         "name a directory, or a path where one can be created")
+    missing = []
+    parent = os.path.dirname(path)
+    while not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+        if os.path.lexists(parent):
+            raise UsageError(f"directory remote {shown} cannot be created: {parent} is not a directory",
+                             "check the path")
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    try:
+        os.makedirs(path)
+    except OSError as exc:
+        raise UsageError(f"directory remote {shown} cannot be created: {exc.strerror or exc}"
+                         + (f" ({exc.filename})" if exc.filename and exc.filename != path else ""),
+                         "check the path (is a share not mounted?), or create the folder first") from None
+    if missing:
+        return [f"created {len(missing)} missing parent folder(s) of directory remote {shown} "
+                f"(from {missing[-1]}): if it belongs on a mounted share, mount it and add the remote again"]
+    return []
 
 
 class LocalBackend(Backend):

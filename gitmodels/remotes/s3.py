@@ -19,6 +19,7 @@ import threading
 from typing import Iterator
 
 from .. import fileio
+from ..credentials import mask_url
 from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
 from . import _cloud
 from ._cloud import MiB, EndpointUnreachable
@@ -163,12 +164,12 @@ class S3Backend(_cloud.CloudBackend, Backend):
     def endpoint(self) -> str:
         client = self._client
         if client is not None:
-            return client.meta.endpoint_url
-        return self._custom_endpoint() or "https://s3.amazonaws.com"
+            return mask_url(client.meta.endpoint_url)
+        return mask_url(self._custom_endpoint() or "https://s3.amazonaws.com")
 
     def describe(self) -> str:
         custom = self._custom_endpoint()
-        return f"{self.url} ({custom})" if custom else self.url
+        return f"{self.url} ({mask_url(custom)})" if custom else self.url
 
     def close(self) -> None:
         client, self._client = self._client, None
