@@ -1,19 +1,24 @@
-"""scikit-learn estimators and pipelines: joblib (default) or skops.
+"""scikit-learn estimators and pipelines: skops (default where installed) or joblib.
 
-joblib pickles: loading runs code from the file, so gitmodels loads it only
-after the caller verified the bytes against the committed pointer's hash.
+skops loads without unpickling. Its loader reports the types it does not know
+as "untrusted"; gitmodels trusts a reported type only when `is_trusted_type`
+accepts it (scikit-learn, NumPy and SciPy classes and functions, minus anything
+that reads/writes files or runs code), and refuses the file otherwise, naming
+the types. A caller who knows better passes `trusted=["module.Name", ...]` to
+trust those exact names in addition.
 
-skops (`format="skops"`) loads without unpickling. Its loader reports the types
-it does not know as "untrusted"; gitmodels trusts a reported type only when
-`is_trusted_type` accepts it (scikit-learn, NumPy and SciPy classes and
-functions, minus anything that reads/writes files or runs code), and refuses
-the file otherwise, naming the types. A caller who knows better passes
-`trusted=["module.Name", ...]` to trust those exact names in addition.
+joblib pickles: loading runs code from the file, so it is written only when
+asked for (`format="joblib"`), or when skops is not installed or cannot hold
+the object (it fails, or its file would need types outside the policy above),
+and a teammate's joblib file loads only through the trust policy (trust.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import sys
 from typing import Any
 
 from ..errors import SerializerError
@@ -50,7 +55,7 @@ def is_trusted_type(name: str) -> bool:
 
 class SklearnSerializer(Serializer):
     name = "sklearn"
-    formats = ("joblib", "skops")
+    formats = ("skops", "joblib")
     extra = "gitmodels[sklearn]"
     modules = ("sklearn",)
     base_classes = ("sklearn.base.BaseEstimator",)
@@ -67,6 +72,32 @@ class SklearnSerializer(Serializer):
             joblib.dump(obj, path)  # uncompressed: fastest, and the same model gives the same bytes
         return {"format": format}
 
+    def default_format(self) -> str:
+        return "skops" if _installed("skops") else "joblib"
+
+    def save_default(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
+        """skops when it can hold `obj` so that it loads back under the type policy; joblib otherwise."""
+        if format != "skops":  # the default is joblib only when skops is missing
+            self.save(obj, directory, format)
+            return {"format": format, "fallback": "skops is not installed (pip install 'gitmodels[sklearn]')"}
+        try:
+            self.save(obj, directory, "skops")
+            sio = self.import_module("skops.io", extra="gitmodels[skops]")
+            refused = _refused_types(sio, os.path.join(directory, FILES["skops"]), ())
+            if not refused:
+                return {"format": "skops"}
+            why = f"skops would need types outside scikit-learn/NumPy/SciPy: {', '.join(refused[:5])}"
+        except Exception as exc:  # noqa: BLE001 - any skops failure: joblib can still save it
+            why = f"skops cannot save it ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        self.save(obj, directory, "joblib")
+        return {"format": "joblib", "fallback": why}
+
     def load(self, directory: str, model_meta: dict[str, Any], *, trusted: list[str] | None = None,
              mmap_mode: str | None = None, **kwargs: Any) -> Any:
         if kwargs:
@@ -77,8 +108,7 @@ class SklearnSerializer(Serializer):
         if fmt == "skops":
             sio = self.import_module("skops.io", extra="gitmodels[skops]")
             unknown = sio.get_untrusted_types(file=path)
-            extra_trusted = set(trusted or ())
-            refused = sorted(t for t in unknown if not is_trusted_type(t) and t not in extra_trusted)
+            refused = _refused_types(sio, path, trusted or (), unknown)
             if refused:
                 raise SerializerError(
                     f"{path}: refusing to load types outside scikit-learn/NumPy/SciPy: {', '.join(refused)}",
@@ -110,6 +140,24 @@ class SklearnSerializer(Serializer):
 
         names = self.requires + (("skops",) if format == "skops" else ())
         return dependency_versions(names)
+
+
+def _installed(name: str) -> bool:
+    """Importable, without importing it."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _refused_types(sio: Any, path: str, trusted: Any, unknown: list[str] | None = None) -> list[str]:
+    """The types the skops file at `path` needs that neither the policy nor `trusted` accepts."""
+    if unknown is None:
+        unknown = sio.get_untrusted_types(file=path)
+    extra = set(trusted)
+    return sorted(t for t in unknown if not is_trusted_type(t) and t not in extra)
 
 
 def _signature(obj: Any) -> dict[str, Any]:
