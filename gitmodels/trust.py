@@ -187,7 +187,8 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
         if committed != ptr.oid:
             start = None
     if start:
-        found = repo.git.introducing_commit(start, ppath, ptr.oid, signature=bool(keys))
+        # the signature is checked even with no key listed: a refusal can then name the key to trust
+        found = repo.git.introducing_commit(start, ppath, ptr.oid, signature=True)
         if found is None:
             why = "no commit in its history introduced these bytes"
     if found is not None:
@@ -204,8 +205,10 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
     framework = model_meta.get("framework", "?")
     source = f"commit {found.sha[:12]} by {found.author} <{found.email}>" if found else "an unknown commit"
     ways = [f"load it once with gitmodels.load({art!r}, trust=True)"]
-    if found is not None:
+    if found is not None and found.good_signature and found.fingerprints:
+        ways.append(f"trust the signing key with `gitmodels trust add {found.fingerprints[0]}`")
+    elif found is not None:
         ways.append(f"trust the author with `gitmodels trust add {found.email}`")
     ways.append(SAFE_WAY.get(framework, "re-save it in a format that runs no code"))
-    raise UntrustedModel(f"refusing to load {art}: its {framework} format {fmt} can run code when loaded, "
-                         f"and it comes from {source}: {why}", "; ".join(ways))
+    raise UntrustedModel(f"refusing to load {art}: loading its {framework} model (format {fmt}) this way would "
+                         f"run code from its files, which come from {source}: {why}", "; ".join(ways))
