@@ -65,12 +65,31 @@ class SklearnSerializer(Serializer):
     def save(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
         path = os.path.join(directory, FILES[format])
         if format == "skops":
-            sio = self.import_module("skops.io", extra="gitmodels[skops]")
+            sio = self.skops_io()
             sio.dump(obj, path)
         else:
             joblib = self.import_module("joblib")
             joblib.dump(obj, path)  # uncompressed: fastest, and the same model gives the same bytes
         return {"format": format}
+
+    def skops_io(self) -> Any:
+        """`skops.io`, imported without the frameworks behind scikit-learn's array-API shim.
+
+        Importing skops.io lists every scikit-learn estimator (`all_estimators`), which walks
+        and imports every sklearn package, `sklearn.externals.array_api_compat.torch` included:
+        that imports torch (and cupy, dask, jax) when installed, seconds for a scikit-learn
+        model. Those shim packages hold no estimator, so they are made to fail to import (a
+        failure `all_estimators` ignores, and Python does not remember) while skops.io loads.
+        """
+        module = sys.modules.get("skops.io")
+        if module is not None:
+            return module
+        guard = _SkipArrayApiBackends()
+        sys.meta_path.insert(0, guard)
+        try:
+            return self.import_module("skops.io", extra="gitmodels[skops]")
+        finally:
+            sys.meta_path.remove(guard)
 
     def default_format(self) -> str:
         return "skops" if _installed("skops") else "joblib"
@@ -82,7 +101,7 @@ class SklearnSerializer(Serializer):
             return {"format": format, "fallback": "skops is not installed (pip install 'gitmodels[sklearn]')"}
         try:
             self.save(obj, directory, "skops")
-            sio = self.import_module("skops.io", extra="gitmodels[skops]")
+            sio = self.skops_io()
             refused = _refused_types(sio, os.path.join(directory, FILES["skops"]), ())
             if not refused:
                 return {"format": "skops"}
@@ -106,7 +125,7 @@ class SklearnSerializer(Serializer):
         path = os.path.join(directory, FILES[fmt])
         self.import_module("sklearn")
         if fmt == "skops":
-            sio = self.import_module("skops.io", extra="gitmodels[skops]")
+            sio = self.skops_io()
             unknown = sio.get_untrusted_types(file=path)
             refused = _refused_types(sio, path, trusted or (), unknown)
             if refused:
@@ -140,6 +159,20 @@ class SklearnSerializer(Serializer):
 
         names = self.requires + (("skops",) if format == "skops" else ())
         return dependency_versions(names)
+
+
+class _SkipArrayApiBackends:
+    """A meta-path finder refusing scikit-learn's array-API shims for frameworks not yet imported."""
+
+    PREFIX = "sklearn.externals.array_api_compat."
+    BACKENDS = ("torch", "cupy", "dask", "jax", "paddle")
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.startswith(self.PREFIX) and name.count(".") == 3:
+            backend = name.rsplit(".", 1)[1]
+            if backend in self.BACKENDS and backend not in sys.modules:
+                raise ImportError(f"{name} is not needed to load skops", name=name)
+        return None
 
 
 def _installed(name: str) -> bool:
