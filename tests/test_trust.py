@@ -17,6 +17,8 @@ import pytest
 
 import gitmodels
 from gitmodels.errors import UntrustedModel
+from gitmodels.serializers import register, reset_registry
+from gitmodels.serializers.base import Serializer
 from tests.gitutil import World, commit_all, git, gitmodels as gm, rev
 
 MALLORY = {"GIT_AUTHOR_NAME": "Mallory", "GIT_AUTHOR_EMAIL": "mallory@example.com"}
@@ -142,6 +144,13 @@ def test_a_teammates_pickle_is_refused_in_a_fresh_clone_until_trusted(world, own
     gm(bob, "trust", "add", "--global", "mallory@example.com")
     gitmodels.load("models/clf")
     assert marker.exists()
+    marker.unlink()
+
+    # in her own clone, mallory's `gitmodels add` made the bytes hers: no question asked there
+    gm(bob, "trust", "remove", "--global", "mallory@example.com")
+    monkeypatch.chdir(mallory)
+    gitmodels.load("models/clf")
+    assert marker.exists()
 
 
 def test_the_users_own_pickle_loads_without_asking_and_notes_the_unsafe_format(world, owner, tmp_path,
@@ -194,6 +203,57 @@ def test_torch_weights_load_without_asking_the_whole_module_asks(world, owner, m
         gitmodels.load("models/net")
     assert "torch model (format pt)" in str(err.value)
     assert "weights_only=True" in err.value.hint
+
+
+class Thing:
+    """An object only the test's own serializer (a stand-in for a third-party plugin) can save."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class ThingSerializer(Serializer):
+    """Two formats: `pkl` (pickle, declared as running code) and `txt` (plain text)."""
+
+    name = "thing"
+    formats = ("txt", "pkl")
+    modules = (__name__,)
+    pickle_formats = ("pkl",)
+
+    def save(self, obj, directory, format):
+        with open(os.path.join(directory, "thing." + format), "wb") as f:
+            f.write(pickle.dumps(obj) if format == "pkl" else str(obj.value).encode())
+        return {"format": format}
+
+    def load(self, directory, model_meta, **kwargs):
+        with open(os.path.join(directory, "thing." + model_meta["format"]), "rb") as f:
+            data = f.read()
+        return pickle.loads(data) if model_meta["format"] == "pkl" else Thing(data.decode())
+
+
+@pytest.fixture
+def thing_serializer():
+    register(ThingSerializer)
+    yield
+    reset_registry()
+
+
+def test_a_format_a_third_party_serializer_declares_unsafe_asks_first(world, owner, thing_serializer,
+                                                                      monkeypatch, caplog):
+    with caplog.at_level(logging.WARNING, logger="gitmodels"):
+        gitmodels.save(Thing("a"), "models/text")
+        gitmodels.save(Thing("b"), "models/pickled", format="pkl")
+    notes = [r.getMessage() for r in caplog.records if "runs code when loaded" in r.getMessage()]
+    assert len(notes) == 1 and "models/pickled" in notes[0] and "(as asked)" in notes[0]
+    commit_all(owner, "things")
+    git(owner, "push", "-q", "origin", "main")
+    gm(owner, "push")
+    _fresh_clone(world, "gina", monkeypatch)
+    assert gitmodels.load("models/text").value == "a"
+    with pytest.raises(UntrustedModel, match=r"thing model \(format pkl\)") as err:
+        gitmodels.load("models/pickled")
+    assert "re-save it in a format that runs no code" in err.value.hint
+    assert gitmodels.load("models/pickled", trust=True).value == "b"
 
 
 @pytest.fixture
