@@ -60,6 +60,7 @@ class CommitInfo:
     email: str
     signature: str = ""  # git's %G?: G good, U good but unknown validity, N none, B bad, E cannot check, ...
     fingerprints: tuple[str, ...] = ()  # %GF and %GP: the signing key and its primary key
+    parents: tuple[str, ...] = ()
 
     @property
     def good_signature(self) -> bool:
@@ -214,22 +215,22 @@ class GitRepo:
         that is not configured, an empty list is used, so a good ssh signature
         reads "U" with its key's fingerprint).
         """
-        fields = ["%H", "%an", "%ae"] + (["%G?", "%GF", "%GP"] if signature else [])
+        fields = ["%H", "%P", "%an", "%ae"] + (["%G?", "%GF", "%GP"] if signature else [])
         config = ["--literal-pathspecs", "-c", "log.showSignature=false"]
         if signature and not self.git("config", "--get", "gpg.ssh.allowedSignersFile", check=False).stdout.strip():
             config += ["-c", f"gpg.ssh.allowedSignersFile={os.devnull}"]
         proc = self.git(*config, "log", "-1", "--no-color", f"-S{needle}", "--format=" + "%x00".join(fields),
                         start, "--", path, check=False)
-        if proc.returncode != 0:
+        if proc.returncode != 0:  # (not check=True: its message would name the first option, not `log`)
             message = proc.stderr.decode(errors="replace").strip().splitlines()
             raise GitModelsError(f"git log failed: {message[-1] if message else proc.returncode}")
         line = proc.stdout.decode("utf-8", "replace").strip("\n")
         if not line:
             return None
         parts = line.split("\0") + [""] * 3
-        return CommitInfo(sha=parts[0], author=parts[1], email=parts[2],
-                          signature=(parts[3] or "N") if signature else "",
-                          fingerprints=tuple(f for f in parts[4:6] if f))
+        return CommitInfo(sha=parts[0], parents=tuple(parts[1].split()), author=parts[2], email=parts[3],
+                          signature=(parts[4] or "N") if signature else "",
+                          fingerprints=tuple(f for f in parts[5:7] if f))
 
     def refs(self, prefixes: tuple[bytes, ...] = (b"refs/heads/", b"refs/tags/")) -> dict[str, str]:
         """ref name -> commit sha (tags peeled)."""

@@ -178,17 +178,10 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
     start = commit or repo.git.head()
     why = "its pointer is not committed, and it was not saved in this clone"
     found = None
-    if start and commit is None:
-        data = repo.git.file_at(start, ppath)
-        try:
-            committed = pointer_mod.parse(data, ppath).oid if data is not None else None
-        except GitModelsError:
-            committed = None
-        if committed != ptr.oid:
-            start = None
+    if start and commit is None and _pointer_oid(repo, start, ppath) != ptr.oid:
+        start = None
     if start:
-        # the signature is checked even with no key listed: a refusal can then name the key to trust
-        found = repo.git.introducing_commit(start, ppath, ptr.oid, signature=True)
+        found = _introducer(repo, start, ppath, ptr.oid)
         if found is None:
             why = "no commit in its history introduced these bytes"
     if found is not None:
@@ -212,3 +205,30 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
     ways.append(SAFE_WAY.get(framework, "re-save it in a format that runs no code"))
     raise UntrustedModel(f"refusing to load {art}: loading its {framework} model (format {fmt}) this way would "
                          f"run code from its files, which come from {source}: {why}", "; ".join(ways))
+
+
+def _pointer_oid(repo, commit: str, ppath: str) -> str | None:
+    from . import pointer as pointer_mod
+
+    data = repo.git.file_at(commit, ppath)
+    try:
+        return pointer_mod.parse(data, ppath).oid if data is not None else None
+    except GitModelsError:
+        return None
+
+
+def _introducer(repo, start: str, ppath: str, oid: str, rounds: int = 64):
+    """The commit that made `oid` the pointer's oid, with git's signature check.
+
+    `git log -S` reports the newest commit that changed how often the oid's text
+    occurs in the pointer; one that only dropped a second copy of it (a comment)
+    while its parent already pointed at the oid did not introduce the bytes, so
+    the search goes on from that parent. The signature is checked even when no
+    key is listed: a refusal can then name the key to trust.
+    """
+    for _ in range(rounds):
+        found = repo.git.introducing_commit(start, ppath, oid, signature=True)
+        if found is None or not found.parents or _pointer_oid(repo, found.parents[0], ppath) != oid:
+            return found
+        start = found.parents[0]
+    return None

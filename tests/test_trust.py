@@ -334,3 +334,26 @@ def test_trust_add_refuses_what_it_cannot_read(world, owner):
     assert out.stderr.startswith("gitmodels: cannot tell what to trust")
     assert "Traceback" not in out.output
     assert gm(owner, "trust", "remove", "nobody@example.com", check=False).returncode == 2
+
+
+def test_a_trusted_commit_that_only_drops_a_second_copy_of_the_oid_is_not_credited(world, owner, tmp_path,
+                                                                                 monkeypatch):
+    """`git log -S` sees the oid's text, not the pointer's oid: mallory writes it twice (oid and a comment),
+    a trusted author's tidy-up drops the comment, and the bytes are still mallory's."""
+    marker = tmp_path / "pwned"
+    mallory = world.clone("mallory")
+    _swap_in_pickle(mallory, marker, MALLORY)
+    pointer = mallory / "models" / "clf.gitmodel"
+    text = pointer.read_text()
+    oid = next(line.split('"')[1] for line in text.splitlines() if line.startswith("oid"))
+    pointer.write_text(f"# reviewed: {oid}\n" + text)
+    commit_all(mallory, "note", extra_env=MALLORY)
+    pointer.write_text(text)
+    commit_all(mallory, "tidy the pointer")  # the default test author, whom bob trusts
+    git(mallory, "push", "-q", "origin", "main")
+
+    bob = _fresh_clone(world, "bob", monkeypatch)
+    gm(bob, "trust", "add", "author@example.com")
+    with pytest.raises(UntrustedModel, match="Mallory <mallory@example.com>"):
+        gitmodels.load("models/clf")
+    assert not marker.exists()
