@@ -357,3 +357,42 @@ def test_a_trusted_commit_that_only_drops_a_second_copy_of_the_oid_is_not_credit
     with pytest.raises(UntrustedModel, match="Mallory <mallory@example.com>"):
         gitmodels.load("models/clf")
     assert not marker.exists()
+
+
+@pytest.fixture
+def gpg_homes(tmp_path):
+    """Carol's keyring with a fresh signing key, and bob's (empty); their agents are stopped afterwards."""
+    homes = {name: tmp_path / f"gnupg-{name}" for name in ("carol", "bob")}
+    for home in homes.values():
+        home.mkdir(mode=0o700)
+    env = dict(os.environ, GNUPGHOME=str(homes["carol"]))
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Carol <carol@example.com>",
+                    "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    yield homes
+    for home in homes.values():
+        subprocess.run(["gpgconf", "--kill", "all"], env=dict(os.environ, GNUPGHOME=str(home)), capture_output=True)
+
+
+def test_a_commit_signed_with_a_trusted_gpg_key_loads(world, owner, gpg_homes, tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    carol_env = dict(CAROL, GNUPGHOME=str(gpg_homes["carol"]))
+    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys", "carol@example.com"],
+                             env=dict(os.environ, **carol_env), check=True, capture_output=True, text=True).stdout
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+    carol = world.clone("carol")
+    git(carol, "config", "user.signingkey", "carol@example.com")
+    _swap_in_pickle(carol, marker, carol_env, "carol's pickle, gpg-signed", sign=True)
+
+    bob = _fresh_clone(world, "bob", monkeypatch)
+    monkeypatch.setenv("GNUPGHOME", str(gpg_homes["bob"]))
+    gm(bob, "trust", "add", fingerprint.lower())
+    # bob trusts the fingerprint but does not have the key: git cannot check the signature
+    with pytest.raises(UntrustedModel, match="no signature by a trusted key"):
+        gitmodels.load("models/clf")
+    assert not marker.exists()
+    public = subprocess.run(["gpg", "--batch", "--armor", "--export", fingerprint],
+                            env=dict(os.environ, GNUPGHOME=str(gpg_homes["carol"])), check=True,
+                            capture_output=True).stdout
+    subprocess.run(["gpg", "--batch", "--import"], input=public, check=True, capture_output=True)
+    gitmodels.load("models/clf")  # a good signature ("U": bob never certified the key) by a trusted key
+    assert marker.exists()
