@@ -8,6 +8,7 @@ revision, re-hashed against the oid git recorded before anything is deserialized
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from typing import Any, Iterable
 from . import fileio
 from .errors import PathError
 from .repo import Repo
+
+log = logging.getLogger("gitmodels")
 
 
 def _repo_for(path: str | os.PathLike, repo: Repo | None) -> Repo:
@@ -88,10 +91,20 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
         user = _user_tables(metrics, {**described, **(params or {})} or None, tags)
         meta.update(user)
         result = repo.add([target], meta=meta, stage=stage)[0]
+        if serializers.runs_code(tables["model"]):
+            _note_unsafe(result.path, tables)
         return repo.read_pointer(result.pointer_path)
     finally:
         if own:
             repo.close()
+
+
+def _note_unsafe(path: str, tables: dict) -> None:
+    """One line, so that a pickle never enters a repository unnoticed."""
+    fmt = tables["model"]["format"]
+    why = tables.get("fallback") or "as asked"
+    log.warning(f"gitmodels: note: {path} was saved as {fmt}, a format that runs code when loaded ({why}); "
+                "teammates will have to trust it to load it")
 
 
 @contextlib.contextmanager
@@ -136,15 +149,20 @@ def _user_tables(metrics, params, tags) -> dict:
 
 
 def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None, remote: str | None = None,
-         **kwargs: Any) -> Any:
-    """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer."""
-    from . import history, metadata, serializers
+         trust: bool = False, **kwargs: Any) -> Any:
+    """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer.
+
+    A load that can run code from the files (joblib, a whole torch module) goes ahead only when the
+    bytes are trusted (saved here, or committed by a trusted author or key: gitmodels/trust.py), or
+    with `trust=True` for this call; otherwise UntrustedModel is raised before anything is read.
+    """
+    from . import history, metadata, serializers, trust as trust_mod
 
     path, rev = history.parse_spec(str(path), rev)
     own = repo is None
     repo = _repo_for(path, repo)
     try:
-        art, _, ptr = history.pointer_at(repo, path, rev)
+        art, sha, ptr = history.pointer_at(repo, path, rev)
         model_meta = ptr.meta.get("model") if isinstance(ptr.meta.get("model"), dict) else None
         for warning in metadata.check_runtime(ptr.meta):
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
@@ -154,6 +172,10 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
         with tempfile.TemporaryDirectory(prefix="load-", dir=repo.store.tmp_dir) as tmp:
             dest = os.path.join(tmp, "model")
             repo.export(ptr, dest, remote=remote)
+            ser, meta = serializers.resolve(dest, model_meta)
+            load_args = {k: v for k, v in kwargs.items() if k != "allow_pickle"}
+            if not trust and kwargs.get("allow_pickle", True) and ser.uses_pickle(meta, **load_args):
+                trust_mod.require(repo, art, ptr, sha, meta)
             return serializers.load_from_dir(dest, model_meta, **kwargs)
     finally:
         if own:

@@ -139,6 +139,12 @@ class FrameworkMissing(SerializerError):
     pass
 
 
+class UntrustedModel(GitModelsError):
+    """Loading would run code from bytes nobody the user trusts committed (a teammate's pickle)."""
+
+    exit_code = 10
+
+
 class LockTimeout(GitModelsError):
     exit_code = 9
     default_hint = "another gitmodels command is running in this repository; wait for it, then retry"

@@ -6,6 +6,7 @@ through the git CLI in `stage`, so index extensions are never mishandled.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -48,6 +49,23 @@ def discover(start: str) -> tuple[str, str, str]:
         with open(commondir_file, encoding="utf-8") as f:
             common = os.path.normpath(os.path.join(git_dir, f.read().strip()))
     return folder, git_dir, common
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitInfo:
+    """Who made a commit, and what git's own signature check says about it."""
+
+    sha: str
+    author: str
+    email: str
+    signature: str = ""  # git's %G?: G good, U good but unknown validity, N none, B bad, E cannot check, ...
+    fingerprints: tuple[str, ...] = ()  # %GF and %GP: the signing key and its primary key
+    parents: tuple[str, ...] = ()
+
+    @property
+    def good_signature(self) -> bool:
+        """The bytes are signed and the signature checks out (validity is the trust list's call)."""
+        return self.signature in ("G", "U")
 
 
 class GitRepo:
@@ -184,6 +202,35 @@ class GitRepo:
             kwargs["paths"] = [p.encode() for p in paths]
         return (e.commit for e in self.repo.get_walker(include=include, exclude=exclude,
                                                        max_entries=max_entries, **kwargs))
+
+    def introducing_commit(self, start: str, path: str, needle: str, signature: bool = False) -> "CommitInfo | None":
+        """The newest commit reachable from `start` that put `needle` into `path` (None: none did).
+
+        `git log -S` finds the commits that change how often `needle` occurs in
+        `path`; from a commit whose file holds it, the newest such commit is the
+        one that introduced it. Merges are not diffed, so a merge that takes one
+        side unchanged is followed to the commit that made the change, not
+        credited to whoever merged. `signature=True` also asks git to verify the
+        commit's signature (gpg, or ssh with gpg.ssh.allowedSignersFile; when
+        that is not configured, an empty list is used, so a good ssh signature
+        reads "U" with its key's fingerprint).
+        """
+        fields = ["%H", "%P", "%an", "%ae"] + (["%G?", "%GF", "%GP"] if signature else [])
+        config = ["--literal-pathspecs", "-c", "log.showSignature=false"]
+        if signature and not self.git("config", "--get", "gpg.ssh.allowedSignersFile", check=False).stdout.strip():
+            config += ["-c", f"gpg.ssh.allowedSignersFile={os.devnull}"]
+        proc = self.git(*config, "log", "-1", "--no-color", f"-S{needle}", "--format=" + "%x00".join(fields),
+                        start, "--", path, check=False)
+        if proc.returncode != 0:  # (not check=True: its message would name the first option, not `log`)
+            message = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise GitModelsError(f"git log failed: {message[-1] if message else proc.returncode}")
+        line = proc.stdout.decode("utf-8", "replace").strip("\n")
+        if not line:
+            return None
+        parts = line.split("\0") + [""] * 3
+        return CommitInfo(sha=parts[0], parents=tuple(parts[1].split()), author=parts[2], email=parts[3],
+                          signature=(parts[4] or "N") if signature else "",
+                          fingerprints=tuple(f for f in parts[5:7] if f))
 
     def refs(self, prefixes: tuple[bytes, ...] = (b"refs/heads/", b"refs/tags/")) -> dict[str, str]:
         """ref name -> commit sha (tags peeled)."""

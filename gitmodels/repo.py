@@ -273,6 +273,10 @@ class Repo:
         changed = old is None or old.oid != new.oid or old.kind != new.kind or (meta is not None and old.meta != new.meta)
         if changed:
             fileio.write_bytes_atomic(self.abspath(ppath), new.dumps().encode("utf-8"), fsync=False)
+        if old is None or old.oid != new.oid:
+            # bytes this clone put under a pointer: loading them later needs no trust decision.
+            # Re-adding what a checkout wrote keeps the pointer's oid, so it is never recorded here.
+            self.state.saved_add([new.oid])
         staged = [ppath]
         gi = ignore.ensure_ignored(self.root, rel)
         if gi:

@@ -1,5 +1,9 @@
 """Remembered facts that save work: file stat -> oid, and which objects a remote holds.
 
+It also remembers which artifacts were saved or added in this clone: the trust
+policy (gitmodels/trust.py) loads those without asking, and this file lives in
+.git, so no commit can claim it.
+
 `status`, `checkout` and the hooks stat an artifact and, when (inode, size,
 mtime, ctime) match what was recorded, reuse its oid instead of re-hashing.
 SQLite in WAL mode lets several gitmodels processes share it safely.
@@ -22,6 +26,9 @@ CREATE TABLE IF NOT EXISTS memo (
 );
 CREATE TABLE IF NOT EXISTS remote_has (
     remote TEXT, oid TEXT, PRIMARY KEY (remote, oid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS saved_here (
+    oid TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 """
 
@@ -115,6 +122,18 @@ class StateDB:
 
     def memo_put(self, name: str, stamp: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", [(name, stamp, value)])
+
+    # -- artifacts whose bytes were saved or added in this clone (the trust policy) ------
+
+    def saved_add(self, oids: Iterable[str]) -> None:
+        rows = [(o,) for o in oids]
+        if rows:
+            self._write("INSERT OR IGNORE INTO saved_here VALUES (?)", rows)
+
+    def saved_has(self, oid: str) -> bool:
+        if not os.path.exists(self.path):
+            return False
+        return self.db.execute("SELECT 1 FROM saved_here WHERE oid = ?", (oid,)).fetchone() is not None
 
     # -- what remotes hold -----------------------------------------------------------
 

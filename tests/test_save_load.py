@@ -115,7 +115,7 @@ def test_save_commit_reload_and_travel_back(repo, tmp_path, monkeypatch, framewo
 
 def test_a_tampered_cache_object_is_refused_before_unpickling(repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
-    gitmodels.save(train("sklearn", 1), "models/m")
+    gitmodels.save(train("sklearn", 1), "models/m", format="joblib")
     git(repo, "commit", "-qm", "v1")
     model_file = next(p for p in (repo / "models" / "m").iterdir() if p.suffix == ".joblib")
     oid = __import__("hashlib").sha256(model_file.read_bytes()).hexdigest()

@@ -247,6 +247,8 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
          "runtime": {"python", "implementation", "platform"},
          "dependencies": {dist: version},
          "params": {name: scalar}}
+
+    plus "fallback" (why) when the default format could not hold the object and another was written.
     """
     from ..fileio import tmp_name_for
     from ..metadata import runtime_info, utc_now_iso
@@ -256,6 +258,7 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
     else:
         ser = find_serializer(obj, serializer)
     fmt = ser.check_format(format)
+    fallback = None
     directory = os.path.abspath(os.fspath(directory))
     _check_target(directory)
 
@@ -265,7 +268,8 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
     os.mkdir(tmp)
     try:
         try:
-            fields = dict(ser.save(obj, tmp, fmt) or {})
+            fields = dict((ser.save(obj, tmp, fmt) if format is not None else ser.save_default(obj, tmp, fmt))
+                          or {})
         except GitModelsError:
             raise
         except Exception as exc:
@@ -273,7 +277,8 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
                                   f"serializer: {type(exc).__name__}: {exc}",
                                   "check that the model is fitted/built; pass serializer= or format= to "
                                   "choose another way") from exc
-        fields.pop("format", None)
+        fmt = ser.check_format(fields.pop("format", None) or fmt)
+        fallback = fields.pop("fallback", None)
         info = _describe(ser, obj)
         files = _files_under(tmp)
         if DESCRIPTOR in files:
@@ -302,12 +307,24 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
     signature = clean_table(dict(info.get("signature") or {}))
     if signature:
         ordered["signature"] = signature
-    return {
+    tables: dict[str, Any] = {
         "model": ordered,
         "runtime": runtime_info(),
         "dependencies": ser.dependencies(fmt),
         "params": clean_table(dict(info.get("params") or {})),
     }
+    if fallback:
+        tables["fallback"] = str(fallback)
+    return tables
+
+
+def runs_code(model_meta: dict[str, Any]) -> bool:
+    """Does loading this [model] table's format run code from the file (whatever the load arguments)?"""
+    try:
+        ser = get_serializer(str(model_meta.get("framework")))
+    except SerializerError:
+        return False
+    return model_meta.get("format") in ser.pickle_formats
 
 
 def read_descriptor(directory: str | os.PathLike) -> dict[str, Any]:
@@ -341,6 +358,26 @@ def load_from_dir(directory: str | os.PathLike, model_meta: dict[str, Any] | Non
     Other keyword arguments go to the serializer's `load` (e.g. `into=` for torch).
     """
     directory = os.fspath(directory)
+    ser, meta = resolve(directory, model_meta)
+    fmt, framework = meta["format"], meta["framework"]
+    if not allow_pickle and ser.uses_pickle(meta, **kwargs):
+        raise SerializerError(f"{directory}: loading this {framework} model ({fmt}) would unpickle, "
+                              "and allow_pickle=False",
+                              "load it from a verified pointer, or use a non-pickle way (torch: into=MODEL)")
+    try:
+        return ser.load(directory, meta, **kwargs)
+    except GitModelsError:
+        raise
+    except Exception as exc:
+        raise SerializerError(f"could not load the {meta.get('class', framework)} model in {directory}: "
+                              f"{type(exc).__name__}: {exc}",
+                              "check the recorded versions with `gitmodels show`; the model's own classes "
+                              "must be importable") from exc
+
+
+def resolve(directory: str | os.PathLike, model_meta: dict[str, Any] | None = None) -> tuple[Serializer, dict]:
+    """(serializer, [model] table) that `load_from_dir` would load `directory` with."""
+    directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise SerializerError(f"{directory} is not a directory", "run `gitmodels checkout` to restore it")
     if model_meta:
@@ -360,19 +397,7 @@ def load_from_dir(directory: str | os.PathLike, model_meta: dict[str, Any] | Non
     if fmt not in ser.formats:
         raise SerializerError(f"{directory}: the {framework} format {fmt!r} is unknown to this gitmodels",
                               f"known formats: {', '.join(ser.formats)}; upgrading gitmodels may help")
-    if not allow_pickle and ser.uses_pickle(meta, **kwargs):
-        raise SerializerError(f"{directory}: loading this {framework} model ({fmt}) would unpickle, "
-                              "and allow_pickle=False",
-                              "load it from a verified pointer, or use a non-pickle way (torch: into=MODEL)")
-    try:
-        return ser.load(directory, meta, **kwargs)
-    except GitModelsError:
-        raise
-    except Exception as exc:
-        raise SerializerError(f"could not load the {meta.get('class', framework)} model in {directory}: "
-                              f"{type(exc).__name__}: {exc}",
-                              "check the recorded versions with `gitmodels show`; the model's own classes "
-                              "must be importable") from exc
+    return ser, meta
 
 
 __all__ = [
@@ -388,5 +413,7 @@ __all__ = [
     "read_descriptor",
     "register",
     "reset_registry",
+    "resolve",
+    "runs_code",
     "save_to_dir",
 ]

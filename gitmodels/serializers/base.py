@@ -202,7 +202,10 @@ class Serializer:
     modules: tuple[str, ...] = ()  # module roots whose classes this serializer owns
     base_classes: tuple[str, ...] = ()  # "module.QualName" as it appears in __mro__
     requires: tuple[str, ...] = ()  # distributions recorded in [dependencies]
-    pickle_formats: tuple[str, ...] = ()  # formats whose loading unpickles
+    # The safety declaration (docs/serializers.md, "the safety model"): formats whose loading can run code
+    # from the file (pickle or anything else). Loads of these ask the trust policy first (gitmodels/trust.py);
+    # `uses_pickle` refines it per load when the arguments decide (torch: the whole module or weights only).
+    pickle_formats: tuple[str, ...] = ()
     priority: int = 0
 
     # -- selection ---------------------------------------------------------------
@@ -228,9 +231,13 @@ class Serializer:
     def handles(self, obj: Any) -> bool:
         return self.match(obj) is not None
 
+    def default_format(self) -> str:
+        """The format `save` uses when none is asked for (the first, unless it depends on what is installed)."""
+        return self.formats[0]
+
     def check_format(self, format: str | None) -> str:
         if format is None:
-            return self.formats[0]
+            return self.default_format()
         if format not in self.formats:
             raise SerializerError(f"the {self.name} serializer has no format {format!r}",
                                   f"use one of: {', '.join(self.formats)}")
@@ -241,6 +248,15 @@ class Serializer:
     def save(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
         """Write `obj` into the empty `directory`; return [model] fields (at least `format`)."""
         raise NotImplementedError
+
+    def save_default(self, obj: Any, directory: str, format: str) -> dict[str, Any]:
+        """`save` in the default format, when the caller did not ask for one.
+
+        A serializer whose default format cannot hold every object may write
+        another one instead: it returns that `format`, and `fallback`, one line
+        saying why (shown to the user, not recorded).
+        """
+        return self.save(obj, directory, format)
 
     def load(self, directory: str, model_meta: dict[str, Any], **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -255,7 +271,10 @@ class Serializer:
         return dependency_versions(self.requires)
 
     def uses_pickle(self, model_meta: dict[str, Any], **kwargs: Any) -> bool:
-        """Would `load` with these arguments unpickle anything?"""
+        """Could `load` with these arguments run code from the files (unpickle, or anything alike)?
+
+        True asks the trust policy before `gitmodels.load`, and lets `allow_pickle=False` refuse.
+        """
         return model_meta.get("format") in self.pickle_formats
 
     # -- helpers -----------------------------------------------------------------

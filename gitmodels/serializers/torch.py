@@ -19,10 +19,10 @@ Loading:
   (`load_state_dict`), unpickling nothing;
 - `load(..., weights_only=True)` returns the state_dict;
 - `load(...)` (default) unpickles `module.pkl`. This runs code from the file,
-  which is acceptable because gitmodels only calls it after verifying the bytes
-  against the SHA-256 recorded in the committed pointer: the pickle is exactly
-  the one written from the user's own repository. `allow_pickle=False` in
-  `load_from_dir` turns this default off.
+  so `uses_pickle` says so, and `gitmodels.load` does it only for bytes the
+  trust policy accepts (saved in this clone, or committed by a trusted author
+  or key: gitmodels/trust.py). `allow_pickle=False` in `load_from_dir` turns
+  this default off.
 
 `torch.save` is deterministic for the same tensors and file name, so re-saving
 the same model gives the same bytes.

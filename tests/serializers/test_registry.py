@@ -189,9 +189,9 @@ def test_target_must_be_new_or_empty(tmp_path, fitted):
         save_to_dir(fitted, tmp_path / "afile")
     (tmp_path / "empty").mkdir()
     save_to_dir(fitted, tmp_path / "empty")
-    assert sorted(os.listdir(tmp_path / "empty")) == [DESCRIPTOR, "model.joblib"]
+    assert sorted(os.listdir(tmp_path / "empty")) == [DESCRIPTOR, "model.skops"]
     save_to_dir(fitted, tmp_path / "new" / "nested")
-    assert (tmp_path / "new" / "nested" / "model.joblib").exists()
+    assert (tmp_path / "new" / "nested" / "model.skops").exists()
 
 
 def test_a_failed_save_leaves_nothing_behind(tmp_path):
@@ -208,8 +208,8 @@ def test_descriptor_is_deterministic_and_makes_the_directory_self_describing(tmp
     a = (tmp_path / "a" / DESCRIPTOR).read_bytes()
     assert a == (tmp_path / "b" / DESCRIPTOR).read_bytes()
     doc = json.loads(a)
-    assert doc == {"class": "sklearn.linear_model.LogisticRegression", "files": ["model.joblib"],
-                   "format": "joblib", "framework": "sklearn", "gitmodels_descriptor": 1}
+    assert doc == {"class": "sklearn.linear_model.LogisticRegression", "files": ["model.skops"],
+                   "format": "skops", "framework": "sklearn", "gitmodels_descriptor": 1}
     assert read_descriptor(tmp_path / "a") == doc
     assert "saved_at" in first["model"] and "saved_at" not in doc
     assert list(first["model"])[:4] == ["framework", "class", "format", "saved_at"]
@@ -254,7 +254,7 @@ def test_load_from_dir_errors(tmp_path, plugins):
 
 
 def test_a_load_failure_is_a_serializer_error(tmp_path, fitted):
-    save_to_dir(fitted, tmp_path / "m")
+    save_to_dir(fitted, tmp_path / "m", format="joblib")
     (tmp_path / "m" / "model.joblib").write_bytes(b"garbage")
     with pytest.raises(SerializerError, match="could not load"):
         load_from_dir(tmp_path / "m")

@@ -1,4 +1,5 @@
-"""scikit-learn: joblib by default, skops as an option, with a safe trusted-types policy."""
+"""scikit-learn: skops by default (where installed), joblib on request or as a fallback, and a safe
+trusted-types policy for skops."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def pipeline(tiny_xy):
 
 def test_joblib_pipeline_reloads_in_fresh_process_with_identical_predictions(tmp_path, pipeline, tiny_xy):
     X, _ = tiny_xy
-    result = save_to_dir(pipeline, tmp_path / "model")
+    result = save_to_dir(pipeline, tmp_path / "model", format="joblib")
+    assert "fallback" not in result  # asked for: no reason to give
     tables = toml_roundtrip(result)
     model = tables["model"]
     assert model["framework"] == "sklearn"
@@ -63,6 +65,39 @@ def test_skops_format_reloads_in_fresh_process_without_unpickling(tmp_path, pipe
     got, _ = predict_in_fresh_process(tmp_path, tmp_path / "model", None, X, "predict_proba",
                                       columns=["age", "tenure", "spend"], kwargs={"allow_pickle": False})
     assert np.array_equal(got, expected)
+
+
+def test_default_format_is_skops_and_loads_without_unpickling(tmp_path, pipeline, tiny_xy):
+    X, _ = tiny_xy
+    result = save_to_dir(pipeline, tmp_path / "model")
+    assert result["model"]["format"] == "skops"
+    assert "fallback" not in result
+    assert "skops" in result["dependencies"]
+    assert sorted(os.listdir(tmp_path / "model")) == ["gitmodels-model.json", "model.skops"]
+    loaded = load_from_dir(tmp_path / "model", allow_pickle=False)
+    assert np.array_equal(loaded.predict_proba(_frame(X)), pipeline.predict_proba(_frame(X)))
+
+
+def test_default_falls_back_to_joblib_when_skops_would_need_untrusted_types(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    result = save_to_dir(FunctionTransformer(os.system), tmp_path / "model")
+    assert result["model"]["format"] == "joblib"
+    assert "outside scikit-learn/NumPy/SciPy" in result["fallback"] and "system" in result["fallback"]
+    assert sorted(os.listdir(tmp_path / "model")) == ["gitmodels-model.json", "model.joblib"]
+    assert load_from_dir(tmp_path / "model").func is os.system
+
+
+def test_default_is_joblib_without_skops(tmp_path, tiny_xy, monkeypatch):
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = tiny_xy
+    monkeypatch.setitem(sys.modules, "skops", None)
+    result = save_to_dir(LogisticRegression().fit(X, y), tmp_path / "m")
+    assert result["model"]["format"] == "joblib"
+    assert "skops is not installed" in result["fallback"]
 
 
 def test_skops_refuses_types_outside_the_policy(tmp_path):
@@ -113,8 +148,8 @@ def test_describe_plain_estimator(tiny_xy):
 
 
 def test_resaving_the_same_model_gives_the_same_bytes(tmp_path, pipeline):
-    save_to_dir(pipeline, tmp_path / "a")
-    save_to_dir(pipeline, tmp_path / "b")
+    save_to_dir(pipeline, tmp_path / "a", format="joblib")
+    save_to_dir(pipeline, tmp_path / "b", format="joblib")
     assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
 
 
@@ -122,7 +157,7 @@ def test_allow_pickle_false_refuses_joblib(tmp_path, tiny_xy):
     from sklearn.linear_model import LogisticRegression
 
     X, y = tiny_xy
-    save_to_dir(LogisticRegression().fit(X, y), tmp_path / "m")
+    save_to_dir(LogisticRegression().fit(X, y), tmp_path / "m", format="joblib")
     with pytest.raises(SerializerError, match="unpickle"):
         load_from_dir(tmp_path / "m", allow_pickle=False)
 
