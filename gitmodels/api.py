@@ -153,7 +153,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
         os.makedirs(repo.store.tmp_dir, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="load-", dir=repo.store.tmp_dir) as tmp:
             dest = os.path.join(tmp, "model")
-            repo.export(ptr, dest, remote=remote)
+            repo.export(ptr, dest, remote=remote, where=art)
             return serializers.load_from_dir(dest, model_meta, **kwargs)
     finally:
         if own:
