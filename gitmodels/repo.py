@@ -212,9 +212,12 @@ class Repo:
 
     def add(self, paths: Iterable[str], progress: bool | None = None,
             meta: dict | None = None, stage: bool = True) -> list[AddResult]:
+        from . import ignore
+
         targets = []
         for path in paths:
             rel = self.artifact_relpath(path)
+            ignore.check_name(rel)
             absolute = self.abspath(rel)
             if not os.path.lexists(absolute):
                 raise PathError(f"{path} does not exist")
