@@ -8,8 +8,8 @@ from typing import Callable, Iterable
 
 from . import pointer as pointer_mod
 from .config import Config
-from .errors import (BadPointer, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError,
-                     RemoteError, SizeMismatch, UnsavedChanges)
+from .errors import (BadPointer, CorruptObject, GitModelsError, ModelNotFound, NoRemote, ObjectMissing,
+                     PathError, RemoteError, SizeMismatch, UnsavedChanges)
 from .gitrepo import GitRepo
 from .locking import repo_lock
 from .pointer import Pointer
@@ -338,6 +338,8 @@ class Repo:
             oids.update(e.oid for e in entries)
         elif check and not ptr.is_dir:
             size = self.store.size(ptr.oid)
+            if size is not None and size != ptr.size and not self.store.verify(ptr.oid):  # damaged, not lying
+                raise CorruptObject(f"{where or 'a model'}: corrupt object in the cache: {self.store.path(ptr.oid)}")
             if size is not None:
                 pointer_mod.check_size(ptr, size, None, where)
         return oids
@@ -398,7 +400,7 @@ class Repo:
         for art, ptr in named:
             try:
                 oids |= self._objects_of(ptr, art)
-            except SizeMismatch as exc:  # a pointer that lies about its bytes is not pushed as if fine
+            except (SizeMismatch, CorruptObject) as exc:  # neither is pushed as if fine
                 refused.setdefault(exc.message, (ptr.oid, exc))
         bar = Bar(f"pushing to {name}", wanted(progress))
         try:
@@ -521,11 +523,11 @@ class Repo:
 
         Used by `get` and `load`: what comes out is verified against the oid git
         recorded, whatever happened to the cache since, and against the pointer's
-        size (checked on the object's stat before a byte is copied). `where`: the
-        model's path, for messages.
+        size (the count of the bytes that hashed right). `where`: the model's
+        path, for messages.
         """
         from . import fileio, manifest as manifest_mod
-        from .errors import BadManifest, CorruptObject
+        from .errors import BadManifest
         from .hashing import hash_bytes
 
         if os.path.lexists(dest):
@@ -539,13 +541,16 @@ class Repo:
 
         def copy_verified(oid: str, target: str, size_check: Callable[[int], None], executable: bool = False) -> None:
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            with open(self.store.path(oid), "rb", buffering=0) as fin:
-                size_check(os.fstat(fin.fileno()).st_size)  # the hash below proves these are the oid's bytes
-                with open(target, "wb", buffering=0) as fout:
-                    digest, _ = fileio.copy_and_hash(fin, fout)
+            with open(self.store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
+                digest, size = fileio.copy_and_hash(fin, fout)
             if digest != oid:
                 os.unlink(target)
                 raise CorruptObject(f"corrupt object in the cache: {self.store.path(oid)}")
+            try:
+                size_check(size)  # the size of bytes that hashed right: a mismatch is the pointer's
+            except GitModelsError:
+                os.unlink(target)
+                raise
             if executable:
                 os.chmod(target, 0o755)
 
