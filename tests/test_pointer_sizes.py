@@ -155,3 +155,14 @@ def test_a_damaged_cached_object_is_not_blamed_on_its_pointer(repo, tmp_path):
     res = gm(repo, "get", "m.bin", "--rev", "HEAD", "-o", str(tmp_path / "out"), check=False)
     assert res.returncode != 0 and "size mismatch" not in res.stderr, res.stderr
     assert list((repo / ".git" / "gitmodels" / "quarantine").iterdir())  # treated as the damaged copy it is
+
+
+def test_pre_push_stops_a_pointer_that_lies_about_its_size(world):
+    alice = world.first_clone("alice")
+    world.add_model(alice, "m.bin", DATA)
+    _lie(alice, "m.bin", len(DATA) + 1)
+    git(alice, "add", "m.bin.gitmodel")
+    git(alice, "commit", "-qm", "a lying pointer")
+    res = git(alice, "push", "origin", "main", check=False)
+    assert res.returncode != 0 and "size mismatch" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert git(alice, "ls-remote", "origin", "main").stdout.split()[0] != git(alice, "rev-parse", "HEAD").stdout.strip()
