@@ -171,7 +171,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
         os.makedirs(repo.store.tmp_dir, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="load-", dir=repo.store.tmp_dir) as tmp:
             dest = os.path.join(tmp, "model")
-            repo.export(ptr, dest, remote=remote)
+            repo.export(ptr, dest, remote=remote, where=art)
             ser, meta = serializers.resolve(dest, model_meta)
             load_args = {k: v for k, v in kwargs.items() if k != "allow_pickle"}
             if not trust and kwargs.get("allow_pickle", True) and ser.uses_pickle(meta, **load_args):

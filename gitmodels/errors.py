@@ -44,6 +44,13 @@ class BadPointer(GitModelsError):
     exit_code = 3
 
 
+class SizeMismatch(BadPointer):
+    """A pointer whose size or file count disagrees with the bytes its oid names: it was edited or crafted.
+
+    Not a CorruptObject: the object may be sound, so nothing is quarantined or re-fetched for it.
+    """
+
+
 class BadManifest(GitModelsError):
     exit_code = 3
 

@@ -1,5 +1,9 @@
 """Integrity checks: re-hash every cached object (and, on request, every remote object).
 
+The cache check also compares each pointer (workspace, HEAD, branches, tags)
+with the size of the sound object it names: a pointer that lies about its
+size was edited or crafted, and is reported like a corrupt object.
+
 A cached object whose bytes do not hash to its name is moved to
 `<cache>/quarantine/` (never deleted), so nothing ever reads it again and a
 later fetch can put a good copy in its place. A damaged remote object is only
@@ -17,7 +21,8 @@ from typing import Iterable
 
 from . import fileio
 from . import manifest as manifest_mod
-from .errors import GitModelsError, RemoteError
+from . import pointer as pointer_mod
+from .errors import GitModelsError, RemoteError, SizeMismatch
 from .gc import chunking_api, forget_chunk_sources
 from .hashing import hash_file, prefixed
 from .progress import Bar, wanted
@@ -34,6 +39,7 @@ class Problem:
     quarantined_to: str | None = None
     repaired: bool = False
     affects: list[str] = dataclasses.field(default_factory=list)  # the objects it damages (a pack: several)
+    kind: str = "object"       # "object": bytes that do not hash to their name; "pointer": a pointer's size is wrong
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "oid": prefixed(self.oid), "affects": [prefixed(o) for o in self.affects]}
@@ -72,6 +78,21 @@ def affected_models(repo, oids: Iterable[str], include_remote_refs: bool = False
     oids = set(oids)
     if not oids:
         return {}
+    hits: dict[str, dict[str, list[str]]] = {}  # oid -> model -> where
+    for pointers, where in _pointer_sets(repo, include_remote_refs):
+        for art, ptr in pointers.items():
+            needed = {ptr.oid}
+            if ptr.is_dir and repo.store.has(ptr.oid):
+                with contextlib.suppress(GitModelsError):
+                    needed |= {e.oid for e in manifest_mod.parse(repo.store.read_bytes(ptr.oid)).entries}
+            for oid in needed & oids:
+                hits.setdefault(oid, {}).setdefault(art, []).extend(where)
+    return {oid: {art: list(dict.fromkeys(where)) for art, where in sorted(models.items())}
+            for oid, models in hits.items()}
+
+
+def _pointer_sets(repo, include_remote_refs: bool = False) -> Iterable[tuple[dict, list[str]]]:
+    """(artifact path -> Pointer, [workspace | HEAD | branch and tag names]) for each place models are named."""
     sources: dict[str, list[str]] = {}  # commit sha -> names
     head = repo.git.head()
     if head:
@@ -80,24 +101,50 @@ def affected_models(repo, oids: Iterable[str], include_remote_refs: bool = False
     for name, sha in sorted(repo.git.refs(prefixes).items()):
         short = name.split("/", 2)[2] if name.startswith(("refs/heads/", "refs/tags/")) else name[len("refs/"):]
         sources.setdefault(sha, []).append(short)
-    hits: dict[str, dict[str, list[str]]] = {}  # oid -> model -> where
+    for rev, names in [(None, ["workspace"])] + list(sources.items()):
+        try:
+            pointers = repo.pointers(rev, errors=[])
+        except GitModelsError:
+            continue
+        yield pointers, names
 
-    def visit(pointers: dict, where: list[str]) -> None:
+
+def pointer_size_problems(repo, sizes: dict[str, int], skip: Iterable[str] = ()) -> list[Problem]:
+    """Pointers whose size (or file count) is not that of the cached object they name.
+
+    `sizes`: oid -> size of the cached objects that hashed right (others are skipped).
+    """
+    skip = set(skip)
+    manifests: dict[str, tuple[int, int] | None] = {}
+    found: dict[tuple[str, str, int, int | None], Problem] = {}
+    for pointers, where in _pointer_sets(repo):
         for art, ptr in pointers.items():
-            needed = {ptr.oid}
-            if ptr.is_dir and repo.store.has(ptr.oid):
-                with contextlib.suppress(GitModelsError):
-                    needed |= {e.oid for e in manifest_mod.parse(repo.store.read_bytes(ptr.oid)).entries}
-            for oid in needed & oids:
-                hits.setdefault(oid, {}).setdefault(art, []).extend(where)
-
-    with contextlib.suppress(GitModelsError):
-        visit(repo.pointers(None, errors=[]), ["workspace"])
-    for sha, names in sources.items():
-        with contextlib.suppress(GitModelsError):
-            visit(repo.pointers(sha, errors=[]), names)
-    return {oid: {art: list(dict.fromkeys(where)) for art, where in sorted(models.items())}
-            for oid, models in hits.items()}
+            if ptr.oid in skip or ptr.oid not in sizes:
+                continue
+            files = None
+            if ptr.is_dir:
+                if ptr.oid not in manifests:
+                    try:
+                        man = manifest_mod.parse(repo.store.read_bytes(ptr.oid, verify=False))
+                        manifests[ptr.oid] = (man.size, len(man.entries))
+                    except GitModelsError:
+                        manifests[ptr.oid] = None
+                if manifests[ptr.oid] is None:
+                    continue
+                size, files = manifests[ptr.oid]
+            else:
+                size = sizes[ptr.oid]
+            try:
+                pointer_mod.check_size(ptr, size, files, art)
+            except SizeMismatch as exc:
+                key = (art, ptr.oid, ptr.size, ptr.files)
+                p = found.setdefault(key, Problem(ptr.oid, pointer_mod.pointer_path_for(art),
+                                                  exc.message[len(art) + 2:], affects=[ptr.oid], kind="pointer"))
+                p.refs.extend(where)
+    for (art, *_), p in found.items():
+        p.refs = list(dict.fromkeys(p.refs))
+        p.models = [f"{art} ({', '.join(p.refs)})"]
+    return sorted(found.values(), key=lambda p: (p.where, p.oid))
 
 
 def _describe(p: Problem, models: dict[str, dict[str, list[str]]]) -> None:
@@ -144,7 +191,9 @@ def check_cache(repo, *, quarantine: bool = True, jobs: int | None = None,
                     problems.append(Problem(oid, store.path(oid), error, affects=[oid]))
     finally:
         bar.close()
+    lying = pointer_size_problems(repo, sizes, skip=[p.oid for p in problems])
     if not problems:
+        result.corrupt.extend(lying)
         return result
     with repo.lock():
         for p in problems:
@@ -157,6 +206,7 @@ def check_cache(repo, *, quarantine: bool = True, jobs: int | None = None,
     for p in sorted(problems, key=lambda p: p.oid):
         _describe(p, models)
         result.corrupt.append(p)
+    result.corrupt.extend(lying)
     return result
 
 
@@ -289,4 +339,5 @@ def quarantined(repo) -> list[str]:
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-__all__ = ["Problem", "FsckResult", "check_cache", "check_remote", "affected_models", "quarantined"]
+__all__ = ["Problem", "FsckResult", "check_cache", "check_remote", "affected_models", "pointer_size_problems",
+           "quarantined"]

@@ -539,13 +539,13 @@ def get(repo, path: str, rev: str | None, out: str, *, force: bool = False, remo
         raise PathError(f"{dest} already exists", "choose another output path, or pass --force to replace it")
     fetched = _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
     try:
-        _write(repo, ptr, dest)
+        _write(repo, ptr, dest, art)
     except CorruptObject:
         # A damaged cached copy: move it aside, fetch a good one, try once more.
         for oid in _corrupt_objects(repo.store, ptr):
             repo.store.quarantine(oid)
         fetched += _ensure_cached(repo, ptr, art, rev or "HEAD", remote, progress)
-        _write(repo, ptr, dest)
+        _write(repo, ptr, dest, art)
     return GetResult(art, dest, sha or "", ptr.oid, ptr.kind, ptr.size, ptr.files, fetched)
 
 
@@ -598,12 +598,12 @@ def _corrupt_objects(store, ptr: Pointer) -> list[str]:
     return [o for o in dict.fromkeys(oids) if store.has(o) and not store.verify(o)]
 
 
-def _write(repo, ptr: Pointer, dest: str) -> None:
+def _write(repo, ptr: Pointer, dest: str, art: str | None = None) -> None:
     """Export a verified copy next to `dest`, then swap it in: `dest` is never half-written."""
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     staged = fileio.tmp_name_for(dest)
     try:
-        repo.export(ptr, staged, fetch=False)
+        repo.export(ptr, staged, fetch=False, where=art)
         fileio.swap_into_place(staged, dest)
     finally:
         if os.path.isdir(staged) and not os.path.islink(staged):

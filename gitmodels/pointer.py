@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from . import tomlwriter
-from .errors import BadPointer
+from .errors import BadPointer, SizeMismatch
 from .hashing import OID_PREFIX, is_hex_oid
 
 try:  # Python 3.11+
@@ -25,6 +25,8 @@ SUFFIX = ".gitmodel"
 VERSION = 1
 MAX_SIZE = 64 * 1024
 HEADER = "# Managed by gitmodels: the model's bytes are in the model store, not in git."
+MAX_INT = 2**63 - 1  # every integer core field (and every size gitmodels compares) fits in a signed 64-bit int
+MAX_DEPTH = 32       # tables and arrays nested deeper are no metadata gitmodels writes
 KINDS = ("file", "dir")
 CORE_KEYS = ("version", "oid", "size", "kind", "files")
 # Known metadata tables, in the order they are written; unknown ones follow.
@@ -98,8 +100,9 @@ def parse(data: bytes | str, where: str = "pointer") -> Pointer:
                          f"then `gitmodels checkout {artifact_hint(where)}`")
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BadPointer(f"{where}: not valid TOML ({exc})",
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, an integer too long to convert, deep nesting
+        why = "nested too deeply" if isinstance(exc, RecursionError) else _clip(str(exc).splitlines()[0], 120)
+        raise BadPointer(f"{where}: not valid TOML ({why})",
                          f"restore it with `git checkout -- {where}` or re-run `gitmodels add`") from None
     return from_dict(doc, where)
 
@@ -108,13 +111,42 @@ def artifact_hint(where: str) -> str:
     return where[: -len(SUFFIX)] if where.endswith(SUFFIX) else where
 
 
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _int_field(doc: dict, key: str, where: str, fix: str) -> int | None:
+    """An integer core field in 0..MAX_INT (a bool is not an integer here), or None when absent."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadPointer(f"{where}: `{key}` must be an integer, not {_clip(repr(value))}", fix)
+    if not 0 <= value <= MAX_INT:
+        shown = _clip(str(value), 24) if value.bit_length() < 10000 else "a huge number"
+        raise BadPointer(f"{where}: `{key}` = {shown} is out of range (0 to 2**63-1)", fix)
+    return value
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """True when `value` nests tables/arrays no deeper than `limit`."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level > limit:
+                return False
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
 def from_dict(doc: dict, where: str = "pointer") -> Pointer:
     fix = f"restore it with `git checkout -- {where}` or re-run `gitmodels add {artifact_hint(where)}`"
-    version = doc.get("version")
-    if version is None:
+    if "version" not in doc:
         raise BadPointer(f"{where}: missing `version`", fix)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise BadPointer(f"{where}: `version` must be an integer", fix)
+    version = _int_field(doc, "version", where, fix)
+    if version is None:  # unreachable: TOML has no null
+        raise BadPointer(f"{where}: missing `version`", fix)
     if version > VERSION:
         raise BadPointer(f"{where}: pointer version {version} is newer than this gitmodels understands "
                          f"(max {VERSION})", "upgrade gitmodels: pip install -U gitmodels")
@@ -122,17 +154,17 @@ def from_dict(doc: dict, where: str = "pointer") -> Pointer:
         raise BadPointer(f"{where}: unknown pointer version {version}", fix)
     oid = doc.get("oid")
     if not isinstance(oid, str) or not oid.startswith(OID_PREFIX) or not is_hex_oid(oid[len(OID_PREFIX):]):
-        raise BadPointer(f"{where}: bad oid {oid!r} (want 'sha256:' and 64 lowercase hex digits)", fix)
-    size = doc.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise BadPointer(f"{where}: `size` must be a non-negative integer", fix)
+        raise BadPointer(f"{where}: bad oid {_clip(repr(oid), 80)} (want 'sha256:' and 64 lowercase hex digits)", fix)
+    size = _int_field(doc, "size", where, fix)
+    if size is None:
+        raise BadPointer(f"{where}: missing `size`", fix)
     kind = doc.get("kind", "file")
-    if kind not in KINDS:
-        raise BadPointer(f"{where}: unknown kind {kind!r} (want 'file' or 'dir')", fix)
-    files = doc.get("files")
-    if files is not None and (not isinstance(files, int) or isinstance(files, bool) or files < 0):
-        raise BadPointer(f"{where}: `files` must be a non-negative integer", fix)
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise BadPointer(f"{where}: unknown kind {_clip(repr(kind))} (want 'file' or 'dir')", fix)
+    files = _int_field(doc, "files", where, fix)
     meta = {k: v for k, v in doc.items() if k not in CORE_KEYS}
+    if not _depth(meta, MAX_DEPTH):
+        raise BadPointer(f"{where}: metadata nested more than {MAX_DEPTH} levels deep", fix)
     return Pointer(oid=oid[len(OID_PREFIX):], size=size, kind=kind, files=files, meta=meta, version=version)
 
 
@@ -164,12 +196,17 @@ def _fast_value(text: str):
             return True
         if text == "false":
             return False
-        return int(text) if _INT_RE.fullmatch(text) else float(text)
+        if _INT_RE.fullmatch(text):
+            return int(text) if len(text) <= 40 else _NO  # the strict reader explains an absurd integer
+        return float(text)
     if _ARRAY_RE.fullmatch(text):
         body = text.rstrip()[:-1].rstrip()
         if body.endswith(","):
             body = body[:-1]
-        return json.loads(body + "]")
+        try:
+            return json.loads(body + "]")
+        except ValueError:  # an integer too long for int(): the strict reader says so
+            return _NO
     return _NO
 
 
@@ -219,6 +256,25 @@ def parse_fast(data: bytes, where: str = "pointer") -> Pointer:
     if doc is None:
         return parse(data, where)
     return from_dict(doc, where)
+
+
+def check_size(ptr: Pointer, size: int, files: int | None = None, where: str | None = None) -> None:
+    """Refuse a pointer whose size (or file count) is not that of the bytes its oid names.
+
+    The oid is checked by hashing; the size is only a claim, so every path that
+    reads an object compares it with a size it already has (a stat, a manifest).
+    `where` is the model's path, when the caller knows it.
+    """
+    if ptr.size != size:
+        what = f"the pointer says {ptr.size} bytes, its object sha256:{ptr.oid[:12]} has {size}"
+    elif ptr.is_dir and files is not None and ptr.files is not None and ptr.files != files:
+        what = f"the pointer says {ptr.files} files, its manifest sha256:{ptr.oid[:12]} lists {files}"
+    else:
+        return
+    pointer = f"`git checkout -- {pointer_path_for(where)}`" if where else "`git checkout -- PATH.gitmodel`"
+    add = f"`gitmodels add {where}`" if where else "`gitmodels add PATH`"
+    raise SizeMismatch(f"{where or 'a model'}: size mismatch: {what} (the pointer was edited or damaged)",
+                       f"restore the pointer: {pointer}; if the workspace bytes are the right ones: {add}")
 
 
 def read(path: str, where: str | None = None) -> Pointer:

@@ -29,6 +29,8 @@ DROP_ORDER = ("objects", "rate", "eta", "amount")  # least important first
 
 
 def human_bytes(n: float) -> str:
+    if isinstance(n, int) and n.bit_length() > 1000:  # past float's range: no real size, but no crash either
+        return "more than 10**300 B" if n > 0 else "less than -10**300 B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -8,8 +8,8 @@ from typing import Callable, Iterable
 
 from . import pointer as pointer_mod
 from .config import Config
-from .errors import (BadPointer, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError,
-                     RemoteError, UnsavedChanges)
+from .errors import (BadPointer, CorruptObject, GitModelsError, ModelNotFound, NoRemote, ObjectMissing,
+                     PathError, RemoteError, SizeMismatch, UnsavedChanges)
 from .gitrepo import GitRepo
 from .hashing import prefixed
 from .locking import repo_lock
@@ -77,6 +77,13 @@ def extra_objects(ptr: Pointer) -> set[str]:
     if isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71:
         return {ref[7:]}
     return set()
+
+
+def _model_of_key(key: str) -> str:
+    """The model path in a `pointers_for_transfer(all_refs=True)` key: `ART@SHA8:OID` or `ART:OID`."""
+    art = key.rpartition(":")[0]
+    head, at, sha = art.rpartition("@")
+    return head if at and len(sha) == 8 and all(c in "0123456789abcdef" for c in sha) else art
 
 
 class Repo:
@@ -227,9 +234,12 @@ class Repo:
 
     def add(self, paths: Iterable[str], progress: bool | None = None,
             meta: dict | None = None, stage: bool = True) -> list[AddResult]:
+        from . import ignore
+
         targets = []
         for path in paths:
             rel = self.artifact_relpath(path)
+            ignore.check_name(rel)
             absolute = self.abspath(rel)
             if not os.path.lexists(absolute):
                 raise PathError(f"{path} does not exist")
@@ -297,12 +307,18 @@ class Repo:
             if not os.path.lexists(absolute):
                 st.state = "missing"
             else:
-                quick = self.workspace.quick_state(absolute, recorded)
+                quick = self.workspace.quick_scan(absolute, recorded)
                 current = quick if quick is not None else self._scan_quietly(absolute)
-                if current != ptr.oid:
+                if current is None or current.oid != ptr.oid:
                     st.state = "modified"
-                elif not st.in_cache:
-                    st.state = "not-in-cache"
+                else:
+                    try:
+                        pointer_mod.check_size(ptr, current.size, current.files, art)
+                    except SizeMismatch as exc:
+                        st.state, st.error = "bad-pointer", str(exc)
+                    else:
+                        if not st.in_cache:
+                            st.state = "not-in-cache"
             out.append(st)
         self.state.flush()
         if remote:
@@ -312,16 +328,16 @@ class Repo:
                 objs = {}
                 for s in out:
                     if s.oid:  # not in cache: the remote must have it (a directory: its manifest, pushed last)
-                        objs[s.path] = self._objects_of(pointers[s.path])
+                        objs[s.path] = self._objects_of(pointers[s.path], check=False)
                 missing = transfer.remote_missing(set().union(*objs.values()) if objs else set())
                 for s in out:
                     if s.path in objs:
                         s.pushed = not (objs[s.path] & missing)
         return sorted(out, key=lambda s: s.path)
 
-    def _scan_quietly(self, absolute: str) -> str | None:
+    def _scan_quietly(self, absolute: str) -> Scanned | None:
         try:
-            return self.workspace.scan(absolute).oid
+            return self.workspace.scan(absolute)
         except GitModelsError:
             return None
 
@@ -335,11 +351,23 @@ class Repo:
                 return False
         return True
 
-    def _objects_of(self, ptr: Pointer) -> set[str]:
-        """Every object a pointer needs, expanding a cached directory manifest."""
+    def _objects_of(self, ptr: Pointer, where: str | None = None, check: bool = True) -> set[str]:
+        """Every object a pointer needs, expanding a cached directory manifest.
+
+        `check`: refuse (SizeMismatch) a pointer whose size is not its cached object's.
+        """
         oids = {ptr.oid} | extra_objects(ptr)
         if ptr.is_dir and self.store.has(ptr.oid):
-            oids.update(e.oid for e in manifest_entries(self.store, ptr.oid))
+            entries = manifest_entries(self.store, ptr.oid)
+            if check:
+                pointer_mod.check_size(ptr, sum(e.size for e in entries), len(entries), where)
+            oids.update(e.oid for e in entries)
+        elif check and not ptr.is_dir:
+            size = self.store.size(ptr.oid)
+            if size is not None and size != ptr.size and not self.store.verify(ptr.oid):  # damaged, not lying
+                raise CorruptObject(f"{where or 'a model'}: corrupt object in the cache: {self.store.path(ptr.oid)}")
+            if size is not None:
+                pointer_mod.check_size(ptr, size, None, where)
         return oids
 
     # -- remotes and transfers ----------------------------------------------------------------
@@ -398,11 +426,17 @@ class Repo:
     def push(self, rev: str | None = None, all_refs: bool = False, remote: str | None = None,
              paths: Iterable[str] | None = None, jobs: int | None = None, progress: bool | None = None,
              pointers: Iterable[Pointer] | None = None) -> TransferResult:
-        ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
+        named = [(None, p) for p in pointers] if pointers is not None \
+            else [(_model_of_key(key) if all_refs else key, p)
+                  for key, p in self.pointers_for_transfer(rev, all_refs, paths).items()]
         name, transfer = self.open_transfer(remote, jobs)
         oids: set[str] = set()
-        for ptr in ptrs:
-            oids |= self._objects_of(ptr)
+        refused: dict[str, tuple[str, GitModelsError]] = {}
+        for art, ptr in named:
+            try:
+                oids |= self._objects_of(ptr, art)
+            except (SizeMismatch, CorruptObject) as exc:  # neither is pushed as if fine
+                refused.setdefault(exc.message, (ptr.oid, exc))
         bar = Bar(f"pushing to {name}", wanted(progress))
         try:
             with transfer.backend:
@@ -410,6 +444,7 @@ class Repo:
                 not_cached = sorted(o for o in missing_remote if not self.store.has(o))
                 result = transfer.push(sorted(missing_remote - set(not_cached)), bar, bar.set_total)
                 result.objects = len(oids)
+                result.failed.extend(refused.values())
                 for oid in not_cached:
                     result.failed.append((oid, ObjectMissing(f"object {oid[:12]} is in neither the cache nor remote {name}",
                                                              "fetch it from a remote that has it, or add the model again")))
@@ -425,7 +460,7 @@ class Repo:
         ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
         result = TransferResult()
         if all(self.in_cache(p) for p in ptrs):
-            result.objects = sum(len(self._objects_of(p)) for p in ptrs)
+            result.objects = sum(len(self._objects_of(p, check=False)) for p in ptrs)
             return result
         name, transfer = self.open_transfer(remote, jobs)
         spares = self.workspace.spares if for_workspace and self.config.get("core", "link") in ("reflink", "copy") \
@@ -493,9 +528,14 @@ class Repo:
     def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None],
                       result: CheckoutResult) -> None:
         absolute = self.abspath(art)
+
+        def check(size: int, files: int | None) -> None:
+            pointer_mod.check_size(ptr, size, files, art)
+
         if os.path.lexists(absolute):
-            quick = self.workspace.quick_state(absolute)
-            if quick == ptr.oid and ptr.kind == "file":
+            quick = self.workspace.quick_scan(absolute)
+            if quick is not None and quick.oid == ptr.oid and ptr.kind == "file":
+                check(quick.size, None)
                 result.unchanged.append(art)
                 return
         if not self.in_cache(ptr):
@@ -505,21 +545,24 @@ class Repo:
                                 "push it from a clone that has it (`gitmodels push`), then `gitmodels pull`")
         try:
             changed = self.workspace.restore(absolute, ptr.oid, ptr.kind, link=self.config.get("core", "link"),
-                                             force=force, progress=bar)
+                                             force=force, progress=bar, check=check)
         except UnsavedChanges:
             raise UnsavedChanges(f"{art} was modified and not saved with `gitmodels add`; not overwriting it",
                                  f"keep it: `gitmodels add {art}`; discard it: `gitmodels checkout --force {art}`") \
                 from None
         (result.restored if changed else result.unchanged).append(art)
 
-    def export(self, ptr: Pointer, dest: str, *, fetch: bool = True, remote: str | None = None) -> None:
+    def export(self, ptr: Pointer, dest: str, *, fetch: bool = True, remote: str | None = None,
+               where: str | None = None) -> None:
         """Write the artifact of `ptr` at `dest` (which must not exist), re-hashing every byte.
 
         Used by `get` and `load`: what comes out is verified against the oid git
-        recorded, whatever happened to the cache since.
+        recorded, whatever happened to the cache since, and against the pointer's
+        size (the count of the bytes that hashed right). `where`: the model's
+        path, for messages.
         """
         from . import fileio, manifest as manifest_mod
-        from .errors import CorruptObject
+        from .errors import BadManifest
         from .hashing import hash_bytes
 
         if os.path.lexists(dest):
@@ -531,25 +574,41 @@ class Repo:
         if not self.in_cache(ptr):
             raise ObjectMissing(f"model {ptr.oid[:12]} is not in the cache", "run `gitmodels fetch`")
 
-        def copy_verified(oid: str, target: str, executable: bool = False) -> None:
+        def copy_verified(oid: str, target: str, size_check: Callable[[int], None], executable: bool = False) -> None:
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             with open(self.store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
-                digest, _ = fileio.copy_and_hash(fin, fout)
+                digest, size = fileio.copy_and_hash(fin, fout)
             if digest != oid:
                 os.unlink(target)
                 raise CorruptObject(f"corrupt object in the cache: {self.store.path(oid)}")
+            try:
+                size_check(size)  # the size of bytes that hashed right: a mismatch is the pointer's
+            except GitModelsError:
+                os.unlink(target)
+                raise
             if executable:
                 os.chmod(target, 0o755)
 
         if not ptr.is_dir:
-            copy_verified(ptr.oid, dest)
+            copy_verified(ptr.oid, dest, lambda size: pointer_mod.check_size(ptr, size, None, where))
             return
         data = self.store.read_bytes(ptr.oid, verify=False)
         if hash_bytes(data) != ptr.oid:
             raise CorruptObject(f"corrupt manifest in the cache: {self.store.path(ptr.oid)}")
+        man = manifest_mod.parse(data, f"manifest {ptr.oid[:12]}")
+        pointer_mod.check_size(ptr, man.size, len(man.entries), where)
+
+        def entry_check(entry) -> Callable[[int], None]:
+            def check(size: int) -> None:
+                if size != entry.size:
+                    raise BadManifest(f"manifest {ptr.oid[:12]}: {entry.path} is {entry.size} bytes in the manifest, "
+                                      f"its object sha256:{entry.oid[:12]} has {size}",
+                                      "the manifest was crafted or damaged; use a commit you trust")
+            return check
+
         os.makedirs(dest)
-        for entry in manifest_mod.parse(data, f"manifest {ptr.oid[:12]}").entries:
-            copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry.executable)
+        for entry in man.entries:
+            copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry_check(entry), entry.executable)
 
     def pull(self, remote: str | None = None, paths: Iterable[str] | None = None, jobs: int | None = None,
              progress: bool | None = None, force: bool = False) -> CheckoutResult:

@@ -10,7 +10,7 @@ import stat as statmod
 from typing import Callable
 
 from . import fileio, manifest as manifest_mod
-from .errors import CorruptObject, PathError, UnsafeEntry, UnsavedChanges
+from .errors import BadManifest, CorruptObject, PathError, UnsafeEntry, UnsavedChanges
 from .hashing import hash_file
 from .manifest import Entry, Manifest
 from .spares import Spares
@@ -18,6 +18,7 @@ from .statcache import StateDB
 from .store import Store
 
 Progress = Callable[[int], None]
+SizeCheck = Callable[[int, "int | None"], None]  # (size, files) of the bytes about to be used; raises if wrong
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,12 +139,18 @@ class Workspace:
 
         `recorded` is a prefetched `lookup_many` answer covering `path`.
         """
+        quick = self.quick_scan(path, recorded)
+        return quick.oid if quick is not None else None
+
+    def quick_scan(self, path: str, recorded: dict | None = None) -> Scanned | None:
+        """quick_state with the file's size (from the same stat), so a pointer's size is checked for free."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
         if statmod.S_ISREG(st.st_mode):
-            return self.state.known_oid(path, st, recorded)
+            oid = self.state.known_oid(path, st, recorded)
+            return Scanned(oid, st.st_size, "file") if oid else None
         return None
 
     # -- restoring --------------------------------------------------------------------
@@ -153,8 +160,8 @@ class Workspace:
         path = self.store.path(oid)
         self.state.record(path, os.stat(path), oid)
 
-    def check_object(self, oid: str, recorded: dict | None = None) -> None:
-        """Refuse a cached object that was written to since it was verified.
+    def check_object(self, oid: str, recorded: dict | None = None) -> int:
+        """Refuse a cached object that was written to since it was verified; returns its size.
 
         Objects are read-only; one whose stat changed was edited (or replaced), so
         it is re-hashed before a single byte of it reaches the workspace.
@@ -163,11 +170,12 @@ class Workspace:
         path = self.store.path(oid)
         st = os.stat(path)
         if self.state.known_oid(path, st, recorded) == oid:
-            return
+            return st.st_size
         digest, _ = hash_file(path)
         if digest != oid:
             raise CorruptObject(f"corrupt object in the cache: {path} (its bytes hash to {digest[:12]})")
         self.state.record(path, st, oid)
+        return st.st_size
 
     def recoverable(self, scanned: Scanned) -> bool:
         """True when every byte of the artifact on disk is also in the cache."""
@@ -176,22 +184,28 @@ class Workspace:
         return all(self.store.has(e.oid) for e in scanned.manifest.entries)
 
     def restore(self, path: str, oid: str, kind: str, *, link: str = "reflink", force: bool = False,
-                current: Scanned | None = None, progress: Progress | None = None) -> bool:
+                current: Scanned | None = None, progress: Progress | None = None,
+                check: SizeCheck | None = None) -> bool:
         """Make the artifact at `path` match `oid`; returns False when it already did.
 
         Refuses (UnsavedChanges) to replace bytes that exist nowhere but the
-        workspace, unless force.
+        workspace, unless force. `check(size, files)` sees the size of the
+        verified bytes before any is placed (the pointer's size is only a claim).
         """
         _remove_stale_temps(path, kind)
         exists = os.path.lexists(path)
         if exists and current is None:
             current = self.scan(path)
         if current is not None and current.oid == oid and current.kind == kind:
+            if check:
+                check(current.size, current.files)
             return False
         if current is not None and not force and not self.recoverable(current):
             raise UnsavedChanges(f"{path} has changes that are not saved in the model store")
         if kind == "file":
-            self.check_object(oid)
+            size = self.check_object(oid)
+            if check:
+                check(size, None)
             if exists and (os.path.isdir(path) and not os.path.islink(path)):
                 shutil.rmtree(path)
             self._place(oid, path, link, replaced=current.oid if current and current.kind == "file" else None)
@@ -199,9 +213,15 @@ class Workspace:
                 progress(os.path.getsize(path))
             return True
         man = manifest_mod.parse(self.store.read_bytes(oid), f"manifest of {path}")
+        if check:
+            check(man.size, len(man.entries))
         recorded = self.state.lookup_many([self.store.path(e.oid) for e in man.entries])
         for entry in man.entries:
-            self.check_object(entry.oid, recorded)
+            size = self.check_object(entry.oid, recorded)
+            if size != entry.size:
+                raise BadManifest(f"manifest of {path}: {entry.path} is {entry.size} bytes in the manifest, "
+                                  f"its object sha256:{entry.oid[:12]} has {size}",
+                                  "the manifest was crafted or damaged; restore the pointer from a commit you trust")
         if exists and not os.path.isdir(path):
             os.unlink(path)
         have = {}

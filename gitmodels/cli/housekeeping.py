@@ -119,7 +119,8 @@ def gc(dry_run, all_commits, remote_gc, remote_name, yes, offline, skip_unknown,
 def _print_fsck(result: fsck_mod.FsckResult) -> None:
     click.echo(f"{result.scope}: checked {_objects(result.checked, result.bytes)}")
     for p in result.corrupt:
-        state = "repaired" if p.repaired else ("quarantined" if p.quarantined_to else "CORRUPT")
+        state = "repaired" if p.repaired else ("quarantined" if p.quarantined_to else
+                                               "BAD POINTER" if p.kind == "pointer" else "CORRUPT")
         click.echo(f"  {state}: {p.oid[:12]} at {p.where}: {mask_text(p.error)}")
         if p.quarantined_to:
             click.echo(f"    moved to {p.quarantined_to}")
@@ -173,7 +174,8 @@ def fsck(check_remote, remote_name, repair, no_cache, jobs, progress, as_json):
             click.echo("no problems found" if not any(r.corrupt for r in results) else "all problems repaired")
     if bad:
         hints = []
-        cache_bad = [p for r in results if r.scope == "cache" for p in r.corrupt]
+        cache_bad = [p for r in results if r.scope == "cache" for p in r.corrupt if p.kind == "object"]
+        lying = [p for r in results for p in r.corrupt if p.kind == "pointer"]
         if cache_bad:
             refs = list(dict.fromkeys(ref for p in cache_bad for ref in p.refs))
             here = any(ref in ("workspace", "HEAD") for ref in refs)
@@ -182,10 +184,15 @@ def fsck(check_remote, remote_name, repair, no_cache, jobs, progress, as_json):
                                + [f"`gitmodels fetch --rev {ref}`" for ref in others[:3]])
             hints.append(f"get good copies of the quarantined objects with {how}; if the remote lacks them, "
                          f"`gitmodels push` them from a clone that has them")
+        if lying:
+            hints.append(f"restore each pointer whose size is wrong from a commit you trust "
+                         f"(`git checkout -- {lying[0].where}`), or `gitmodels add` its model again")
         if any(r.scope != "cache" and any(not p.repaired for p in r.corrupt) for r in results):
             hints.append("repair the remote with `gitmodels fsck --remote --repair` in a clone whose cache has a "
                          "good copy")
-        raise CorruptObject(f"{len(bad)} damaged object(s) found", "; ".join(hints))
+        what = [f"{n} {label}" for n, label in ((len(bad) - len(lying), "damaged object(s)"),
+                                                  (len(lying), "pointer(s) with a wrong size")) if n]
+        raise CorruptObject(f"{' and '.join(what)} found", "; ".join(hints))
 
 
 @click.command()
