@@ -19,7 +19,7 @@ from .store import Store
 from .transfer import Transfer, TransferResult, manifest_entries
 from .workspace import Scanned, Workspace
 
-STATES = ("ok", "modified", "missing", "not-in-cache", "bad-pointer")
+STATES = ("ok", "stale", "modified", "missing", "not-in-cache", "bad-pointer")
 
 
 @dataclasses.dataclass
@@ -272,9 +272,14 @@ class Repo:
                 st.state = "missing"
             else:
                 quick = self.workspace.quick_state(absolute, recorded)
-                current = quick if quick is not None else self._scan_quietly(absolute)
+                scanned = self._scan_quietly(absolute) if quick is None else None
+                current = quick if quick is not None else (scanned.oid if scanned else None)
                 if current != ptr.oid:
-                    st.state = "modified"
+                    # Bytes the cache holds (gitmodels wrote, added or fetched them) are a version the pointer
+                    # moved away from: `checkout` replaces them. Only bytes stored nowhere else are the user's.
+                    saved = self.store.has(quick) if quick is not None else \
+                        scanned is not None and self.workspace.recoverable(scanned)
+                    st.state = "stale" if saved else "modified"
                 elif not st.in_cache:
                     st.state = "not-in-cache"
             out.append(st)
@@ -293,9 +298,9 @@ class Repo:
                         s.pushed = not (objs[s.path] & missing)
         return sorted(out, key=lambda s: s.path)
 
-    def _scan_quietly(self, absolute: str) -> str | None:
+    def _scan_quietly(self, absolute: str) -> Scanned | None:
         try:
-            return self.workspace.scan(absolute).oid
+            return self.workspace.scan(absolute)
         except GitModelsError:
             return None
 

@@ -4,6 +4,7 @@ from .common import emit_json, human_bytes, json_option, open_repo, table
 
 LABELS = {
     "ok": "up to date",
+    "stale": "stale (run `gitmodels checkout`)",
     "modified": "modified (run `gitmodels add` to save, `gitmodels checkout --force` to discard)",
     "missing": "missing from workspace (run `gitmodels checkout`)",
     "not-in-cache": "not in cache (run `gitmodels fetch`)",
