@@ -13,6 +13,7 @@ the entry points below.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import stat
@@ -71,9 +72,15 @@ def templates_dir() -> Path:
 
 def render(name: str, python: str | None = None, package: str | None = None) -> str:
     """The script for hook `name`, with the interpreter and package that run gitmodels filled in."""
-    text = (templates_dir() / name).read_text(encoding="utf-8")
+    text = _template(name)
     return (text.replace("@PYTHON@", _sh_single_quoted(python or sys.executable))
                 .replace("@PACKAGE@", _sh_single_quoted(package or str(Path(__file__).parent))))
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> str:
+    """Read once per process: every command compares the installed scripts with them."""
+    return (templates_dir() / name).read_text(encoding="utf-8")
 
 
 def _sh_single_quoted(value: str) -> str:
@@ -321,7 +328,9 @@ def hooks_warning(repo: "Repo") -> str | None:
             return None
     except (GitModelsError, OSError):  # a warning must never be what breaks a command
         return None
-    return f"{problem}: `git checkout`, `git switch` and `git pull` will not update the models; run `gitmodels install`"
+    fix = "run `gitmodels install` (`gitmodels install --global`: in every later clone too)" \
+        if problem.endswith("not installed in this clone") else "run `gitmodels install`"
+    return f"{problem}, so `git switch` and `git pull` leave the models as they are: {fix}"
 
 
 def _hooks_problem(folder: str, root: str) -> str | None:
