@@ -340,7 +340,7 @@ def _hooks_problem(folder: str, root: str) -> str | None:
         path = os.path.join(folder, name)
         text = _read(path)
         if not _is_ours(text):
-            if text is not None and _manager_runs_us(text, root):
+            if text is not None and _manager_runs_us(name, text, root):
                 continue
             path = _ours_elsewhere(folder, name) or ""
             text = _read(path) if path else None
@@ -359,13 +359,16 @@ def _hooks_problem(folder: str, root: str) -> str | None:
     return None
 
 
-def _manager_runs_us(text: str, root: str) -> bool:
-    """A hook manager's script that calls `gitmodels hook NAME` itself, or pre-commit's with our hooks declared."""
+MANAGER_FILES = (".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook.yaml", ".lefthook.yaml")
+
+
+def _manager_runs_us(name: str, text: str, root: str) -> bool:
+    """A foreign hook that runs gitmodels: it calls `gitmodels hook NAME` itself, or it is a hook manager's
+    (pre-commit, lefthook, husky's `.husky/NAME`) whose committed configuration does."""
     if "gitmodels" in text:
         return True
-    if "pre-commit" in text:
-        return "gitmodels" in (_read(os.path.join(root, ".pre-commit-config.yaml")) or "")
-    return False
+    files = (*MANAGER_FILES, os.path.join(".husky", name))
+    return any("gitmodels" in (_read(os.path.join(root, f)) or "") for f in files)
 
 
 def _outdated(name: str, text: str, path: str) -> str | None:
