@@ -63,7 +63,7 @@ def set_global_config(key: str, value: str | None) -> None:
     args = ["git", "config", "--global", key, value] if value is not None else \
         ["git", "config", "--global", "--unset", key]
     proc = subprocess.run(args, capture_output=True, cwd=os.path.expanduser("~"))
-    if proc.returncode not in (0, 5 if value is None else 0):  # 5: nothing to unset
+    if proc.returncode != 0 and not (value is None and proc.returncode == 5):  # 5: nothing to unset
         message = proc.stderr.decode(errors="replace").strip()
         raise GitModelsError(f"git config --global {key} failed: {message or proc.returncode}")
 

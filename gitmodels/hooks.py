@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from . import pointer as pointer_mod
 from .errors import BadPointer, GitModelsError, HookFailed, NoRemote, ObjectMissing, RemoteError, UsageError
-from .gitrepo import ZERO_SHA
+from .gitrepo import ZERO_SHA, global_config, set_global_config
 from .pointer import Pointer
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ MODEL_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".h5", ".hdf
                     ".pkl", ".pickle", ".cbm", ".ubj", ".ckpt", ".gguf", ".npz", ".npy", ".pb", ".tflite",
                     ".mlmodel", ".model", ".xgb", ".lgb", ".params")
 MAX_LISTED = 10                        # problems listed one per line before "and N more"
+# Committed hook-manager configurations that may run `gitmodels hook NAME` from the manager's own script.
+MANAGER_FILES = (".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook.yaml", ".lefthook.yaml")
 
 
 class HookRefused(HookFailed):
@@ -245,8 +247,6 @@ def install_global(python: str | None = None) -> list[str]:
     reason we never set one: it would silence husky's and pre-commit's
     per-repository hooks); when the user has one, our scripts go there.
     """
-    from .gitrepo import global_config, set_global_config
-
     hooks_path = global_config("core.hooksPath", path=True)
     if hooks_path:
         folder = _global_folder(hooks_path, "core.hooksPath")
@@ -263,8 +263,6 @@ def install_global(python: str | None = None) -> list[str]:
 
 def uninstall_global() -> list[str]:
     """Undo install_global: remove our scripts, put back the hooks they chained to, and the setting we made."""
-    from .gitrepo import global_config, set_global_config
-
     done: list[str] = []
     hooks_path = global_config("core.hooksPath", path=True)
     if hooks_path and os.path.isabs(hooks_path):
@@ -318,8 +316,8 @@ def hooks_warning(repo: "Repo") -> str | None:
         return None
     try:
         quick = repo.git.default_hooks_dir()
-        problem = _hooks_problem(quick, repo.root) if quick is not None else "unknown"
-        if problem is None:
+        problem = _hooks_problem(quick, repo.root) if quick is not None else None
+        if quick is not None and problem is None:
             return None
         folder = hooks_dir(repo)
         if folder != quick:
@@ -328,12 +326,12 @@ def hooks_warning(repo: "Repo") -> str | None:
             return None
     except (GitModelsError, OSError):  # a warning must never be what breaks a command
         return None
-    fix = "run `gitmodels install` (`gitmodels install --global`: in every later clone too)" \
-        if problem.endswith("not installed in this clone") else "run `gitmodels install`"
-    return f"{problem}, so `git switch` and `git pull` leave the models as they are: {fix}"
+    what, fix = problem
+    return f"{what}, so `git switch` and `git pull` leave the models as they are: {fix}"
 
 
-def _hooks_problem(folder: str, root: str) -> str | None:
+def _hooks_problem(folder: str, root: str) -> tuple[str, str] | None:
+    """(what is wrong, the fix) with the hooks in `folder`, or None when they are ours and current."""
     missing: list[str] = []
     stale: list[str] = []
     for name in HOOK_NAMES:
@@ -350,16 +348,15 @@ def _hooks_problem(folder: str, root: str) -> str | None:
         why = _outdated(name, text, path)
         if why:
             stale.append(f"{name} {why}")
+    fix = "run `gitmodels install`"
     if len(missing) == len(HOOK_NAMES):
-        return "the gitmodels git hooks are not installed in this clone"
+        return ("the gitmodels git hooks are not installed in this clone",
+                f"{fix} (`gitmodels install --global`: in every later clone too)")
     if missing:
-        return f"gitmodels git hooks missing in this clone: {', '.join(missing)}"
+        return f"gitmodels git hooks missing in this clone: {', '.join(missing)}", fix
     if stale:
-        return f"the gitmodels git hooks of this clone are out of date ({stale[0]})"
+        return f"the gitmodels git hooks of this clone are out of date ({stale[0]})", fix
     return None
-
-
-MANAGER_FILES = (".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook.yaml", ".lefthook.yaml")
 
 
 def _manager_runs_us(name: str, text: str, root: str) -> bool:
