@@ -317,12 +317,12 @@ def hooks_warning(repo: "Repo") -> str | None:
     try:
         quick = repo.git.default_hooks_dir()
         problem = _hooks_problem(quick, repo.root) if quick is not None else None
-        if quick is not None and problem is None:
+        if (quick is not None and problem is None) or not repo.pointer_paths():
             return None
-        folder = hooks_dir(repo)
+        folder = hooks_dir(repo)  # git's word, before warning: a config file we did not read may set it
         if folder != quick:
             problem = _hooks_problem(folder, repo.root)
-        if problem is None or not repo.pointer_paths():
+        if problem is None:
             return None
     except (GitModelsError, OSError):  # a warning must never be what breaks a command
         return None
