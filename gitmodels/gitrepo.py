@@ -68,6 +68,39 @@ class CommitInfo:
         return self.signature in ("G", "U")
 
 
+def global_config(key: str, path: bool = False) -> str | None:
+    """A key of the user's global git config (~/.gitconfig, or GIT_CONFIG_GLOBAL), as git reads it."""
+    args = ["git", "config", "--global", *(["--type=path"] if path else []), "--get", key]
+    proc = subprocess.run(args, capture_output=True, cwd=os.path.expanduser("~"))
+    value = proc.stdout.decode("utf-8", "surrogateescape").strip()
+    return value if proc.returncode == 0 and value else None
+
+
+def set_global_config(key: str, value: str | None) -> None:
+    """Set (or with None, remove) a key of the user's global git config."""
+    args = ["git", "config", "--global", key, value] if value is not None else \
+        ["git", "config", "--global", "--unset", key]
+    proc = subprocess.run(args, capture_output=True, cwd=os.path.expanduser("~"))
+    if proc.returncode != 0 and not (value is None and proc.returncode == 5):  # 5: nothing to unset
+        message = proc.stderr.decode(errors="replace").strip()
+        raise GitModelsError(f"git config --global {key} failed: {message or proc.returncode}")
+
+
+def _config_files(git_dir: str, common_dir: str) -> list[str]:
+    """The files git reads its configuration from for this repository, system to local."""
+    env = os.environ
+    files = []
+    if env.get("GIT_CONFIG_NOSYSTEM", "") in ("", "0", "false"):
+        files.append(env.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
+    if env.get("GIT_CONFIG_GLOBAL"):
+        files.append(env["GIT_CONFIG_GLOBAL"])
+    else:
+        xdg = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        files += [os.path.join(xdg, "git", "config"), os.path.join(os.path.expanduser("~"), ".gitconfig")]
+    files += [os.path.join(common_dir, "config"), os.path.join(git_dir, "config.worktree")]
+    return files
+
+
 class GitRepo:
     def __init__(self, path: str = "."):
         self.worktree, self.git_dir, self.common_dir = discover(path)
@@ -84,6 +117,21 @@ class GitRepo:
             except NotGitRepository:
                 raise NotARepository(f"{self.worktree} is not a git repository") from None
         return self._repo
+
+    def default_hooks_dir(self) -> str | None:
+        """The hooks folder git uses, read without starting git: the common dir's hooks/ when no
+        config file can set core.hooksPath. None when one might (or includes another file): ask git."""
+        if os.environ.get("GIT_CONFIG_PARAMETERS") or os.environ.get("GIT_CONFIG_COUNT"):
+            return None
+        for path in _config_files(self.git_dir, self.common_dir):
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().lower()
+            except OSError:
+                continue
+            if b"hookspath" in text or b"include" in text:
+                return None
+        return os.path.join(self.common_dir, "hooks")
 
     def index_path(self) -> str:
         return os.path.join(self.git_dir, "index")

@@ -13,6 +13,7 @@ the entry points below.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import stat
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from . import pointer as pointer_mod
-from .errors import BadPointer, GitModelsError, HookFailed, NoRemote, ObjectMissing, RemoteError
-from .gitrepo import ZERO_SHA
+from .errors import BadPointer, GitModelsError, HookFailed, NoRemote, ObjectMissing, RemoteError, UsageError
+from .gitrepo import ZERO_SHA, global_config, set_global_config
 from .pointer import Pointer
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ MODEL_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".h5", ".hdf
                     ".pkl", ".pickle", ".cbm", ".ubj", ".ckpt", ".gguf", ".npz", ".npy", ".pb", ".tflite",
                     ".mlmodel", ".model", ".xgb", ".lgb", ".params")
 MAX_LISTED = 10                        # problems listed one per line before "and N more"
+# Committed hook-manager configurations that may run `gitmodels hook NAME` from the manager's own script.
+MANAGER_FILES = (".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook.yaml", ".lefthook.yaml")
 
 
 class HookRefused(HookFailed):
@@ -69,11 +72,17 @@ def templates_dir() -> Path:
                          "reinstall gitmodels: pip install --force-reinstall gitmodels")
 
 
-def render(name: str, python: str | None = None) -> str:
+def render(name: str, python: str | None = None, package: str | None = None) -> str:
     """The script for hook `name`, with the interpreter and package that run gitmodels filled in."""
-    text = (templates_dir() / name).read_text(encoding="utf-8")
+    text = _template(name)
     return (text.replace("@PYTHON@", _sh_single_quoted(python or sys.executable))
-                .replace("@PACKAGE@", _sh_single_quoted(str(Path(__file__).parent))))
+                .replace("@PACKAGE@", _sh_single_quoted(package or str(Path(__file__).parent))))
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> str:
+    """Read once per process: every command compares the installed scripts with them."""
+    return (templates_dir() / name).read_text(encoding="utf-8")
 
 
 def _sh_single_quoted(value: str) -> str:
@@ -138,7 +147,15 @@ def install(repo: "Repo", python: str | None = None) -> list[str]:
     first by ours. `python` is the interpreter the hooks start (default: this one).
     """
     folder = hooks_dir(repo)
-    shown = _shown(repo, folder)
+    done = install_into(folder, _shown(repo, folder), python)
+    if done and _inside(folder, repo.root) and not _inside(folder, repo.git.common_dir):
+        done.append(f"note: core.hooksPath points inside the working tree ({_shown(repo, folder)}); the installed "
+                    "scripts name this machine's Python, so do not commit them")
+    return done
+
+
+def install_into(folder: str, shown: str, python: str | None = None) -> list[str]:
+    """Put our scripts in `folder` (a repository's hooks, a template's, a global core.hooksPath), chaining."""
     os.makedirs(folder, exist_ok=True)
     done: list[str] = []
     for name in HOOK_NAMES:
@@ -174,16 +191,16 @@ def install(repo: "Repo", python: str | None = None) -> list[str]:
         _write_script(path, text)
         done.append(f"installed the {name} hook ({shown}/{name}); the hook that was there runs first, "
                     f"kept as {name}{CHAINED_SUFFIX}")
-    if done and _inside(folder, repo.root) and not _inside(folder, repo.git.common_dir):
-        done.append(f"note: core.hooksPath points inside the working tree ({shown}); the installed scripts "
-                    "name this machine's Python, so do not commit them")
     return done
 
 
 def uninstall(repo: "Repo") -> list[str]:
     """Remove our hooks and put back the hooks they were chained to; returns what changed."""
     folder = hooks_dir(repo)
-    shown = _shown(repo, folder)
+    return uninstall_from(folder, _shown(repo, folder))
+
+
+def uninstall_from(folder: str, shown: str) -> list[str]:
     done: list[str] = []
     for name in HOOK_NAMES:
         path = os.path.join(folder, name)
@@ -211,6 +228,164 @@ def _shown(repo: "Repo", folder: str) -> str:
 def _inside(path: str, root: str) -> bool:
     path, root = os.path.realpath(path), os.path.realpath(root)
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# -- once per machine: every later clone gets the hooks ------------------------------------
+
+def own_template_dir() -> str:
+    """The git template folder `install --global` creates when the user has none of their own."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "gitmodels", "git-template")
+
+
+def install_global(python: str | None = None) -> list[str]:
+    """Make git put our hooks in every repository it creates or clones from now on; returns what changed.
+
+    git copies `init.templateDir`'s hooks/ into each new repository before the
+    clone's checkout, so post-checkout restores the models at clone time. A
+    global core.hooksPath already overrides every repository's hooks/ (the
+    reason we never set one: it would silence husky's and pre-commit's
+    per-repository hooks); when the user has one, our scripts go there.
+    """
+    hooks_path = global_config("core.hooksPath", path=True)
+    if hooks_path:
+        folder = _global_folder(hooks_path, "core.hooksPath")
+        return install_into(folder, folder, python)
+    template = global_config("init.templateDir", path=True)
+    folder = os.path.join(_global_folder(template, "init.templateDir") if template else own_template_dir(), "hooks")
+    done = install_into(folder, folder, python)
+    if not template:
+        template = own_template_dir()
+        set_global_config("init.templateDir", template)
+        done.append(f"set init.templateDir = {template} in your global git config")
+    return done
+
+
+def uninstall_global() -> list[str]:
+    """Undo install_global: remove our scripts, put back the hooks they chained to, and the setting we made."""
+    done: list[str] = []
+    hooks_path = global_config("core.hooksPath", path=True)
+    if hooks_path and os.path.isabs(hooks_path):
+        done.extend(uninstall_from(hooks_path, hooks_path))
+    template = global_config("init.templateDir", path=True)
+    if template and os.path.isabs(template):
+        folder = os.path.join(template, "hooks")
+        done.extend(uninstall_from(folder, folder))
+        if os.path.realpath(template) == os.path.realpath(own_template_dir()):
+            if not _remove_own_template(template):
+                done.append(f"kept init.templateDir = {template}: it holds files gitmodels did not put there")
+            else:
+                set_global_config("init.templateDir", None)
+                done.append(f"removed init.templateDir = {template} from your global git config")
+    return done
+
+
+def _global_folder(value: str, key: str) -> str:
+    if not os.path.isabs(value):
+        raise UsageError(f"your global {key} ({value}) is a relative path, so no one folder serves every "
+                         "repository", f"make it absolute (`git config --global {key} /abs/path`), or run "
+                         "`gitmodels install` in each clone")
+    return value
+
+
+def _remove_own_template(template: str) -> bool:
+    """Remove the template folder install_global made; False when it holds files someone else put there."""
+    for folder in (os.path.join(template, "hooks"), template):
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    try:
+        os.rmdir(os.path.dirname(template))  # ~/.config/gitmodels, when nothing else lives there
+    except OSError:
+        pass
+    return True
+
+
+# -- is this clone's set-up current? ------------------------------------------------------
+
+def hooks_warning(repo: "Repo") -> str | None:
+    """One line when git will not keep this clone's models in step (hooks missing, from another
+    gitmodels, or naming a Python that is gone) and it has pointers; None otherwise.
+
+    Cheap on the happy path: a few small file reads, no git process.
+    """
+    if skipped():
+        return None
+    try:
+        quick = repo.git.default_hooks_dir()
+        problem = _hooks_problem(quick, repo.root) if quick is not None else None
+        if (quick is not None and problem is None) or not repo.pointer_paths():
+            return None
+        folder = hooks_dir(repo)  # git's word, before warning: a config file we did not read may set it
+        if folder != quick:
+            problem = _hooks_problem(folder, repo.root)
+        if problem is None:
+            return None
+    except (GitModelsError, OSError):  # a warning must never be what breaks a command
+        return None
+    what, fix = problem
+    return f"{what}, so `git switch` and `git pull` leave the models as they are: {fix}"
+
+
+def _hooks_problem(folder: str, root: str) -> tuple[str, str] | None:
+    """(what is wrong, the fix) with the hooks in `folder`, or None when they are ours and current."""
+    missing: list[str] = []
+    stale: list[str] = []
+    for name in HOOK_NAMES:
+        path = os.path.join(folder, name)
+        text = _read(path)
+        if not _is_ours(text):
+            if text is not None and _manager_runs_us(name, text, root):
+                continue
+            path = _ours_elsewhere(folder, name) or ""
+            text = _read(path) if path else None
+            if text is None:
+                missing.append(name)
+                continue
+        why = _outdated(name, text, path)
+        if why:
+            stale.append(f"{name} {why}")
+    fix = "run `gitmodels install`"
+    if len(missing) == len(HOOK_NAMES):
+        return ("the gitmodels git hooks are not installed in this clone",
+                f"{fix} (`gitmodels install --global`: in every later clone too)")
+    if missing:
+        return f"gitmodels git hooks missing in this clone: {', '.join(missing)}", fix
+    if stale:
+        return f"the gitmodels git hooks of this clone are out of date ({stale[0]})", fix
+    return None
+
+
+def _manager_runs_us(name: str, text: str, root: str) -> bool:
+    """A foreign hook that runs gitmodels: it calls `gitmodels hook NAME` itself, or it is a hook manager's
+    (pre-commit, lefthook, husky's `.husky/NAME`) whose committed configuration does."""
+    if "gitmodels" in text:
+        return True
+    files = (*MANAGER_FILES, os.path.join(".husky", name))
+    return any("gitmodels" in (_read(os.path.join(root, f)) or "") for f in files)
+
+
+def _outdated(name: str, text: str, path: str) -> str | None:
+    python, package = _sh_value(text, "py"), _sh_value(text, "pkg")
+    if python is None or package is None or text != render(name, python, package):
+        return "comes from another gitmodels version"
+    if not (os.access(python, os.X_OK) and os.path.isfile(os.path.join(package, "__init__.py"))):
+        return f"names a Python that is gone ({python})"
+    if not _is_executable(path):
+        return "is not executable"
+    return None
+
+
+def _sh_value(text: str, var: str) -> str | None:
+    """The value of a `var='...'` line of one of our scripts (the inverse of _sh_single_quoted)."""
+    prefix = f"{var}='"
+    for line in text.splitlines()[:12]:
+        if line.startswith(prefix) and line.endswith("'"):
+            return line[len(prefix):-1].replace("'\\''", "'")
+    return None
 
 
 # -- pre-push -----------------------------------------------------------------------------

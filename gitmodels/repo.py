@@ -24,6 +24,7 @@ from .workspace import Scanned, Workspace
 # what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
 STATES = {
     "up-to-date": "up to date",
+    "stale": "stale (run `gitmodels checkout`)",
     "modified": "modified (run `gitmodels add` to save, `gitmodels checkout --force` to discard)",
     "missing": "missing from workspace (run `gitmodels checkout`)",
     "not-in-cache": "not in cache (run `gitmodels fetch`)",
@@ -310,7 +311,11 @@ class Repo:
                 quick = self.workspace.quick_scan(absolute, recorded)
                 current = quick if quick is not None else self._scan_quietly(absolute)
                 if current is None or current.oid != ptr.oid:
-                    st.state = "modified"
+                    # Bytes the cache holds (gitmodels wrote, added or fetched them) are a version the pointer
+                    # moved away from: `checkout` replaces them. Only bytes stored nowhere else are the user's.
+                    saved = current is not None and (self.store.has(current.oid) if quick is not None
+                                                     else self.workspace.recoverable(current))
+                    st.state = "stale" if saved else "modified"
                 else:
                     try:
                         pointer_mod.check_size(ptr, current.size, current.files, art)

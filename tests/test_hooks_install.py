@@ -61,6 +61,7 @@ def test_render_quotes_the_interpreter_path(tmp_path):
     script = tmp_path / "post-merge"
     script.write_text(hooks.render("post-merge", odd))
     script.chmod(0o755)
+    (tmp_path / "gitmodels.toml").write_text("version = 1\n")  # a repository that uses gitmodels
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run([str(script), "1"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0  # a post-* hook never fails git

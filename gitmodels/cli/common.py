@@ -10,8 +10,21 @@ from ..progress import human_bytes
 from ..repo import Repo
 
 
-def open_repo() -> Repo:
-    return Repo(".")
+_warned = False
+
+
+def open_repo(check_hooks: bool = True) -> Repo:
+    """The repository of the current directory; says once per command when its hooks will not follow git."""
+    global _warned
+    repo = Repo(".")
+    if check_hooks and not _warned:
+        from ..hooks import hooks_warning
+
+        _warned = True
+        warning = hooks_warning(repo)
+        if warning:
+            click.echo(f"gitmodels: warning: {warning}", err=True)
+    return repo
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

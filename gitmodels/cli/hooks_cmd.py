@@ -27,22 +27,36 @@ def _say(lines, prefix: str = "gitmodels: ") -> None:
 
 @click.command()
 @click.option("--no-checkout", is_flag=True, help="Do not restore the models missing from the working tree now.")
-def install(no_checkout):
+@click.option("--global", "global_", is_flag=True,
+              help="Once per machine: every later `git clone` gets the hooks and its models (your global git config).")
+def install(no_checkout, global_):
     """Install the git hooks that keep models in step with commits. Safe to run again.
 
     A hook that is already there (yours, pre-commit's, git-lfs') is kept and
     runs first. Models missing from the working tree (a fresh clone) are
-    restored, unless --no-checkout.
+    restored, unless --no-checkout. With --global, git puts the hooks in every
+    repository it clones or creates from now on (through init.templateDir, or
+    your global core.hooksPath if you have one), so a plain `git clone` of a
+    repository with models restores them.
 
     \b
     Examples:
       gitmodels install
       git clone URL repo && cd repo && gitmodels install
+      gitmodels install --global
     """
     from .. import hooks
     from .common import open_repo
 
-    with open_repo() as repo:
+    if global_:
+        done = hooks.install_global()
+        for line in done:
+            click.echo(f"  {line}")
+        click.echo("hooks installed for every new clone" if done else "hooks already installed for every new "
+                   "clone (nothing to change)")
+        click.echo("clones made before keep their own hooks: run `gitmodels install` in each")
+        return
+    with open_repo(check_hooks=False) as repo:
         done = hooks.install(repo)
         report = None if no_checkout else hooks.sync_workspace(repo, missing_only=True)
     for line in done:
@@ -54,18 +68,23 @@ def install(no_checkout):
 
 
 @click.command()
-def uninstall():
+@click.option("--global", "global_", is_flag=True, help="Undo `gitmodels install --global`.")
+def uninstall(global_):
     """Remove the gitmodels git hooks, putting back the hooks they ran first.
 
     \b
     Examples:
       gitmodels uninstall
+      gitmodels uninstall --global
     """
     from .. import hooks
     from .common import open_repo
 
-    with open_repo() as repo:
-        done = hooks.uninstall(repo)
+    if global_:
+        done = hooks.uninstall_global()
+    else:
+        with open_repo(check_hooks=False) as repo:
+            done = hooks.uninstall(repo)
     for line in done:
         click.echo(f"  {line}")
     click.echo("hooks removed" if done else "no gitmodels hooks were installed")

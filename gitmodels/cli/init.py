@@ -15,7 +15,7 @@ def init(remote_url, remote_name, no_hooks):
       gitmodels init --remote /mnt/team-models
       gitmodels init --remote s3://ml-models/churn-team
     """
-    with open_repo() as repo:
+    with open_repo(check_hooks=False) as repo:
         done = repo.init(remote_url, remote_name, hooks=not no_hooks,
                          warn=lambda line: click.echo(f"gitmodels: warning: {line}", err=True))
     for line in done:
