@@ -151,7 +151,7 @@ def resolve_for(repo, art: str, rev: str) -> str:
         if aliases.NAME_RE.match(rev) and repo.git.head() is not None:
             from .errors import AliasNotFound
 
-            raise AliasNotFound(f"{rev!r} is neither an alias of {art} nor a git revision",
+            raise AliasNotFound(f"unknown revision {rev!r}: neither an alias of {art} nor a git revision",
                                 f"list its aliases with `gitmodels alias list {art}`; "
                                 "check revisions with `git log --oneline` or `git tag`") from None
         raise exc

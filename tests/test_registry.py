@@ -262,7 +262,7 @@ def test_one_line_errors(two, tmp_path):
     err = gm_fail(consumer, "import", str(pw.server), "models/churn.bin@nosuch")
     assert "neither an alias of models/churn.bin nor a revision" in err
     err = gm_fail(producer, "show", "models/churn.bin@nosuch")
-    assert "'nosuch' is neither an alias of models/churn.bin nor a git revision" in err
+    assert "unknown revision 'nosuch': neither an alias of models/churn.bin nor a git revision" in err
     assert "has no alias 'prod'" in gm_fail(producer, "alias", "remove", "models/churn.bin", "prod")
     assert "not a valid alias name" in gm_fail(producer, "alias", "set", "models/churn.bin", "bad#name")
     shutil.move(str(pw.models), str(tmp_path / "elsewhere"))  # the source's model remote is unreachable
