@@ -232,8 +232,12 @@ class Source:
 
 
 def import_table(ptr: Pointer) -> dict | None:
+    """The [import] table, or None for a model that is not imported (or whose table is newer than this reader)."""
     table = ptr.meta.get(TABLE)
-    return table if isinstance(table, dict) and "url" in table and "path" in table else None
+    if not isinstance(table, dict) or "url" not in table or "path" not in table:
+        return None
+    version = table.get("version", 1)
+    return table if isinstance(version, int) and version <= TABLE_VERSION else None
 
 
 def _imported_pointer(src: Pointer, url: str, art: str, rev: str | None, commit: str) -> Pointer:
