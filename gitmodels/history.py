@@ -139,7 +139,8 @@ def _resolve(repo, rev: str) -> str:
 
 
 def resolve_for(repo, art: str, rev: str) -> str:
-    """The commit of `rev` for the model `art`: an alias of that model (docs/registry.md) first, then any git revision."""
+    """The commit of `rev` for the model `art`: an alias of that model first (docs/registry.md), then any git
+    revision."""
     from .registry import aliases
 
     sha = aliases.resolve(repo, art, rev)

@@ -140,8 +140,6 @@ def test_get_and_load_from_another_repository(two, tmp_path):
 
 
 def test_load_from_another_repository_and_the_signature_check(two, tmp_path):
-    sklearn = pytest.importorskip("sklearn", reason="scikit-learn is in the test extra")
-    del sklearn
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -208,7 +206,8 @@ def test_alias_history_survives_push_and_a_fresh_clone(world):
     gm_json(clone, "get", "models/deep/churn.bin@staging", "-o", str(out))
     assert out.read_bytes() == model_bytes("v1")
     listed = gm_json(clone, "alias", "list")["models"]["models/deep/churn.bin"]
-    assert listed["prod"]["commit"] == commits[2] and listed["prod"]["oid"] == "sha256:" + sha256_of(out.parent / "models/deep/churn.bin")
+    assert listed["prod"]["commit"] == commits[2]
+    assert listed["prod"]["oid"] == "sha256:" + sha256_of(clone / "models/deep/churn.bin")
     # Remove: recorded, and the alias no longer resolves.
     gm_json(clone, "alias", "remove", "models/deep/churn.bin", "staging", "-m", "retired")
     err = gm_fail(clone, "show", "models/deep/churn.bin@staging")
@@ -274,3 +273,22 @@ def test_one_line_errors(two, tmp_path):
     local.write_text((local.read_text() if local.exists() else "") +
                      f'\n[imports.sources."{pw.server}"]\nurl = "{tmp_path / "elsewhere"}"\n')
     assert gm_json(consumer, "import", str(pw.server), "models/churn.bin@v1")["fetched"] >= 1
+
+
+def test_signature_check_names_counts_and_dtypes():
+    import numpy as np
+
+    from gitmodels.errors import SignatureMismatch
+    from gitmodels.registry.signature import check
+
+    meta = {"model": {"signature": {"n_features": 2, "feature_names": ["age", "spend"],
+                                    "dtypes": ["float64", "float64"]}}}
+    check(meta, [{"age": 1.0, "spend": 2.0}], "m")
+    check(meta, np.zeros((3, 2)), "m")
+    with pytest.raises(SignatureMismatch, match=r"missing \['spend'\]; unexpected \['tenure'\]"):
+        check(meta, [{"age": 1.0, "tenure": 2.0}], "m")
+    with pytest.raises(SignatureMismatch, match="feature age has dtype int64, the model expects float64"):
+        check(meta, np.zeros((3, 2), dtype=np.int64), "m")
+    with pytest.raises(SignatureMismatch, match="expects 2 features, the example has 3"):
+        check(meta, [[1, 2, 3]], "m")
+    check({"model": {}}, [[1, 2, 3]], "m")  # no signature recorded: nothing to check
