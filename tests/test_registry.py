@@ -292,3 +292,18 @@ def test_signature_check_names_counts_and_dtypes():
     with pytest.raises(SignatureMismatch, match="expects 2 features, the example has 3"):
         check(meta, [[1, 2, 3]], "m")
     check({"model": {}}, [[1, 2, 3]], "m")  # no signature recorded: nothing to check
+
+
+def test_registry_benchmark_runs_small(tmp_path):
+    """benchmarks/registry_bench.py end to end on a small repository (no timing asserted: the numbers are in
+    docs/registry.md); it checks every model got a latest version and half of them their aliases."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "registry_bench.py"), "--commits", "60",
+                           "--models", "10", "--repeat", "1"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["models"] == 10 and doc["models_with_aliases"] == 5

@@ -213,7 +213,7 @@ def log(repo, path: str, name: str | None = None) -> list[AliasEvent]:
     out = [e for e in events(repo, art) if name is None or e.name == name]
     if name is not None and not out:
         raise AliasNotFound(f"{art} has no alias {name!r}", f"list its aliases with `gitmodels alias list {art}`")
-    return sorted(out, key=lambda e: (e.date, e.number), reverse=True)
+    return sorted(out, key=lambda e: (_dt.datetime.fromisoformat(e.date), e.number), reverse=True)
 
 
 def resolve_remote(refs: dict[str, str], art: str, name: str) -> tuple[str, str] | None:
