@@ -149,20 +149,28 @@ def _user_tables(metrics, params, tags) -> dict:
 
 
 def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None, remote: str | None = None,
-         trust: bool = False, **kwargs: Any) -> Any:
+         trust: bool = False, source: str | None = None, example: Any = None, **kwargs: Any) -> Any:
     """The model at `path` (in the workspace, or at git revision `rev`), verified against its pointer.
 
     A load that can run code from the files (joblib, a whole torch module) goes ahead only when the
     bytes are trusted (saved here, or committed by a trusted author or key: gitmodels/trust.py), or
     with `trust=True` for this call; otherwise UntrustedModel is raised before anything is read.
+    `source=GIT_URL` (or a path "GIT_URL#models/churn") loads from another repository (docs/registry.md);
+    `example=X` first checks X against the recorded [model.signature].
     """
     from . import history, metadata, serializers, trust as trust_mod
 
     path, rev = history.parse_spec(str(path), rev)
+    if source is not None or _is_url_spec(path):
+        return _load_from_source(source, path, rev, repo, example, kwargs, trust)
     own = repo is None
     repo = _repo_for(path, repo)
     try:
         art, sha, ptr = history.pointer_at(repo, path, rev)
+        if example is not None:
+            from .registry import signature
+
+            signature.check(ptr.meta, example, f"{art}@{rev}" if rev else art)
         model_meta = ptr.meta.get("model") if isinstance(ptr.meta.get("model"), dict) else None
         for warning in metadata.check_runtime(ptr.meta):
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
@@ -180,6 +188,37 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
     finally:
         if own:
             repo.close()
+
+
+def _is_url_spec(path: str) -> bool:
+    from .registry.imports import is_url_spec
+
+    return is_url_spec(path)
+
+
+def _load_from_source(source: str | None, path: str, rev: str | None, repo: Repo | None, example: Any,
+                      kwargs: dict, trust: bool) -> Any:
+    """load() from another repository: its mirror in this repository's cache (or the user cache outside one)."""
+    from .errors import NotARepository
+    from .registry import imports
+
+    if source is None:
+        source, _, path = path.partition("#")
+    consumer, own = repo, False
+    if consumer is None:
+        try:
+            consumer, own = Repo("."), True
+        except NotARepository:
+            consumer = None
+    try:
+        src, abs_path, commit, _ = imports.open_model(source, path, rev, consumer)
+        try:
+            return load(abs_path, commit, repo=src.repo, trust=trust, example=example, **kwargs)
+        finally:
+            src.close()
+    finally:
+        if own and consumer is not None:
+            consumer.close()
 
 
 def _refuse_plain_file() -> None:

@@ -36,10 +36,13 @@ DEFAULTS: dict[str, Any] = {
         "large_file_threshold": 10 * 1000 * 1000,
     },
     "transfer": {"jobs": 8},
+    "imports": {
+        "copy_objects": True,        # pre-push copies imported models to this repo's remote (docs/registry.md)
+    },
 }
 KNOWN = {section: set(keys) for section, keys in DEFAULTS.items()}
 KNOWN["core"].add("default_remote")
-ORDER = ("version", "core", "hooks", "transfer", "remotes")
+ORDER = ("version", "core", "hooks", "transfer", "imports", "remotes")
 
 
 def _load_toml(path: str) -> dict:

@@ -159,3 +159,27 @@ class LockTimeout(GitModelsError):
 
 class HookFailed(GitModelsError):
     exit_code = 1
+
+
+class SourceNotFound(GitModelsError):
+    """A git URL that git cannot read (no such repository, no access)."""
+
+    exit_code = 7
+    default_hint = "check the URL with `git ls-remote URL`; it must be a git repository you can read"
+
+
+class SourceRemoteUnreachable(RemoteError):
+    """The model remote of an imported repository could not be reached."""
+
+    default_hint = ("override the source's model remote in your local config: [imports.sources.\"GIT_URL\"] "
+                    "url = ... (docs/registry.md)")
+
+
+class AliasNotFound(RevisionNotFound):
+    default_hint = "list the aliases with `gitmodels alias list`"
+
+
+class SignatureMismatch(GitModelsError):
+    """The input given to `load(example=...)` does not fit the recorded [model.signature]."""
+
+    exit_code = 2

@@ -138,6 +138,26 @@ def _resolve(repo, rev: str) -> str:
         raise
 
 
+def resolve_for(repo, art: str, rev: str) -> str:
+    """The commit of `rev` for the model `art`: an alias of that model first (docs/registry.md), then any git
+    revision."""
+    from .registry import aliases
+
+    sha = aliases.resolve(repo, art, rev)
+    if sha is not None:
+        return sha
+    try:
+        return _resolve(repo, rev)
+    except RevisionNotFound as exc:
+        if aliases.NAME_RE.match(rev) and repo.git.head() is not None:
+            from .errors import AliasNotFound
+
+            raise AliasNotFound(f"unknown revision {rev!r}: neither an alias of {art} nor a git revision",
+                                f"list its aliases with `gitmodels alias list {art}`; "
+                                "check revisions with `git log --oneline` or `git tag`") from None
+        raise exc
+
+
 def _shallow(obj) -> dict:
     """dataclasses.asdict without the deep copy (the fields hold plain data already): 10x faster."""
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
@@ -201,7 +221,7 @@ def log(repo, path: str, limit: int | None = None, rev: str | None = None) -> li
         return []
     art = repo.artifact_relpath(path)
     git = repo.git
-    start = _resolve(repo, rev or "HEAD")
+    start = resolve_for(repo, art, rev or "HEAD")
     dul = git.repo
     store = dul.object_store
     parents_of = dul.parents_provider().get_parents
@@ -363,8 +383,12 @@ def diff(repo, rev_a: str | None = None, rev_b: str | None = None,
     """
     git = repo.git
     label_a = rev_a or "HEAD"
-    sha_a = _resolve(repo, label_a)
-    wanted = {pointer_mod.pointer_path_for(repo.artifact_relpath(p)) for p in paths} if paths is not None else None
+    arts = [repo.artifact_relpath(p) for p in paths] if paths is not None else None
+    # With one model named, its aliases are revisions too: `diff prod main -p models/churn`.
+    resolve = (lambda rev: resolve_for(repo, arts[0], rev)) if arts and len(arts) == 1 \
+        else (lambda rev: _resolve(repo, rev))
+    sha_a = resolve(label_a)
+    wanted = {pointer_mod.pointer_path_for(a) for a in arts} if arts is not None else None
     result = DiffResult(label_a, rev_b or WORKSPACE, sha_a, None)
     old_side: dict[str, Pointer] = {}
     new_side: dict[str, Pointer] = {}
@@ -378,7 +402,7 @@ def diff(repo, rev_a: str | None = None, rev_b: str | None = None,
             result.errors.append({"path": pointer_mod.artifact_path_for(path), "side": which, "error": str(exc)})
 
     if rev_b is not None:
-        sha_b = _resolve(repo, rev_b)
+        sha_b = resolve(rev_b)
         result.new_commit = sha_b
         for path, (before, after) in git.changed_pointers(sha_a, sha_b).items():
             if wanted is not None and path not in wanted:
@@ -482,7 +506,7 @@ def pointer_at(repo, path: str, rev: str | None = None) -> tuple[str, str | None
     ppath = pointer_mod.pointer_path_for(art)
     if rev is None:
         return art, None, repo.read_pointer(ppath)
-    sha = _resolve(repo, rev)
+    sha = resolve_for(repo, art, rev)
     data = repo.git.file_at(sha, ppath)
     if data is None:
         raise ModelNotFound(f"{art} is not a tracked model at {rev}",
@@ -613,4 +637,4 @@ def _write(repo, ptr: Pointer, dest: str, art: str | None = None) -> None:
 
 
 __all__ = ["Version", "ModelChange", "DiffResult", "GetResult", "log", "diff", "show", "get", "pointer_at",
-           "parse_spec", "flatten", "delta"]
+           "parse_spec", "flatten", "delta", "resolve_for"]

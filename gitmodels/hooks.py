@@ -401,6 +401,8 @@ def pre_push(repo: "Repo", remote_name: str, remote_url: str, lines: Iterable[st
     if skipped() or not repo.config.get("hooks", "auto_push", True):
         return report
     found = pushed_pointers(repo, remote_name, lines, report)
+    if not repo.config.get("imports", "copy_objects", True):  # imported models stay on their source's remote
+        found = {k: v for k, v in found.items() if "import" not in v[0].meta}
     if not found:
         return report
     try:

@@ -303,3 +303,57 @@ def test_gc_dry_run(models):
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# -- the registry (docs/registry.md) -----------------------------------------------------------
+
+
+def test_registry_and_aliases(models):
+    work, oids = models
+    doc = run_json(work, "alias", "set", "models/churn.bin", "prod", "v1.0", "-m", "approved")
+    expect_keys("alias set", doc, {"format_version", "path", "name", "commit", "previous", "changed", "tag", "number"})
+    assert doc["tag"] == "alias/models/churn.bin#prod#1" and doc["changed"] is True
+    run_json(work, "alias", "set", "models/churn.bin", "prod", "-m", "v2")
+    alias_entry = {"commit", "oid", "size", "date", "tagger"}
+    doc = run_json(work, "alias", "list")
+    expect_keys("alias list", doc, {"format_version", "models", "models.models/churn.bin",
+                                    "models.models/churn.bin.prod"} | {f"models.models/churn.bin.prod.{k}"
+                                                                       for k in alias_entry})
+    assert doc["models"]["models/churn.bin"]["prod"]["oid"] == "sha256:" + oids["v2"]
+    doc = run_json(work, "alias", "log", "models/churn.bin")
+    expect_keys("alias log", doc, {"format_version", "path", "events"} | {
+        f"events[].{k}" for k in ("path", "name", "number", "action", "commit", "tagger", "email", "date", "message",
+                                  "tag", "previous")})
+    assert [e["message"] for e in doc["events"]] == ["v2", "approved"]
+    doc = run_json(work, "registry")
+    expect_keys("registry", doc, {"format_version", "rev", "models"} | {
+        f"models[].{k}" for k in ("path", "commit", "date", "author", "oid", "size", "kind", "metrics", "aliases",
+                                  "source", "error")} | {"models[].aliases.prod"} | {
+        f"models[].aliases.prod.{k}" for k in alias_entry}, opaque=("metrics",))
+    by = {m["path"]: m for m in doc["models"]}
+    assert by["models/churn.bin"]["oid"] == "sha256:" + oids["v2"] and by["models/enc"]["aliases"] == {}
+
+
+def test_import_and_update(models, tmp_path):
+    work, oids = models
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    git(consumer, "init", "-q")
+    gitmodels(consumer, "init", "--no-hooks", "--remote", str(tmp_path / "consumer-remote"))
+    git(consumer, "commit", "-qm", "init")
+    gitmodels(work, "push", "--rev", "v1.0")
+    gitmodels(work, "push")
+    doc = run_json(consumer, "import", str(work), "models/churn.bin@v1.0")
+    keys = {"path", "url", "source_path", "rev", "commit", "old_commit", "oid", "size", "kind", "fetched", "updated",
+            "change"}
+    expect_keys("import", doc, {"format_version"} | keys)
+    assert doc["oid"] == "sha256:" + oids["v1"] and doc["fetched"] == 1
+    pointer = Path(consumer, "churn.bin.gitmodel")
+    pointer.write_text(pointer.read_text().replace('rev = "v1.0"', 'rev = "main"'))
+    doc = run_json(consumer, "update")
+    change = {f"models[].change.{k}" for k in ("path", "change", "old_path", "old_oid", "new_oid", "old_size",
+                                               "new_size", "size_delta", "kind", "metrics", "params", "meta")}
+    expect_keys("update", doc, {"format_version", "models"} | {f"models[].{k}" for k in keys} | change,
+                opaque=("metrics", "params", "meta"))
+    (m,) = doc["models"]
+    assert m["updated"] and m["oid"] == "sha256:" + oids["v2"] and m["change"]["new_oid"] == m["oid"]

@@ -204,7 +204,7 @@ def show(spec, rev, as_json):
 
 
 @click.command()
-@click.argument("spec", metavar="PATH[@REV]", type=click.Path())
+@click.argument("args", metavar="[GIT_URL] PATH[@REV]", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="OUT", required=True, type=click.Path(),
               help="Where to write the model: OUT itself, or OUT/<name> when OUT is an existing directory "
                    "(or ends with '/'), as cp -r does.")
@@ -214,20 +214,27 @@ def show(spec, rev, as_json):
 @remote_option
 @progress_option
 @json_option
-def get(spec, out, rev, force, remote, progress, as_json):
+def get(args, out, rev, force, remote, progress, as_json):
     """Write a model as it was at a revision, without checking that revision out.
 
     The bytes come from the cache, or from the remote into the cache; each
-    file is verified against the hash in the committed pointer.
+    file is verified against the hash in the committed pointer. With a
+    GIT_URL first, the model of that other repository (docs/registry.md).
 
     \b
     Examples:
       gitmodels get models/churn.joblib@v1.0 -o /tmp/churn-v1.joblib
       gitmodels get weights.safetensors@HEAD~3 -o build/     # build/weights.safetensors
+      gitmodels get git@github.com:acme/training.git models/churn@prod -o /srv/churn
     """
-    path, rev = history.parse_spec(spec, rev)
-    with open_repo() as repo:
-        result = history.get(repo, path, rev, out, force=force, remote=remote, progress=progress)
+    if len(args) > 2:
+        raise click.UsageError("get takes PATH[@REV], or GIT_URL PATH[@REV]")
+    path, rev = history.parse_spec(args[-1], rev)
+    if len(args) == 2:
+        result = _get_from_source(args[0], path, rev, out, force)
+    else:
+        with open_repo() as repo:
+            result = history.get(repo, path, rev, out, force=force, remote=remote, progress=progress)
     if as_json:
         emit_json(result.to_json())
         return
@@ -235,6 +242,19 @@ def get(spec, out, rev, force, remote, progress, as_json):
     fetched = f"; fetched {result.fetched} object(s)" if result.fetched else ""
     click.echo(f"wrote {result.dest} ({result.kind}{files}, {human_bytes(result.size)}) "
                f"from {rev or 'HEAD'} ({result.commit[:8]}){fetched}")
+
+
+def _get_from_source(url: str, path: str, rev: str | None, out: str, force: bool):
+    """The other repository's model, through this repository's cache (or the user cache outside a repository)."""
+    from ..errors import NotARepository
+    from ..registry import imports
+
+    try:
+        repo = open_repo()
+    except NotARepository:
+        return imports.get(url, path, rev, out, force=force)
+    with repo:
+        return imports.get(url, path, rev, out, force=force, consumer=repo)
 
 
 __all__ = ["log", "diff", "show", "get", "table"]
