@@ -23,6 +23,7 @@ COMMANDS = {
     "push": "transfer:push", "fetch": "transfer:fetch", "pull": "transfer:pull",
     "ls": "ls", "remote": "remote", "show": "history:show", "log": "history:log", "diff": "history:diff",
     "get": "history:get", "gc": "housekeeping:gc", "fsck": "housekeeping:fsck", "stats": "housekeeping:stats",
+    "ui": "ui", "report": "ui:report",
 }
 
 
