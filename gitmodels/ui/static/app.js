@@ -203,6 +203,8 @@ async function viewModel(path) {
   const numeric = doc.metrics.filter((m) => doc.versions.some((v) => isNum(v.metrics[m])));
   const legend = h("p", { class: "legend" }, L.order.map((name) =>
     h("span", {}, h("i", { style: `background:${L.color(name)}` }), name === doc.lines[0] ? `${name} (HEAD)` : name)));
+  // Params that never change (a framework records dozens) would only widen the table: a version's page has them all.
+  const varying = doc.params.filter((p) => new Set(doc.versions.map((v) => JSON.stringify(v.params[p]))).size > 1);
   const cols = [
     { label: "#", key: (v) => doc.versions.indexOf(v) + 1, num: true },
     { label: "commit", key: (v) => v.commit, cell: (v) => h("a", { href: hashFor({ model: path, version: v.commit }), class: "mono" }, short(v.commit)) },
@@ -213,7 +215,7 @@ async function viewModel(path) {
     { label: "change", key: (v) => v.change + (v.renamed_from ? ` (from ${v.renamed_from})` : "") },
     { label: "size", key: (v) => v.size, cell: (v) => bytes(v.size), num: true },
     ...doc.metrics.map((m) => ({ label: m, key: (v) => v.metrics[m], num: true })),
-    ...doc.params.map((p) => ({ label: "params." + p, key: (v) => v.params[p], num: true })),
+    ...varying.map((p) => ({ label: "params." + p, key: (v) => v.params[p], num: true })),
     { label: "summary", key: (v) => v.summary, cls: "summary" },
   ];
   const table = sortable(cols, doc.versions, (v) => ({ "data-commit": v.commit, class: v.on_head ? null : "off-head" }));
@@ -230,6 +232,8 @@ async function viewModel(path) {
       : h("p", { class: "muted" }, "No numeric metrics recorded for this model."),
     h("div", { class: "picker" }, "Compare", selA, "with", selB, go),
     h("h3", {}, "Versions"),
+    varying.length < doc.params.length
+      ? h("p", { class: "muted" }, `${doc.params.length - varying.length} param(s) equal in every version: open a version to see them.`) : null,
     table,
   ];
 }
