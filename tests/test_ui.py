@@ -94,7 +94,8 @@ def scratch(repo) -> Path:
     aucs, losses = [0.71, 0.78, 0.74], [0.9, 0.5, 0.55]
     for i in range(3):
         _save(repo, "models/a.bin", i, {"auc": aucs[i], "loss": losses[i]}, {"depth": 3 + i})
-        _save(repo, "models/b.bin", 10 + i, {"acc": 0.5 + i / 10}, {"C": 1.0 * (i + 1)})
+        b_metrics = {"acc": 0.5 + i / 10, **({"drift": float("nan")} if i == 2 else {})}  # TOML allows nan
+        _save(repo, "models/b.bin", 10 + i, b_metrics, {"C": 1.0 * (i + 1)})
         _commit(repo, f"train run {i + 1}", i + 1)
     git(repo, "tag", "v1.0", "HEAD~1")
     git(repo, "switch", "-qc", "exp")
@@ -320,6 +321,19 @@ def test_server_answers_pages_and_api_on_loopback_only(ui_server):
     assert _get(url, "/static/app.js")[0] == 200
     status, body = _get(url, "/api/model?path=models/b.bin")
     assert status == 200
-    doc = json.loads(body)
+    doc = json.loads(body, parse_constant=lambda c: pytest.fail(f"{c} is not JSON a browser parses"))
     assert [v["metrics"]["acc"] for v in doc["versions"]] == [0.5, 0.6, 0.7]
+    assert doc["versions"][2]["metrics"]["drift"] == "nan"
     assert _get(url, "/api/index", host="evil.example:80")[0] == 403  # DNS rebinding
+
+
+def test_ui_on_a_busy_port_says_so(scratch):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = gitmodels(scratch, "ui", "--port", str(port), check=False, timeout=30)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"gitmodels: cannot listen on 127.0.0.1:{port}" in result.stderr and "hint: choose another --port" in result.stderr

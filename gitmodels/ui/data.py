@@ -8,6 +8,8 @@ the current version, so the page can tell branches apart and say "which branch h
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 import re
 
 from .. import history
@@ -142,6 +144,21 @@ def version(repo, path: str, commit: str) -> dict:
     return {**info, "path": path, "oid": prefixed(info["oid"])}
 
 
+def dumps(doc, **kwargs) -> str:
+    """JSON a browser's JSON.parse accepts: a NaN or infinite metric (TOML allows them) becomes the string
+    "nan", "inf" or "-inf", shown as text and left out of plots."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(doc), default=str, allow_nan=False, **kwargs)
+
+
 def everything(repo) -> dict:
     """Every document of the page at once, for the static report."""
     idx = index(repo)
@@ -155,4 +172,4 @@ def everything(repo) -> dict:
     return {"index": idx, "models": models, "versions": versions}
 
 
-__all__ = ["aliases", "index", "model", "version", "everything"]
+__all__ = ["aliases", "index", "model", "version", "everything", "dumps"]

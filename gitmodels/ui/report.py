@@ -7,7 +7,6 @@ the page reads on load; the assets are the packaged ones, byte for byte.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from .. import fileio
@@ -28,7 +27,7 @@ def write(repo, out: str) -> ReportResult:
     static = os.path.join(out, "static")
     os.makedirs(static, exist_ok=True)
     files = assets()
-    body = ("window.GITMODELS_DATA = " + json.dumps(doc, default=str, separators=(",", ":"))
+    body = ("window.GITMODELS_DATA = " + data.dumps(doc, separators=(",", ":"))
             .replace("</", "<\\/") + ";\n").encode()
     fileio.write_bytes_atomic(os.path.join(out, "data.js"), body, fsync=False)
     for name, content in files.items():

@@ -8,7 +8,6 @@ rebinding).
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -67,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: int, doc) -> None:
-        self._send(status, json.dumps(doc, default=str).encode(), "application/json")
+        self._send(status, data.dumps(doc).encode(), "application/json")
 
     def do_HEAD(self):
         self.do_GET()
