@@ -25,6 +25,7 @@ COMMANDS = {
     "get": "history:get", "gc": "housekeeping:gc", "fsck": "housekeeping:fsck", "stats": "housekeeping:stats",
     "trust": "trust", "import": "registry:import_", "update": "registry:update", "alias": "registry:alias",
     "registry": "registry:registry",
+    "ui": "ui", "report": "ui:report",
 }
 
 
