@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -70,6 +71,8 @@ def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status < 500
+    except urllib.error.HTTPError as exc:  # an answer all the same (Azurite answers 400 to a bare GET /)
+        return exc.code < 500
     except OSError:
         return False
 
@@ -144,6 +147,33 @@ _GCS_BOOT = ("import sys, socketserver; socketserver.TCPServer.request_queue_siz
 def gcs_process(port: int | None = None) -> ServerProcess:
     return ServerProcess("gcs-emulator", [sys.executable, "-c", _GCS_BOOT, "start", "--host", "{host}",
                                           "--port", "{port}", "--in-memory", "-q"], port)
+
+
+AZURITE_INSTALL = "npm install -g azurite"
+# Azurite's well-known development account (public, in Microsoft's docs): not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def require_tool(binary: str, install: str) -> str:
+    """The tool's path; fails (never skips) with the install line when it is missing."""
+    import shutil
+
+    path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed; install it with: {install}", pytrace=False)
+    return path
+
+
+def azurite_process(port: int | None = None) -> ServerProcess:
+    binary = require_tool("azurite-blob", AZURITE_INSTALL)
+    return ServerProcess("azurite", [binary, "--inMemoryPersistence", "--blobHost", "{host}", "--blobPort", "{port}",
+                                     "--skipApiVersionCheck", "--disableTelemetry", "--silent"], port)
+
+
+def azurite_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")
 
 
 def start_with_retry(make) -> ServerProcess:
@@ -258,6 +288,8 @@ class PrivateServer:
         self.proxy = LoopbackProxy(process.port).start()
         if kind == "gs":
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", self.endpoint)
+        if kind == "az":
+            monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(self.endpoint))
 
     @property
     def endpoint(self) -> str:
@@ -282,7 +314,8 @@ class PrivateServer:
 
     def new_bucket(self) -> str:
         name = f"gm-{uuid.uuid4().hex[:12]}"
-        (create_s3_bucket if self.kind == "s3" else create_gcs_bucket)(self.direct_endpoint, name)
+        {"s3": create_s3_bucket, "gs": create_gcs_bucket, "az": create_azure_container}[self.kind](
+            self.direct_endpoint, name)
         return name
 
     def new_remote(self, prefix: str = "models", **settings) -> tuple[str, dict]:
@@ -365,6 +398,16 @@ def create_gcs_bucket(endpoint: str, name: str, project: str = "gitmodels-test")
         assert response.status == 200, response.status
 
 
+def azure_container(endpoint: str, name: str):
+    from azure.storage.blob import ContainerClient
+
+    return ContainerClient.from_connection_string(azurite_connection_string(endpoint), name)
+
+
+def create_azure_container(endpoint: str, name: str) -> None:
+    azure_container(endpoint, name).create_container()
+
+
 # -- environment -----------------------------------------------------------------
 
 _AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN",
@@ -395,6 +438,17 @@ def gcs_env(monkeypatch, tmp_path):
     monkeypatch.setenv("GCE_METADATA_IP", f"{HOST}:9")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "gitmodels-test")
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+
+
+_AZURE_VARS = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY",
+               "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
+
+
+@pytest.fixture
+def azure_env(monkeypatch):
+    """No Azure account or identity from the developer's machine."""
+    for var in _AZURE_VARS:
+        monkeypatch.delenv(var, raising=False)
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -438,5 +492,27 @@ def gcs_remote(gcs_server, gcs_env, monkeypatch):
 @pytest.fixture
 def gcs_server_private(gcs_env, monkeypatch):
     server = PrivateServer(start_with_retry(gcs_process), "gs", monkeypatch)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    server = start_with_retry(azurite_process)
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def azure_remote(azurite_server, azure_env, monkeypatch):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(azurite_server))
+    container = f"gm-{uuid.uuid4().hex[:12]}"
+    create_azure_container(azurite_server, container)
+    yield f"az://{container}/models", {}
+
+
+@pytest.fixture
+def azurite_server_private(azure_env, monkeypatch):
+    server = PrivateServer(start_with_retry(azurite_process), "az", monkeypatch)
     yield server
     server.close()

@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Mapping
 
 from ..errors import UsageError
 from .base import Backend, KeyNotFound, TransientError, object_key
 
-# scheme -> "module:Class"; a third backend joins with one line here.
+# backend name -> "module:Class"; a new backend joins with one line here (and its URL forms in scheme_of).
 BACKENDS = {
     "file": "gitmodels.remotes.local:LocalBackend",
     "s3": "gitmodels.remotes.s3:S3Backend",
     "gs": "gitmodels.remotes.gcs:GCSBackend",
+    "az": "gitmodels.remotes.azure:AzureBackend",
+    "ssh": "gitmodels.remotes.ssh:SSHBackend",
+    "http": "gitmodels.remotes.http:HTTPBackend",
 }
+ALIASES = {"azure": "az", "sftp": "ssh", "https": "http"}
+BUCKET_SCHEMES = ("s3", "gs", "az")
+AZURE_HOST = ".blob.core.windows.net"
+# git's scp-like form: [user@]host:path, with no slash before the colon (and not a Windows drive letter)
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?:[^@/:]{2,}|\[[^\]/]+\]):")
 
 
 def scheme_of(url: str) -> str:
+    """The backend that serves `url`: "file", "s3", "gs", "az", "ssh" or "http" (or the unknown scheme)."""
     if "://" in url:
-        return url.split("://", 1)[0].lower()
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in ("http", "https"):
+            host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+            if host.endswith(AZURE_HOST):
+                return "az"
+        return ALIASES.get(scheme, scheme)
+    if _SCP_LIKE.match(url):
+        return "ssh"
     return "file"
 
 
@@ -26,9 +43,17 @@ def validate_url(url: str) -> None:
     scheme = scheme_of(url)
     if scheme not in BACKENDS:
         raise UsageError(f"unsupported remote URL {url!r}",
-                         "use a directory path, file:///path, s3://bucket/prefix or gs://bucket/prefix")
-    if scheme in ("s3", "gs") and not url.split("://", 1)[1].split("/", 1)[0]:
-        raise UsageError(f"remote URL {url!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
+                         "use a directory path, file:///path, s3://bucket/prefix, gs://bucket/prefix, "
+                         "az://container/prefix, ssh://user@host/path or https://host/prefix")
+    if scheme in BUCKET_SCHEMES:
+        from ..errors import BadConfig
+        from ._cloud import split_bucket_url
+        from .azure import parse_azure_url
+
+        try:
+            parse_azure_url(url) if scheme == "az" else split_bucket_url(url, scheme)
+        except BadConfig as exc:
+            raise UsageError(str(exc), exc.hint) from None
 
 
 def open_backend(url: str, settings: Mapping[str, object] | None = None, *, retry: bool = True) -> Backend:

@@ -38,11 +38,17 @@ def _gcs(request, tmp_path):
     return url, {**settings, "chunk_size": "1MiB", "jobs": 4}
 
 
+def _azure(request, tmp_path):
+    url, settings = request.getfixturevalue("azure_remote")
+    return url, {**settings, "block_size": "1MiB", "jobs": 4}
+
+
 # name -> (make remote, size of an object above the backend's multipart threshold)
 REMOTES = {
     "local": (_local, 3 * MiB + 17),
     "s3": (_s3, 11 * MiB + 17),      # three parts of 5 MiB
     "gcs": (_gcs, 9 * MiB + 17),     # resumable above 8 MiB: ten chunks of 1 MiB; ranged parallel download
+    "azure": (_azure, 5 * MiB + 17),  # six staged blocks of 1 MiB; ranged parallel download
 }
 
 
