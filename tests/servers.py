@@ -82,7 +82,8 @@ class ServerProcess:
 
     _all: list["ServerProcess"] = []
 
-    def __init__(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/"):
+    def __init__(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/", ready=None):
+        self.ready = ready or (lambda: _http_ok(self.endpoint + self.ready_path))
         self.name = name
         self.argv_template = argv
         self.port = port or free_port()
@@ -106,7 +107,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if _http_ok(self.endpoint + self.ready_path) and _listens(self.proc.pid, self.port):
+            if self.ready() and _listens(self.proc.pid, self.port):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -174,6 +175,68 @@ def azurite_process(port: int | None = None) -> ServerProcess:
 def azurite_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
     return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
             f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")
+
+
+SSHD_INSTALL = "apt-get update && apt-get install -y openssh-server"
+
+
+def _ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+class SSHKeys:
+    """A throwaway host key, user key and authorized_keys file, and the sshd config that uses them."""
+
+    def __init__(self, folder: str):
+        import pwd
+
+        keygen = require_tool("ssh-keygen", SSHD_INSTALL)
+        self.folder = folder
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.host_key = os.path.join(folder, "host_ed25519")
+        self.user_key = os.path.join(folder, "user_ed25519")
+        for path in (self.host_key, self.user_key):
+            subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "gitmodels-test", "-f", path], check=True)
+        with open(self.host_key + ".pub") as f:
+            self.host_public = " ".join(f.read().split()[:2])
+        self.authorized = os.path.join(folder, "authorized_keys")
+        with open(self.user_key + ".pub") as src, open(self.authorized, "w") as dst:
+            dst.write(src.read())
+        self.config = os.path.join(folder, "sshd_config")
+        with open(self.config, "w") as f:
+            f.write(f"HostKey {self.host_key}\nAuthorizedKeysFile {self.authorized}\nStrictModes no\n"
+                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+                    "PermitRootLogin prohibit-password\nUsePAM no\nSubsystem sftp internal-sftp\n"
+                    "MaxStartups 200\nMaxSessions 64\nLogLevel ERROR\n"
+                    f"PidFile {os.path.join(folder, 'sshd.pid')}\n")
+
+    def install_client(self, home: str, *ports: int) -> None:
+        """The user's side in `home`: ~/.ssh/id_ed25519 and known_hosts entries for `ports` on loopback."""
+        ssh = os.path.join(home, ".ssh")
+        os.makedirs(ssh, mode=0o700, exist_ok=True)
+        with open(self.user_key) as src, open(os.path.join(ssh, "id_ed25519"), "w") as dst:
+            dst.write(src.read())
+        os.chmod(os.path.join(ssh, "id_ed25519"), 0o600)
+        with open(os.path.join(ssh, "known_hosts"), "a") as f:
+            for port in ports:
+                f.write(f"[{HOST}]:{port} {self.host_public}\n")
+
+
+def sshd_process(keys: SSHKeys, port: int | None = None) -> ServerProcess:
+    import shutil
+
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+    if sshd is None:
+        pytest.fail(f"sshd is not installed; install it with: {SSHD_INSTALL}", pytrace=False)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
+    server = ServerProcess("sshd", [sshd, "-D", "-e", "-f", keys.config, "-p", "{port}", "-o", "ListenAddress={host}"],
+                           port)
+    server.ready = lambda: _ssh_banner(server.port)
+    return server
 
 
 def start_with_retry(make) -> ServerProcess:
@@ -290,6 +353,8 @@ class PrivateServer:
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", self.endpoint)
         if kind == "az":
             monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(self.endpoint))
+        self.ssh_keys: SSHKeys | None = None
+        self.ssh_root: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -319,6 +384,10 @@ class PrivateServer:
         return name
 
     def new_remote(self, prefix: str = "models", **settings) -> tuple[str, dict]:
+        if self.kind == "ssh":
+            root = os.path.join(self.ssh_root, uuid.uuid4().hex[:12], prefix)
+            os.makedirs(root)
+            return f"ssh://{self.ssh_keys.user}@{HOST}:{self.proxy.port}{root}", dict(settings)
         url = f"{self.kind}://{self.new_bucket()}/{prefix}"
         if self.kind == "s3":
             return url, {"endpoint_url": self.endpoint, **settings}
@@ -514,5 +583,39 @@ def azure_remote(azurite_server, azure_env, monkeypatch):
 @pytest.fixture
 def azurite_server_private(azure_env, monkeypatch):
     server = PrivateServer(start_with_retry(azurite_process), "az", monkeypatch)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory):
+    """A real OpenSSH server on loopback, with its throwaway keys (`.keys`)."""
+    keys = SSHKeys(str(tmp_path_factory.mktemp("sshd")))
+    server = start_with_retry(lambda: sshd_process(keys))
+    server.keys = keys
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_remote(sshd_server, tmp_path, isolated_git, monkeypatch):
+    """A fresh remote directory reached over ssh, with the key and known_hosts in the test's HOME."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    keys = sshd_server.keys
+    keys.install_client(isolated_git["HOME"], sshd_server.port)
+    root = tmp_path / "ssh-remote" / "models"
+    root.mkdir(parents=True)
+    yield f"ssh://{keys.user}@{HOST}:{sshd_server.port}{root}", {}
+
+
+@pytest.fixture
+def sshd_server_private(tmp_path, isolated_git, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    (tmp_path / "sshd-keys").mkdir()
+    keys = SSHKeys(str(tmp_path / "sshd-keys"))
+    server = PrivateServer(start_with_retry(lambda: sshd_process(keys)), "ssh", monkeypatch)
+    server.ssh_keys = keys
+    server.ssh_root = str(tmp_path / "ssh-remotes")
+    keys.install_client(isolated_git["HOME"], server.proxy.port)
     yield server
     server.close()

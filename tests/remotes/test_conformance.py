@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -43,12 +44,18 @@ def _azure(request, tmp_path):
     return url, {**settings, "block_size": "1MiB", "jobs": 4}
 
 
+def _ssh(request, tmp_path):
+    url, settings = request.getfixturevalue("ssh_remote")
+    return url, {**settings, "part_size": "1MiB", "jobs": 3}
+
+
 # name -> (make remote, size of an object above the backend's multipart threshold)
 REMOTES = {
     "local": (_local, 3 * MiB + 17),
     "s3": (_s3, 11 * MiB + 17),      # three parts of 5 MiB
     "gcs": (_gcs, 9 * MiB + 17),     # resumable above 8 MiB: ten chunks of 1 MiB; ranged parallel download
     "azure": (_azure, 5 * MiB + 17),  # six staged blocks of 1 MiB; ranged parallel download
+    "ssh": (_ssh, 5 * MiB + 17),      # six ranges of 1 MiB over three connections, each way
 }
 
 
@@ -250,8 +257,8 @@ def test_list_with_prefix(remote, tmp_path):
 
 def test_remote_prefix_isolates(remote, tmp_path):
     """Two remotes under sibling prefixes (one bucket, or two folders side by side) do not see each other's keys."""
-    if "://" not in remote.url:
-        os.mkdir(remote.url + "-sibling")  # a directory remote must exist before it is listed
+    if remote.scheme in ("file", "ssh"):  # a directory (also one reached over ssh) must exist before it is used
+        os.mkdir(urlsplit(remote.url).path + "-sibling")
     sibling = open_backend(remote.url + "-sibling", remote.settings)
     put(remote, "misc/a", b"a", tmp_path)
     assert sibling.stat("misc/a") is None
