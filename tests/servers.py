@@ -239,6 +239,32 @@ def sshd_process(keys: SSHKeys, port: int | None = None) -> ServerProcess:
     return server
 
 
+NGINX_INSTALL = "apt-get update && apt-get install -y nginx-light"
+
+
+def nginx_process(www: str, port: int | None = None) -> ServerProcess:
+    """nginx serving `www` as static files: HEAD, GET and Range requests, as a CDN would.
+
+    (Python's http.server ignores Range headers, so it cannot stand in for one.)
+    """
+    import shutil
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if nginx is None:
+        pytest.fail(f"nginx is not installed; install it with: {NGINX_INSTALL}", pytrace=False)
+    folder = tempfile.mkdtemp(prefix="gitmodels-nginx-")
+    server = ServerProcess("nginx", [nginx, "-p", folder, "-c", os.path.join(folder, "nginx.conf")], port)
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(os.path.join(folder, "nginx.conf"), "w") as f:
+        f.write(f"daemon off; master_process on; worker_processes 1; pid {folder}/nginx.pid;\n"
+                + ("user root;\n" if os.getuid() == 0 else "")
+                + f"error_log stderr error;\nevents {{ worker_connections 512; }}\n"
+                f"http {{ access_log off; {temp} default_type application/octet-stream;\n"
+                f"  server {{ listen {HOST}:{server.port}; root {www}; location / {{ }} }} }}\n")
+    return server
+
+
 def start_with_retry(make) -> ServerProcess:
     """Start a server on a fresh free port, trying again if another process took the port first."""
     for attempt in range(3):
@@ -619,3 +645,22 @@ def sshd_server_private(tmp_path, isolated_git, monkeypatch):
     keys.install_client(isolated_git["HOME"], server.proxy.port)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def nginx_server(tmp_path_factory):
+    """nginx on loopback serving a folder (`.www`): a read-only HTTP remote is a remote's layout published there."""
+    www = tmp_path_factory.mktemp("www")
+    server = start_with_retry(lambda: nginx_process(str(www)))
+    server.www = str(www)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_remote(nginx_server):
+    """(url, settings, folder): the remote's URL, and the folder nginx serves it from (write there to publish)."""
+    name = uuid.uuid4().hex[:12]
+    folder = os.path.join(nginx_server.www, name, "models")
+    os.makedirs(folder)
+    yield f"{nginx_server.endpoint}/{name}/models", {}, folder

@@ -161,10 +161,15 @@ class SSHBackend(Backend):
         return client, sftp
 
     @contextlib.contextmanager
-    def _sftp(self, action: str, key: str | None = None):
-        """A pooled SFTP session for one operation; a connection that failed is dropped, not reused."""
+    def _sftp(self, action: str, key: str | None = None, transfer: bool = False):
+        """A pooled SFTP session for one operation; a connection that failed is dropped, not reused.
+
+        Transfers use at most `jobs` connections; one more is kept for lookups, so checking
+        what the remote holds never waits behind large transfers.
+        """
+        limit = self.jobs if transfer else self.jobs + 1
         with self._cond:
-            while not self._idle and self._open >= self.jobs:
+            while not self._idle and self._open >= limit:
                 self._cond.wait()
             conn = self._idle.pop() if self._idle else None
             if conn is None:
@@ -313,7 +318,7 @@ class SSHBackend(Backend):
         folder = posixpath.dirname(final)
         tmp = posixpath.join(folder, f"{fileio.TMP_MARK}{uuid.uuid4().hex[:16]}")
         progress = _cloud.locked_progress(progress)
-        with self._sftp("uploading", key) as sftp:
+        with self._sftp("uploading", key, transfer=True) as sftp:
             self._makedirs(sftp, key)
             if size < self.part_size or self.jobs == 1:
                 with open(src, "rb") as f:
@@ -384,7 +389,7 @@ class SSHBackend(Backend):
         def part(start: int) -> None:
             if cancelled.is_set():
                 return
-            with self._sftp(action, key) as sftp:
+            with self._sftp(action, key, transfer=True) as sftp:
                 work(sftp, start, min(size, start + self.part_size))
 
         pool = self._parts_pool()
@@ -405,7 +410,7 @@ class SSHBackend(Backend):
                  copy_to: str | None = None) -> str | None:
         path = self._path(key)
         progress = _cloud.locked_progress(progress)
-        with self._sftp("downloading", key) as sftp:
+        with self._sftp("downloading", key, transfer=True) as sftp:
             try:
                 size = int(sftp.stat(path).st_size or 0)
             except IOError as exc:
@@ -441,7 +446,7 @@ class SSHBackend(Backend):
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         path = self._path(key)
-        with self._sftp("reading", key) as sftp:
+        with self._sftp("reading", key, transfer=True) as sftp:
             try:
                 with sftp.open(path, "rb") as rf:
                     if length <= 0:
