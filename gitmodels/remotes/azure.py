@@ -80,13 +80,16 @@ class AzureBackend(_cloud.CloudBackend, Backend):
         return self._container
 
     def _make_service(self):
-        from azure.storage.blob import BlobServiceClient
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
+        # The SDK's default waits 15 s before its first retry: short per-request retries here (a
+        # refused connection none: it goes straight to the Retrying wrapper, as for S3), whole
+        # operations retried by the wrapper.
+        retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=self.attempts,
+                                 random_jitter_range=1, retry_connect=0)
         options = dict(max_block_size=self.block_size, max_single_put_size=self.block_size,
                        max_single_get_size=self.block_size, max_chunk_get_size=self.block_size,
-                       # a refused connection goes straight to the Retrying wrapper (as for S3)
-                       retry_total=self.attempts, retry_connect=0, retry_backoff_factor=0.2,
-                       connection_timeout=10, read_timeout=60)
+                       retry_policy=retry, connection_timeout=10, read_timeout=60)
         conn = os.environ.get(CONN_ENV)
         try:
             if conn and not self.endpoint_url:
