@@ -156,7 +156,15 @@ class SSHBackend(Backend):
                            banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, sock=sock)
             sftp = client.open_sftp()
         except BaseException as exc:
+            transport = client.get_transport()
+            # Connected but not logged in: no key was accepted, or none was there to offer.
+            no_login = isinstance(exc, paramiko.SSHException) and transport is not None \
+                and transport.is_active() and not transport.is_authenticated()
             client.close()
+            if no_login:
+                raise CredentialsError(f"ssh server {self.host} refused the login of {o['user']}: no key was "
+                                       f"accepted (remote {self.url})", LOGIN_HINT.format(target=self._target())) \
+                    from exc
             raise self._error(exc, "connecting") from exc
         return client, sftp
 
