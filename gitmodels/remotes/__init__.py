@@ -45,6 +45,14 @@ def validate_url(url: str) -> None:
         raise UsageError(f"unsupported remote URL {url!r}",
                          "use a directory path, file:///path, s3://bucket/prefix, gs://bucket/prefix, "
                          "az://container/prefix, ssh://user@host/path or https://host/prefix")
+    if scheme == "http":
+        from ..errors import BadConfig
+        from .http import check_http_url
+
+        try:
+            check_http_url(url)
+        except BadConfig as exc:
+            raise UsageError(str(exc), exc.hint) from None
     if scheme in BUCKET_SCHEMES:
         from ..errors import BadConfig
         from ._cloud import split_bucket_url

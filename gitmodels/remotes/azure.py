@@ -44,6 +44,9 @@ _DENIED = {"AuthorizationFailure", "AuthorizationPermissionMismatch", "Authoriza
 def parse_azure_url(url: str) -> tuple[str | None, str, str]:
     """(account or None, container, prefix) of `az://c/p`, `azure://c/p` or `https://ACCOUNT.blob.core.windows.net/c/p`."""
     scheme, _, rest = url.partition("://")
+    if "?" in rest:
+        raise BadConfig(f"remote URL {url.split('?', 1)[0]}?… carries a query (a SAS token?)",
+                        "drop it from the URL (the config is committed) and export AZURE_STORAGE_SAS_TOKEN instead")
     account = None
     if scheme.lower() in ("http", "https"):
         host, _, rest = rest.partition("/")

@@ -20,13 +20,20 @@ import urllib.error
 import urllib.request
 from typing import Iterator
 
-from ..errors import AccessDenied, CredentialsError, GitModelsError, ReadOnlyRemote, RemoteError
+from ..errors import AccessDenied, BadConfig, CredentialsError, GitModelsError, ReadOnlyRemote, RemoteError
 from . import _cloud
 from ._cloud import MiB, EndpointUnreachable
 from .base import Backend, KeyNotFound, Progress, TransientError
 
 TIMEOUT = 30
 BLOCK = 1 * MiB
+
+
+def check_http_url(url: str) -> None:
+    """Refuse credentials in the URL: remote URLs are committed to gitmodels.toml."""
+    if "@" in url.split("://", 1)[1].split("/", 1)[0] or "?" in url:
+        raise BadConfig(f"remote URL {url.split('://', 1)[0]}://… carries credentials or a query",
+                        "drop them from the URL (the config is committed); use the token_env setting")
 
 
 class HTTPBackend(Backend):
@@ -36,6 +43,7 @@ class HTTPBackend(Backend):
 
     def __init__(self, url: str, settings=None):
         super().__init__(url, settings)
+        check_http_url(url)
         self.base = url.rstrip("/") + "/"
         self.token_env = _cloud.str_setting(self.settings, "token_env")
 

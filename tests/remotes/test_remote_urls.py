@@ -35,7 +35,8 @@ def test_parse_azure_url(url, parsed):
     assert parse_azure_url(url) == parsed
 
 
-@pytest.mark.parametrize("url", ["az://", "https://acct.blob.core.windows.net/", "az://c/a/../b"])
+@pytest.mark.parametrize("url", ["az://", "https://acct.blob.core.windows.net/", "az://c/a/../b",
+                                 "https://acct.blob.core.windows.net/c/p?sv=2024&sig=secret"])
 def test_bad_azure_urls_are_refused_when_added(url):
     with pytest.raises(UsageError):
         validate_url(url)
@@ -58,6 +59,15 @@ def test_parse_ssh_url(url, parsed):
 def test_bad_ssh_urls(url):
     with pytest.raises(BadConfig):
         open_backend(url, {}, retry=False)
+
+
+@pytest.mark.parametrize("url", ["https://user:secret@models.example.com/m", "https://models.example.com/m?token=x"])
+def test_http_urls_with_credentials_are_refused(url):
+    with pytest.raises(BadConfig) as info:
+        open_backend(url, {}, retry=False)
+    assert "secret" not in str(info.value) and "token=x" not in str(info.value)
+    with pytest.raises(UsageError):  # refused before `remote add` writes it into the committed config
+        validate_url(url)
 
 
 def _ssh_config(home: str, text: str) -> None:
