@@ -63,11 +63,11 @@ def test_bad_ssh_urls(url):
 
 @pytest.mark.parametrize("url", ["https://user:secret@models.example.com/m", "https://models.example.com/m?token=x"])
 def test_http_urls_with_credentials_are_refused(url):
-    with pytest.raises(BadConfig) as info:
-        open_backend(url, {}, retry=False)
-    assert "secret" not in str(info.value) and "token=x" not in str(info.value)
-    with pytest.raises(UsageError):  # refused before `remote add` writes it into the committed config
+    with pytest.raises(UsageError) as info:  # refused before `remote add` writes it into the committed config
         validate_url(url)
+    assert "secret" not in str(info.value) and "token=x" not in str(info.value)
+    with pytest.raises(UsageError):
+        open_backend(url, {}, retry=False)
 
 
 def _ssh_config(home: str, text: str) -> None:
