@@ -128,6 +128,12 @@ class RemoteUnreachable(RemoteError):
     pass
 
 
+class ReadOnlyRemote(RemoteError):
+    """A write (push, gc, repair) to a remote that can only be read, such as an HTTP(S) one."""
+
+    default_hint = "push to a writable remote (directory, s3://, gs://, az://, ssh://) that this URL publishes"
+
+
 class RevisionNotFound(GitModelsError):
     exit_code = 2
     default_hint = "check the name with `git log --oneline` or `git tag`"

@@ -22,7 +22,7 @@ from typing import Iterable
 from . import fileio
 from . import manifest as manifest_mod
 from . import pointer as pointer_mod
-from .errors import GitModelsError, RemoteError, SizeMismatch
+from .errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
 from .gc import chunking_api, forget_chunk_sources
 from .hashing import hash_file, prefixed
 from .progress import Bar, wanted
@@ -224,12 +224,18 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
     name, transfer = repo.open_transfer(remote, jobs)
     backend = transfer.backend
     store = repo.store
+    if repair and backend.read_only:
+        raise ReadOnlyRemote(f"cannot repair remote {name} ({backend.describe()}): an HTTP(S) remote is read-only",
+                             "run `gitmodels fsck --remote --repair` against the writable remote it publishes")
     result = FsckResult(f"remote {name}")
     keys: list[tuple[str, str, int]] = []
     bar = Bar(f"checking remote {name}", wanted(progress))
     chunk_keys = 0
+    rebuild = chunking_api("download_object") if transfer.chunking else None
     with backend:
-        for key, size in backend.list(""):
+        # A remote that cannot be listed (HTTP) is checked for the objects this repository's history refers to.
+        listing = backend.list("") if backend.can_list else ((object_key(oid), 0) for oid in _referenced(repo))
+        for key, size in listing:
             kind, oid = classify_key(key)
             if kind == "chunk":
                 chunk_keys += 1
@@ -250,7 +256,9 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
                 if digest is None:
                     digest, _ = hash_file(tmp)
             except KeyNotFound:
-                return oid, key, size, None  # deleted meanwhile
+                if backend.can_list or rebuild is None:
+                    return oid, key, size, None  # deleted meanwhile
+                return oid, key, size, _check_rebuilt(rebuild, transfer, oid, tmp, bar)  # stored as chunks?
             except RemoteError as exc:
                 return oid, key, size, f"unreadable: {exc}"
             finally:
@@ -304,6 +312,27 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
         _describe(p, models)
         result.corrupt.append(p)
     return result
+
+
+def _referenced(repo) -> list[str]:
+    """Every object the commits of every ref (and the work tree) refer to."""
+    oids: set[str] = set()
+    for ptr in repo.pointers_for_transfer(all_refs=True).values():
+        oids |= repo._objects_of(ptr)
+    return sorted(oids)
+
+
+def _check_rebuilt(chunking, transfer, oid: str, tmp: str, bar) -> str | None:
+    """Rebuild `oid` from its chunk recipe and packs on the remote alone (not from the cache): an error or None."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        stats = chunking.download_object(transfer.backend, transfer._chunk_state(), oid, tmp, None, bar, fsync=False)
+    except KeyNotFound:
+        return None
+    except GitModelsError as exc:
+        return f"its chunks do not rebuild it: {exc}"
+    return None  # absent (None) or rebuilt and verified against oid while written
 
 
 def _repair(repo, transfer, p: Problem) -> None:

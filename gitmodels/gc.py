@@ -46,7 +46,7 @@ from typing import Callable, Iterable
 
 from . import manifest as manifest_mod
 from . import pointer as pointer_mod
-from .errors import BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, RemoteError
+from .errors import BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, ReadOnlyRemote, RemoteError
 from .hashing import is_hex_oid, prefixed
 from .remotes.base import classify_key, object_key
 
@@ -639,6 +639,9 @@ def plan(repo, *, all_commits: bool = False, remote_gc: bool = False, remote: st
             out.warnings.append(f"cannot open the model remote ({exc}); keeping every object old commits use")
     if remote_gc and transfer is None:
         raise GcRefused("gc of a remote cannot run offline")
+    if remote_gc and transfer.backend.read_only:
+        raise ReadOnlyRemote(f"cannot gc remote {remote_name} ({transfer.backend.describe()}): "
+                             "an HTTP(S) remote is read-only")
 
     def fetch_manifest(oid: str) -> bool:
         if transfer is None:

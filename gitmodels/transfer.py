@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 from . import manifest as manifest_mod
 from .config import DEFAULTS
-from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
+from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing, ReadOnlyRemote,
                      RemoteUnreachable)
 from .remotes.base import Backend, KeyNotFound, object_key
 from .spares import Spares
@@ -86,6 +86,9 @@ class Transfer:
             raise ObjectMissing(f"{len(absent)} object(s) to push are not in the cache (first: {absent[0][:12]})",
                                 "run `gitmodels fetch` from a remote that has them, or `gitmodels add` the model again")
         todo = sorted(self.remote_missing(oids))
+        if todo and self.backend.read_only:  # checked after the lookup: a push of what is published already is a no-op
+            raise ReadOnlyRemote(f"cannot push {len(todo)} object(s) to remote {self.backend.describe()}: "
+                                 "an HTTP(S) remote is read-only")
         sizes = {o: self.store.size(o) or 0 for o in todo}
         if on_total:
             on_total(len(todo), sum(sizes.values()))

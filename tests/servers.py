@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -70,6 +71,8 @@ def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status < 500
+    except urllib.error.HTTPError as exc:  # an answer all the same (Azurite answers 400 to a bare GET /)
+        return exc.code < 500
     except OSError:
         return False
 
@@ -79,7 +82,8 @@ class ServerProcess:
 
     _all: list["ServerProcess"] = []
 
-    def __init__(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/"):
+    def __init__(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/", ready=None):
+        self.ready = ready or (lambda: _http_ok(self.endpoint + self.ready_path))
         self.name = name
         self.argv_template = argv
         self.port = port or free_port()
@@ -103,7 +107,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if _http_ok(self.endpoint + self.ready_path) and _listens(self.proc.pid, self.port):
+            if self.ready() and _listens(self.proc.pid, self.port):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -144,6 +148,121 @@ _GCS_BOOT = ("import sys, socketserver; socketserver.TCPServer.request_queue_siz
 def gcs_process(port: int | None = None) -> ServerProcess:
     return ServerProcess("gcs-emulator", [sys.executable, "-c", _GCS_BOOT, "start", "--host", "{host}",
                                           "--port", "{port}", "--in-memory", "-q"], port)
+
+
+AZURITE_INSTALL = "npm install -g azurite"
+# Azurite's well-known development account (public, in Microsoft's docs): not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def require_tool(binary: str, install: str) -> str:
+    """The tool's path; fails (never skips) with the install line when it is missing."""
+    import shutil
+
+    path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed; install it with: {install}", pytrace=False)
+    return path
+
+
+def azurite_process(port: int | None = None) -> ServerProcess:
+    binary = require_tool("azurite-blob", AZURITE_INSTALL)
+    return ServerProcess("azurite", [binary, "--inMemoryPersistence", "--blobHost", "{host}", "--blobPort", "{port}",
+                                     "--skipApiVersionCheck", "--disableTelemetry", "--silent"], port)
+
+
+def azurite_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")
+
+
+SSHD_INSTALL = "apt-get update && apt-get install -y openssh-server"
+
+
+def _ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+class SSHKeys:
+    """A throwaway host key, user key and authorized_keys file, and the sshd config that uses them."""
+
+    def __init__(self, folder: str):
+        import pwd
+
+        keygen = require_tool("ssh-keygen", SSHD_INSTALL)
+        self.folder = folder
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.host_key = os.path.join(folder, "host_ed25519")
+        self.user_key = os.path.join(folder, "user_ed25519")
+        for path in (self.host_key, self.user_key):
+            subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "gitmodels-test", "-f", path], check=True)
+        with open(self.host_key + ".pub") as f:
+            self.host_public = " ".join(f.read().split()[:2])
+        self.authorized = os.path.join(folder, "authorized_keys")
+        with open(self.user_key + ".pub") as src, open(self.authorized, "w") as dst:
+            dst.write(src.read())
+        self.config = os.path.join(folder, "sshd_config")
+        with open(self.config, "w") as f:
+            f.write(f"HostKey {self.host_key}\nAuthorizedKeysFile {self.authorized}\nStrictModes no\n"
+                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+                    "PermitRootLogin prohibit-password\nUsePAM no\nSubsystem sftp internal-sftp\n"
+                    "MaxStartups 200\nMaxSessions 64\nLogLevel ERROR\n"
+                    f"PidFile {os.path.join(folder, 'sshd.pid')}\n")
+
+    def install_client(self, home: str, *ports: int) -> None:
+        """The user's side in `home`: ~/.ssh/id_ed25519 and known_hosts entries for `ports` on loopback."""
+        ssh = os.path.join(home, ".ssh")
+        os.makedirs(ssh, mode=0o700, exist_ok=True)
+        with open(self.user_key) as src, open(os.path.join(ssh, "id_ed25519"), "w") as dst:
+            dst.write(src.read())
+        os.chmod(os.path.join(ssh, "id_ed25519"), 0o600)
+        with open(os.path.join(ssh, "known_hosts"), "a") as f:
+            for port in ports:
+                f.write(f"[{HOST}]:{port} {self.host_public}\n")
+
+
+def sshd_process(keys: SSHKeys, port: int | None = None) -> ServerProcess:
+    import shutil
+
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+    if sshd is None:
+        pytest.fail(f"sshd is not installed; install it with: {SSHD_INSTALL}", pytrace=False)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
+    server = ServerProcess("sshd", [sshd, "-D", "-e", "-f", keys.config, "-p", "{port}", "-o", "ListenAddress={host}"],
+                           port)
+    server.ready = lambda: _ssh_banner(server.port)
+    return server
+
+
+NGINX_INSTALL = "apt-get update && apt-get install -y nginx-light"
+
+
+def nginx_process(www: str, port: int | None = None) -> ServerProcess:
+    """nginx serving `www` as static files: HEAD, GET and Range requests, as a CDN would.
+
+    (Python's http.server ignores Range headers, so it cannot stand in for one.)
+    """
+    import shutil
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if nginx is None:
+        pytest.fail(f"nginx is not installed; install it with: {NGINX_INSTALL}", pytrace=False)
+    folder = tempfile.mkdtemp(prefix="gitmodels-nginx-")
+    server = ServerProcess("nginx", [nginx, "-p", folder, "-c", os.path.join(folder, "nginx.conf")], port)
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(os.path.join(folder, "nginx.conf"), "w") as f:
+        f.write(f"daemon off; master_process on; worker_processes 1; pid {folder}/nginx.pid;\n"
+                + ("user root;\n" if os.getuid() == 0 else "")
+                + f"error_log stderr error;\nevents {{ worker_connections 512; }}\n"
+                f"http {{ access_log off; {temp} default_type application/octet-stream;\n"
+                f"  server {{ listen {HOST}:{server.port}; root {www}; location / {{ }} }} }}\n")
+    return server
 
 
 def start_with_retry(make) -> ServerProcess:
@@ -258,6 +377,10 @@ class PrivateServer:
         self.proxy = LoopbackProxy(process.port).start()
         if kind == "gs":
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", self.endpoint)
+        if kind == "az":
+            monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(self.endpoint))
+        self.ssh_keys: SSHKeys | None = None
+        self.ssh_root: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -282,10 +405,15 @@ class PrivateServer:
 
     def new_bucket(self) -> str:
         name = f"gm-{uuid.uuid4().hex[:12]}"
-        (create_s3_bucket if self.kind == "s3" else create_gcs_bucket)(self.direct_endpoint, name)
+        {"s3": create_s3_bucket, "gs": create_gcs_bucket, "az": create_azure_container}[self.kind](
+            self.direct_endpoint, name)
         return name
 
     def new_remote(self, prefix: str = "models", **settings) -> tuple[str, dict]:
+        if self.kind == "ssh":
+            root = os.path.join(self.ssh_root, uuid.uuid4().hex[:12], prefix)
+            os.makedirs(root)
+            return f"ssh://{self.ssh_keys.user}@{HOST}:{self.proxy.port}{root}", dict(settings)
         url = f"{self.kind}://{self.new_bucket()}/{prefix}"
         if self.kind == "s3":
             return url, {"endpoint_url": self.endpoint, **settings}
@@ -365,6 +493,16 @@ def create_gcs_bucket(endpoint: str, name: str, project: str = "gitmodels-test")
         assert response.status == 200, response.status
 
 
+def azure_container(endpoint: str, name: str):
+    from azure.storage.blob import ContainerClient
+
+    return ContainerClient.from_connection_string(azurite_connection_string(endpoint), name)
+
+
+def create_azure_container(endpoint: str, name: str) -> None:
+    azure_container(endpoint, name).create_container()
+
+
 # -- environment -----------------------------------------------------------------
 
 _AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN",
@@ -395,6 +533,17 @@ def gcs_env(monkeypatch, tmp_path):
     monkeypatch.setenv("GCE_METADATA_IP", f"{HOST}:9")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "gitmodels-test")
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+
+
+_AZURE_VARS = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY",
+               "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
+
+
+@pytest.fixture
+def azure_env(monkeypatch):
+    """No Azure account or identity from the developer's machine."""
+    for var in _AZURE_VARS:
+        monkeypatch.delenv(var, raising=False)
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -440,3 +589,78 @@ def gcs_server_private(gcs_env, monkeypatch):
     server = PrivateServer(start_with_retry(gcs_process), "gs", monkeypatch)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    server = start_with_retry(azurite_process)
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def azure_remote(azurite_server, azure_env, monkeypatch):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string(azurite_server))
+    container = f"gm-{uuid.uuid4().hex[:12]}"
+    create_azure_container(azurite_server, container)
+    yield f"az://{container}/models", {}
+
+
+@pytest.fixture
+def azurite_server_private(azure_env, monkeypatch):
+    server = PrivateServer(start_with_retry(azurite_process), "az", monkeypatch)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory):
+    """A real OpenSSH server on loopback, with its throwaway keys (`.keys`)."""
+    keys = SSHKeys(str(tmp_path_factory.mktemp("sshd")))
+    server = start_with_retry(lambda: sshd_process(keys))
+    server.keys = keys
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_remote(sshd_server, tmp_path, isolated_git, monkeypatch):
+    """A fresh remote directory reached over ssh, with the key and known_hosts in the test's HOME."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    keys = sshd_server.keys
+    keys.install_client(isolated_git["HOME"], sshd_server.port)
+    root = tmp_path / "ssh-remote" / "models"
+    root.mkdir(parents=True)
+    yield f"ssh://{keys.user}@{HOST}:{sshd_server.port}{root}", {}
+
+
+@pytest.fixture
+def sshd_server_private(tmp_path, isolated_git, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    (tmp_path / "sshd-keys").mkdir()
+    keys = SSHKeys(str(tmp_path / "sshd-keys"))
+    server = PrivateServer(start_with_retry(lambda: sshd_process(keys)), "ssh", monkeypatch)
+    server.ssh_keys = keys
+    server.ssh_root = str(tmp_path / "ssh-remotes")
+    keys.install_client(isolated_git["HOME"], server.proxy.port)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def nginx_server(tmp_path_factory):
+    """nginx on loopback serving a folder (`.www`): a read-only HTTP remote is a remote's layout published there."""
+    www = tmp_path_factory.mktemp("www")
+    server = start_with_retry(lambda: nginx_process(str(www)))
+    server.www = str(www)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_remote(nginx_server):
+    """(url, settings, folder): the remote's URL, and the folder nginx serves it from (write there to publish)."""
+    name = uuid.uuid4().hex[:12]
+    folder = os.path.join(nginx_server.www, name, "models")
+    os.makedirs(folder)
+    yield f"{nginx_server.endpoint}/{name}/models", {}, folder

@@ -10,7 +10,7 @@ import pytest
 import gitmodels
 
 HEAVY = ["torch", "keras", "xgboost", "catboost", "sklearn", "skops", "tensorflow", "boto3", "botocore",
-         "google.cloud.storage", "numpy", "pandas"]
+         "google.cloud.storage", "azure", "paramiko", "numpy", "pandas"]
 
 
 def modules_after(code, cwd=None):

@@ -11,22 +11,39 @@ from ..credentials import mask_url, split_userinfo, userinfo_parts
 from ..errors import BadConfig, UsageError
 from .base import Backend, KeyNotFound, TransientError, object_key
 
-# scheme -> "module:Class"; a third backend joins with one line here.
+# backend name -> "module:Class"; a new backend joins with one line here (and its URL forms in scheme_of).
 BACKENDS = {
     "file": "gitmodels.remotes.local:LocalBackend",
     "s3": "gitmodels.remotes.s3:S3Backend",
     "gs": "gitmodels.remotes.gcs:GCSBackend",
+    "az": "gitmodels.remotes.azure:AzureBackend",
+    "ssh": "gitmodels.remotes.ssh:SSHBackend",
+    "http": "gitmodels.remotes.http:HTTPBackend",
 }
 # scheme -> (module the backend needs, the extra that installs it)
-SDKS = {"s3": ("boto3", "s3"), "gs": ("google.cloud.storage", "gcs")}
+SDKS = {"s3": ("boto3", "s3"), "gs": ("google.cloud.storage", "gcs"),
+        "az": ("azure.storage.blob", "azure"), "ssh": ("paramiko", "ssh")}
 # What a bucket name may hold (S3 and GCS rules, loosely: S3-compatible stores differ in case and `_`).
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,220}[A-Za-z0-9]")
 _STRAY = re.compile(r"[\s?#\\\x00-\x1f\x7f]")
+ALIASES = {"azure": "az", "sftp": "ssh", "https": "http"}
+BUCKET_SCHEMES = ("s3", "gs", "az")
+AZURE_HOST = ".blob.core.windows.net"
+# git's scp-like form: [user@]host:path, with no slash before the colon (and not a Windows drive letter)
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?:[^@/:]{2,}|\[[^\]/]+\]):")
 
 
 def scheme_of(url: str) -> str:
+    """The backend that serves `url`: "file", "s3", "gs", "az", "ssh" or "http" (or the unknown scheme)."""
     if "://" in url:
-        return url.split("://", 1)[0].lower()
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in ("http", "https"):
+            host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+            if host.endswith(AZURE_HOST):
+                return "az"
+        return ALIASES.get(scheme, scheme)
+    if _SCP_LIKE.match(url):
+        return "ssh"
     return "file"
 
 
@@ -34,9 +51,23 @@ def validate_url(url: str) -> None:
     scheme = scheme_of(url)
     if scheme not in BACKENDS:
         raise UsageError(f"unsupported remote URL {mask_url(url)!r}",
-                         "use a directory path, file:///path, s3://bucket/prefix or gs://bucket/prefix")
-    if scheme in ("s3", "gs") and not split_userinfo(url)[0].split("://", 1)[1].split("/", 1)[0]:
-        raise UsageError(f"remote URL {mask_url(url)!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
+                         "use a directory path, file:///path, s3://bucket/prefix, gs://bucket/prefix, "
+                         "az://container/prefix, ssh://user@host/path or https://host/prefix")
+    if scheme == "http":
+        from .http import check_http_url
+
+        try:
+            check_http_url(url)
+        except BadConfig as exc:
+            raise UsageError(str(exc), exc.hint) from None
+    if scheme in BUCKET_SCHEMES:
+        from ._cloud import split_bucket_url
+        from .azure import parse_azure_url
+
+        try:
+            parse_azure_url(url) if scheme == "az" else split_bucket_url(url, scheme)
+        except BadConfig as exc:
+            raise UsageError(str(exc), exc.hint) from None
 
 
 def check_new_remote(url: str) -> list[str]:
@@ -69,20 +100,26 @@ def check_new_remote(url: str) -> list[str]:
         if any(p in (".", "..") for p in prefix.split("/")):
             raise UsageError(f"remote URL {shown!r} has '.' or '..' in its prefix",
                              f"write it as {scheme}://BUCKET/PREFIX")
-        module, extra = SDKS[scheme]
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:  # a parent package is missing
-            found = False
-        return [] if found else [f"{module} is not installed: this remote needs it for push and pull "
-                                 f"(pip install 'gitmodels[{extra}]')"]
     if url.startswith("file://"):
         from .local import path_from_url
 
         path_from_url(url)  # refuses a host
     if "\x00" in url or "\n" in url:
         raise UsageError("a directory remote's path cannot hold a NUL or newline character", "check the path")
-    return []
+    return _missing_sdk(scheme)
+
+
+def _missing_sdk(scheme: str) -> list[str]:
+    """A warning when the SDK a cloud remote needs is not installed (checked without importing it)."""
+    if scheme not in SDKS:
+        return []
+    module, extra = SDKS[scheme]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        found = False
+    return [] if found else [f"{module} is not installed: this remote needs it for push and pull "
+                             f"(pip install 'gitmodels[{extra}]')"]
 
 
 def open_backend(url: str, settings: Mapping[str, object] | None = None, *, retry: bool = True) -> Backend:

@@ -64,6 +64,8 @@ READ_SLACK = 2 * 4096  # room read_range_into may use beyond the bytes asked for
 
 class Backend(abc.ABC):
     scheme: ClassVar[str] = ""
+    read_only: ClassVar[bool] = False  # upload and delete raise ReadOnlyRemote (an HTTP remote)
+    can_list: ClassVar[bool] = True    # list() works; False where the server cannot enumerate keys
 
     def __init__(self, url: str, settings: Mapping[str, object] | None = None):
         self.url = url

@@ -18,6 +18,8 @@ class Retrying(Backend):
         self.url = inner.url
         self.settings = inner.settings
         self.scheme = inner.scheme
+        self.read_only = inner.read_only
+        self.can_list = inner.can_list
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay

@@ -36,7 +36,17 @@ def _s3_remote(request, tmp_path):
     return url, {**settings, "part_size": "5MiB", "jobs": 4}
 
 
-REMOTES = {"dir": _dir_remote, "s3": _s3_remote}
+def _azure_remote(request, tmp_path):
+    url, settings = request.getfixturevalue("azure_remote")
+    return url, {**settings, "block_size": "1MiB", "jobs": 4}
+
+
+def _ssh_remote(request, tmp_path):
+    url, settings = request.getfixturevalue("ssh_remote")
+    return url, {**settings, "part_size": "1MiB", "jobs": 3}
+
+
+REMOTES = {"dir": _dir_remote, "s3": _s3_remote, "azure": _azure_remote, "ssh": _ssh_remote}
 
 
 @pytest.fixture(params=sorted(REMOTES))

@@ -2,7 +2,9 @@
 
 A backend joins by adding one entry to REMOTES: how to get `(url, settings)`
 for a fresh, empty remote, with settings small enough that LARGE crosses its
-multipart / chunk threshold.
+multipart / chunk threshold. A read-only remote (HTTP) joins READ_ONLY and
+runs the reading tests (the `readable` fixture): what they store is written
+by the publisher behind it, a directory remote in the folder the server serves.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gitmodels.errors import RemoteError
+from gitmodels.errors import ReadOnlyRemote, RemoteError
 from gitmodels.remotes import KeyNotFound, object_key, open_backend
 from gitmodels.remotes import _cloud
 from gitmodels.remotes.base import oid_from_key
@@ -38,11 +41,34 @@ def _gcs(request, tmp_path):
     return url, {**settings, "chunk_size": "1MiB", "jobs": 4}
 
 
+def _azure(request, tmp_path):
+    url, settings = request.getfixturevalue("azure_remote")
+    return url, {**settings, "block_size": "1MiB", "jobs": 4}
+
+
+def _ssh(request, tmp_path):
+    url, settings = request.getfixturevalue("ssh_remote")
+    return url, {**settings, "part_size": "1MiB", "jobs": 3}
+
+
 # name -> (make remote, size of an object above the backend's multipart threshold)
 REMOTES = {
     "local": (_local, 3 * MiB + 17),
     "s3": (_s3, 11 * MiB + 17),      # three parts of 5 MiB
     "gcs": (_gcs, 9 * MiB + 17),     # resumable above 8 MiB: ten chunks of 1 MiB; ranged parallel download
+    "azure": (_azure, 5 * MiB + 17),  # six staged blocks of 1 MiB; ranged parallel download
+    "ssh": (_ssh, 5 * MiB + 17),      # six ranges of 1 MiB over three connections, each way
+}
+
+
+def _http(request, tmp_path):
+    url, settings, folder = request.getfixturevalue("http_remote")
+    return url, settings, open_backend(folder, {"fsync": False})
+
+
+# name -> (make (url, settings, publisher), size of a "large" object)
+READ_ONLY = {
+    "http": (_http, 3 * MiB + 17),
 }
 
 
@@ -52,6 +78,22 @@ def remote(request, tmp_path):
     url, settings = make(request, tmp_path)
     backend = open_backend(url, settings)
     backend.large_size = large
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=sorted(REMOTES) + sorted(READ_ONLY))
+def readable(request, tmp_path):
+    """Every remote, the read-only ones included; `put` writes through `.publisher` where there is one."""
+    if request.param in READ_ONLY:
+        make, large = READ_ONLY[request.param]
+        url, settings, publisher = make(request, tmp_path)
+    else:
+        make, large = REMOTES[request.param]
+        (url, settings), publisher = make(request, tmp_path), None
+    backend = open_backend(url, settings)
+    backend.large_size = large
+    backend.publisher = publisher
     yield backend
     backend.close()
 
@@ -69,7 +111,7 @@ def blob(size: int, seed: int = 0) -> bytes:
 def put(remote, key: str, data: bytes, tmp_path, progress=None) -> None:
     src = tmp_path / f"src-{hashlib.sha256(data).hexdigest()[:16]}-{threading.get_ident()}"
     src.write_bytes(data)
-    remote.upload(key, str(src), len(data), progress)
+    (getattr(remote, "publisher", None) or remote).upload(key, str(src), len(data), progress)
 
 
 def get(remote, key: str, tmp_path, progress=None) -> bytes:
@@ -97,7 +139,8 @@ class Counter:
             self.calls += 1
 
 
-def test_absent_key(remote, tmp_path):
+def test_absent_key(readable, tmp_path):
+    remote = readable
     key = object_key("0" * 64)
     assert remote.stat(key) is None
     assert remote.exists_many([key]) == set()
@@ -108,22 +151,33 @@ def test_absent_key(remote, tmp_path):
         remote.read_range(key, 0, 10)
     with pytest.raises(KeyNotFound):
         remote.read_range(key, 0, 0)
+    if remote.read_only:
+        with pytest.raises(ReadOnlyRemote):
+            remote.delete(key)
+        (tmp_path / "x").write_bytes(b"x")
+        with pytest.raises(ReadOnlyRemote):
+            remote.upload(key, str(tmp_path / "x"), 1)
+        with pytest.raises(RemoteError):
+            list(remote.list())
+        return
     remote.delete(key)  # deleting what is not there is not an error
     assert list(remote.list()) == []
 
 
-def test_small_roundtrip(remote, tmp_path):
+def test_small_roundtrip(readable, tmp_path):
+    remote = readable
     data = blob(1000)
     key = okey(data)
     put(remote, key, data, tmp_path)
     assert remote.stat(key) == 1000
     assert remote.exists_many([key, object_key("f" * 64)]) == {key}
     assert get(remote, key, tmp_path) == data
-    assert list(remote.list()) == [(key, 1000)]
+    assert list(remote.list() if remote.can_list else remote.publisher.list()) == [(key, 1000)]
     assert oid_from_key(key) == hashlib.sha256(data).hexdigest()
 
 
-def test_empty_object(remote, tmp_path):
+def test_empty_object(readable, tmp_path):
+    remote = readable
     put(remote, "misc/empty", b"", tmp_path)
     assert remote.stat("misc/empty") == 0
     assert get(remote, "misc/empty", tmp_path) == b""
@@ -131,7 +185,8 @@ def test_empty_object(remote, tmp_path):
     assert remote.read_range("misc/empty", 0, 10) == b""
 
 
-def test_large_object_above_multipart_threshold(remote, tmp_path):
+def test_large_object_above_multipart_threshold(readable, tmp_path):
+    remote = readable
     data = blob(remote.large_size, seed=1)
     key = okey(data)
     up, down = Counter(), Counter()
@@ -188,7 +243,8 @@ def test_s3_store_that_ignores_range_headers(s3_remote, tmp_path, monkeypatch):
     assert bytes(backend.read_range_into("misc/r", 100, 50, buf)) == data[100:150]
 
 
-def test_read_range(remote, tmp_path):
+def test_read_range(readable, tmp_path):
+    remote = readable
     data = blob(5000, seed=3)
     put(remote, "misc/r", data, tmp_path)
     assert remote.read_range("misc/r", 0, 10) == data[:10]
@@ -199,8 +255,9 @@ def test_read_range(remote, tmp_path):
     assert remote.read_range("misc/r", 123, 0) == b""
 
 
-def test_read_range_into_a_reused_buffer(remote, tmp_path):
+def test_read_range_into_a_reused_buffer(readable, tmp_path):
     """Rebuilds read ranges into one set of page-aligned buffers (straight from disk where the backend can)."""
+    remote = readable
     import mmap
 
     from gitmodels.remotes.base import READ_SLACK
@@ -216,7 +273,8 @@ def test_read_range_into_a_reused_buffer(remote, tmp_path):
         remote.read_range_into("misc/absent", 0, 10, buf)
 
 
-def test_overwrite_replaces(remote, tmp_path):
+def test_overwrite_replaces(readable, tmp_path):
+    remote = readable
     put(remote, "misc/k", b"first version", tmp_path)
     put(remote, "misc/k", b"second", tmp_path)
     assert remote.stat("misc/k") == 6
@@ -244,8 +302,8 @@ def test_list_with_prefix(remote, tmp_path):
 
 def test_remote_prefix_isolates(remote, tmp_path):
     """Two remotes under sibling prefixes (one bucket, or two folders side by side) do not see each other's keys."""
-    if "://" not in remote.url:
-        os.mkdir(remote.url + "-sibling")  # a directory remote must exist before it is listed
+    if remote.scheme in ("file", "ssh"):  # a directory (also one reached over ssh) must exist before it is used
+        os.mkdir(urlsplit(remote.url).path + "-sibling")
     sibling = open_backend(remote.url + "-sibling", remote.settings)
     put(remote, "misc/a", b"a", tmp_path)
     assert sibling.stat("misc/a") is None
@@ -254,7 +312,8 @@ def test_remote_prefix_isolates(remote, tmp_path):
 
 
 @pytest.mark.parametrize("page", [1000, 2])
-def test_exists_many_in_batches(remote, tmp_path, monkeypatch, page):
+def test_exists_many_in_batches(readable, tmp_path, monkeypatch, page):
+    remote = readable
     monkeypatch.setattr(_cloud, "PAGE", page)  # page=2: listings span pages and hit their budget
     present = []
     for i in range(14):
@@ -271,8 +330,9 @@ def test_exists_many_in_batches(remote, tmp_path, monkeypatch, page):
 
 
 @pytest.mark.parametrize("page", [1000, 3])
-def test_exists_many_large_batch(remote, tmp_path, monkeypatch, page):
+def test_exists_many_large_batch(readable, tmp_path, monkeypatch, page):
     """A batch big enough to try one listing of the whole remote first (page=3: that listing runs out of budget)."""
+    remote = readable
     monkeypatch.setattr(_cloud, "PAGE", page)
     monkeypatch.setattr(_cloud, "BULK_KEYS_PER_PAGE", 40)
     datas = [blob(10, seed=300 + i) for i in range(24)]
@@ -296,7 +356,8 @@ def test_delete(remote, tmp_path):
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "a//b", "../up", "a/../b", "a/./b", "a/"])
-def test_unsafe_keys_refused(remote, tmp_path, key):
+def test_unsafe_keys_refused(readable, tmp_path, key):
+    remote = readable
     with pytest.raises(RemoteError):
         remote.stat(key)
     with pytest.raises(RemoteError):
@@ -316,8 +377,9 @@ def test_concurrent_uploads_of_one_key(remote, tmp_path):
     assert [k for k, _ in remote.list()] == [key]
 
 
-def test_many_objects_from_threads(remote, tmp_path):
+def test_many_objects_from_threads(readable, tmp_path):
     """One backend shared by the transfer engine's threads."""
+    remote = readable
     datas = [blob(2000 + i, seed=200 + i) for i in range(24)]
 
     def roundtrip(data: bytes) -> bytes:
