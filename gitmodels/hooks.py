@@ -148,6 +148,8 @@ def install(repo: "Repo", python: str | None = None) -> list[str]:
     """
     folder = hooks_dir(repo)
     done = install_into(folder, _shown(repo, folder), python)
+    if os.path.exists(_hooks_off_marker(repo)):
+        os.remove(_hooks_off_marker(repo))
     if done and _inside(folder, repo.root) and not _inside(folder, repo.git.common_dir):
         done.append(f"note: core.hooksPath points inside the working tree ({_shown(repo, folder)}); the installed "
                     "scripts name this machine's Python, so do not commit them")
@@ -306,13 +308,28 @@ def _remove_own_template(template: str) -> bool:
 
 # -- is this clone's set-up current? ------------------------------------------------------
 
+HOOKS_OFF = "hooks-off"  # in the clone's local gitmodels folder: `init --no-hooks` chose to run without hooks
+
+
+def _hooks_off_marker(repo: "Repo") -> str:
+    return os.path.join(os.path.dirname(repo.config.local_path), HOOKS_OFF)
+
+
+def opt_out(repo: "Repo") -> None:
+    """Remember (in this clone only) that its user chose no hooks: commands then do not warn about them."""
+    path = _hooks_off_marker(repo)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("`gitmodels init --no-hooks` was run here; `gitmodels install` removes this file\n")
+
+
 def hooks_warning(repo: "Repo") -> str | None:
     """One line when git will not keep this clone's models in step (hooks missing, from another
     gitmodels, or naming a Python that is gone) and it has pointers; None otherwise.
 
     Cheap on the happy path: a few small file reads, no git process.
     """
-    if skipped():
+    if skipped() or os.path.exists(_hooks_off_marker(repo)):
         return None
     try:
         quick = repo.git.default_hooks_dir()

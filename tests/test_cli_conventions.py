@@ -31,7 +31,7 @@ def test_git_models_help_opens_the_man_page(tmp_path):
         assert "No manual entry" not in out
         assert "git models [OPTIONS] COMMAND [ARGS]..." in out, out
         assert "git models add [OPTIONS] PATHS..." in out and "--no-stage" in out, out
-        assert "git models get [OPTIONS] PATH[@REV]" in out, out
+        assert "git models get [OPTIONS] [GIT_URL] PATH[@REV]" in out, out
     # The command's own help is untouched: git passes `git models add --help` through, and -h / --help work.
     assert "Usage: gitmodels add [OPTIONS] PATHS..." in git(tmp_path, "models", "add", "--help", env=env).stdout
     for flag in ("--help", "-h"):

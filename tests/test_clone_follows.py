@@ -30,7 +30,7 @@ def tree_of(path: Path) -> dict[str, bytes]:
 
 
 def states(repo: Path) -> dict[str, str]:
-    return {s["path"]: s["state"] for s in json.loads(gitmodels(repo, "status", "--json").stdout)}
+    return {s["path"]: s["state"] for s in json.loads(gitmodels(repo, "status", "--json").stdout)["models"]}
 
 
 @pytest.fixture
@@ -298,3 +298,15 @@ def test_no_warning_when_a_hook_manager_runs_gitmodels(world, alice):
         "repos:\n  - repo: local\n    hooks:\n      - id: gitmodels-post-checkout\n"
         "        name: gitmodels\n        entry: gitmodels hook post-checkout\n        language: system\n")
     assert install_warnings(gitmodels(bob, "status")) == []
+
+
+def test_init_no_hooks_is_a_choice_of_this_clone_not_of_its_clones(world, alice):
+    """`init --no-hooks` silences the warning where it was run; other clones still warn; install undoes it."""
+    bob = world.clone("bob", install=False)
+    gitmodels(bob, "init", "--no-hooks")
+    assert install_warnings(gitmodels(bob, "status")) == []
+    carol = world.clone("carol", install=False)
+    assert len(install_warnings(gitmodels(carol, "status"))) == 1
+    gitmodels(bob, "install")
+    (bob / ".git" / "hooks" / "pre-push").unlink()
+    assert len(install_warnings(gitmodels(bob, "status"))) == 1  # installing ended the opt-out

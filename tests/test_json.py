@@ -274,7 +274,7 @@ def test_fsck(models):
         f"results[].{k}" for k in ("scope", "checked", "bytes", "ok", "corrupt", "stray", "other_keys",
                                    "chunk_packs")} | {
         f"results[].corrupt[].{k}" for k in ("oid", "where", "error", "models", "refs", "quarantined_to",
-                                             "repaired", "affects")})
+                                             "repaired", "affects", "kind")})
     assert doc["ok"] is False and [r["scope"] for r in doc["results"]] == ["cache", "remote origin"]
     (problem,) = doc["results"][0]["corrupt"]
     assert problem["oid"] == "sha256:" + oids["v2"] and problem["affects"] == [problem["oid"]]

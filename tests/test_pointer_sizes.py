@@ -91,7 +91,7 @@ def lied(repo):
 def test_status_reports_a_wrong_size_with_and_without_the_stat_cache(lied):
     for _ in range(2):  # the second run answers from the stat cache
         res = gm(lied, "status", "--json")
-        states = {s["path"]: s for s in json.loads(res.stdout)}
+        states = {s["path"]: s for s in json.loads(res.stdout)["models"]}
         assert states["m.bin"]["state"] == "bad-pointer" and "size mismatch" in states["m.bin"]["error"]
         assert states["d"]["state"] == "bad-pointer" and "says 4 bytes" in states["d"]["error"]
     (lied / ".git" / "gitmodels" / "state.db").unlink()

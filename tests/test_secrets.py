@@ -115,8 +115,8 @@ def test_local_keeps_credentials_out_of_the_committed_file_and_out_of_every_line
     assert (repo / LOCAL_CONFIG).stat().st_mode & 0o077 == 0
     listed = gm(repo, "remote", "list")
     assert "s3://***@bkt-a/p" in listed.stdout
-    as_json = {r["name"]: r for r in json.loads(gm(repo, "remote", "list", "--json").stdout)}
-    assert as_json["s3b"]["url"] == "s3://***@bkt-a/p" and as_json["s3b"]["aws_session_token"] == "***"
+    as_json = {r["name"]: r for r in json.loads(gm(repo, "remote", "list", "--json").stdout)["remotes"]}
+    assert as_json["s3b"]["url"] == "s3://***@bkt-a/p" and as_json["s3b"]["settings"]["aws_session_token"] == "***"
     for out in (added, listed):
         assert SECRET not in out.stdout + out.stderr and KEY_ID not in out.stdout + out.stderr
     assert SECRET not in (repo / "gitmodels.toml").read_text() and KEY_ID not in (repo / "gitmodels.toml").read_text()

@@ -105,7 +105,7 @@ def test_a_teammates_pickle_is_refused_in_a_fresh_clone_until_trusted(world, own
     # the CLI restores and exports the bytes, and never unpickles them
     gm(bob, "checkout")
     gm(bob, "get", "models/clf", "-o", str(tmp_path / "exported"))
-    exported = (tmp_path / "exported" / "clf" / "model.joblib").read_bytes()
+    exported = (tmp_path / "exported" / "model.joblib").read_bytes()  # -o OUT is the model itself (cp -r)
     assert exported == (bob / "models" / "clf" / "model.joblib").read_bytes()
     # adding what a checkout wrote does not make it "saved here"
     gm(bob, "add", "models/clf")

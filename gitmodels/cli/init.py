@@ -18,6 +18,10 @@ def init(remote_url, remote_name, no_hooks):
     with open_repo(check_hooks=False) as repo:
         done = repo.init(remote_url, remote_name, hooks=not no_hooks,
                          warn=lambda line: click.echo(f"gitmodels: warning: {line}", err=True))
+        if no_hooks:
+            from ..hooks import opt_out
+
+            opt_out(repo)  # an explicit choice: commands in this clone do not warn that hooks are missing
     for line in done:
         click.echo(f"  {line}")
     click.echo("gitmodels is ready" + ("" if done else " (nothing to change)"))

@@ -60,6 +60,8 @@ def validate_url(url: str) -> None:
             check_http_url(url)
         except BadConfig as exc:
             raise UsageError(str(exc), exc.hint) from None
+    if scheme in ("s3", "gs") and not split_userinfo(url)[0].split("://", 1)[1].split("/", 1)[0]:
+        raise UsageError(f"remote URL {mask_url(url)!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
     if scheme in BUCKET_SCHEMES:
         from ._cloud import split_bucket_url
         from .azure import parse_azure_url

@@ -193,7 +193,9 @@ class SSHBackend(Backend):
                 ok = True  # a clean answer (absent, denied) from a working connection
                 raise
             except BaseException as exc:
-                mapped = self._error(exc, action, key)
+                transport = conn[0].get_transport() if conn is not None else None
+                lost = transport is not None and not transport.is_active()  # paramiko: OSError("Socket is closed")
+                mapped = self._error(exc, action, key, connection_lost=lost)
                 ok = isinstance(mapped, (KeyNotFound, AccessDenied, BucketMissing))
                 if mapped is exc:
                     raise
@@ -239,7 +241,8 @@ class SSHBackend(Backend):
         o = self._resolve()
         return f"{o['hostname']}:{self.root or '~'}"
 
-    def _error(self, exc: BaseException, action: str, key: str | None = None) -> BaseException:
+    def _error(self, exc: BaseException, action: str, key: str | None = None,
+               connection_lost: bool = False) -> BaseException:
         import paramiko
 
         if isinstance(exc, GitModelsError):
@@ -263,7 +266,7 @@ class SSHBackend(Backend):
             reason = next(filter(None, map(_cloud.network_reason, exc.errors.values())), None) or "connection refused"
         network = (EOFError, paramiko.SSHException, ConnectionError, TimeoutError, socket.timeout, socket.gaierror,
                    paramiko.ssh_exception.NoValidConnectionsError)
-        if isinstance(exc, network) or reason:
+        if isinstance(exc, network) or reason or (connection_lost and isinstance(exc, OSError) and code is None):
             return EndpointUnreachable(f"cannot reach {self.url} ({self._target()}): {reason or 'connection closed'}")
         if isinstance(exc, OSError):
             return RemoteError(f"remote {self.url}: {_cloud.short(exc)} while {action}" + (f" {key}" if key else ""))
