@@ -31,11 +31,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gitmodels import chunking, fileio  # noqa: E402
-from gitmodels.chunking import cdc  # noqa: E402
-from gitmodels.chunking.download import cache_object_path  # noqa: E402
-from gitmodels.hashing import hash_file  # noqa: E402
-from gitmodels.remotes import open_backend  # noqa: E402
+from gitmodels import chunking
+from gitmodels.storage import fileio
+from gitmodels.chunking import cdc
+from gitmodels.chunking.download import cache_object_path
+from gitmodels.storage.hashing import hash_file
+from gitmodels.remotes import open_backend
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

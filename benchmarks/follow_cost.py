@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             args.n, lambda: timed([*gm, "status"], repo, env),
             lambda: timed([*gm, "status"], repo, dict(env, GITMODELS_SKIP="1")))
         probe = ("import time, gitmodels.repo, gitmodels.cli.common\n"
-                 "t0 = time.perf_counter(); import gitmodels.hooks as h; t1 = time.perf_counter()\n"
+                 "t0 = time.perf_counter(); import gitmodels.hooks.events as h; t1 = time.perf_counter()\n"
                  "r = gitmodels.repo.Repo('.'); t2 = time.perf_counter(); w = h.hooks_warning(r)\n"
                  "t3 = time.perf_counter(); assert w is None, w\n"
                  "print((t1 - t0) * 1000, (t3 - t2) * 1000)")

@@ -151,7 +151,8 @@ def main(argv=None) -> int:
         build_diff_repo(diff_repo, args.models, env)
         out["build_seconds"] = round(time.perf_counter() - t, 2)
 
-        from gitmodels import gc, history
+        from gitmodels import history
+        from gitmodels.housekeeping import gc
         from gitmodels.repo import Repo
 
         here = os.getcwd()

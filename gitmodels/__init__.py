@@ -16,15 +16,15 @@ __all__ = sorted(_API | {"Repo", "errors", "__version__"})
 
 def __getattr__(name):
     if name in _API:
-        from . import api
+        from gitmodels import api
 
         return getattr(api, name)
     if name == "Repo":
-        from .repo import Repo
+        from gitmodels.repo import Repo
 
         return Repo
     if name == "errors":
-        from . import errors
+        from gitmodels import errors
 
         return errors
     raise AttributeError(f"module 'gitmodels' has no attribute {name!r}")

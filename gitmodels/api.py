@@ -15,9 +15,9 @@ import tempfile
 import warnings
 from typing import Any, Iterable
 
-from . import fileio
-from .errors import PathError
-from .repo import Repo
+from gitmodels.storage import fileio
+from gitmodels.errors import PathError
+from gitmodels.repo import Repo
 
 log = logging.getLogger("gitmodels")
 
@@ -54,7 +54,7 @@ def save(model: Any, path: str | os.PathLike, *, metrics: dict | None = None, pa
 
     A path (str/PathLike) that exists is tracked as it is: `gitmodels.save("model.onnx")`.
     """
-    from . import metadata, serializers
+    from gitmodels import metadata, serializers
 
     own = repo is None
     if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
@@ -110,8 +110,8 @@ def _note_unsafe(path: str, tables: dict) -> None:
 @contextlib.contextmanager
 def _following(repo: Repo, followed: list):
     """Let serializers stream large files through FollowedFile: hashed into the cache as written."""
-    from .following import FollowedFile
-    from .serializers.base import OUTPUT_OPENER
+    from gitmodels.hooks.following import FollowedFile
+    from gitmodels.serializers.base import OUTPUT_OPENER
 
     def opener(path: str) -> FollowedFile:
         f = FollowedFile(repo.store, path)
@@ -158,7 +158,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
     `source=GIT_URL` (or a path "GIT_URL#models/churn") loads from another repository (docs/registry.md);
     `example=X` first checks X against the recorded [model.signature].
     """
-    from . import history, metadata, serializers, trust as trust_mod
+    from gitmodels import history, metadata, serializers, trust as trust_mod
 
     path, rev = history.parse_spec(str(path), rev)
     if source is not None or _is_url_spec(path):
@@ -168,7 +168,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
     try:
         art, sha, ptr = history.pointer_at(repo, path, rev)
         if example is not None:
-            from .registry import signature
+            from gitmodels.registry import signature
 
             signature.check(ptr.meta, example, f"{art}@{rev}" if rev else art)
         model_meta = ptr.meta.get("model") if isinstance(ptr.meta.get("model"), dict) else None
@@ -191,7 +191,7 @@ def load(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None =
 
 
 def _is_url_spec(path: str) -> bool:
-    from .registry.imports import is_url_spec
+    from gitmodels.registry.imports import is_url_spec
 
     return is_url_spec(path)
 
@@ -199,8 +199,8 @@ def _is_url_spec(path: str) -> bool:
 def _load_from_source(source: str | None, path: str, rev: str | None, repo: Repo | None, example: Any,
                       kwargs: dict, trust: bool) -> Any:
     """load() from another repository: its mirror in this repository's cache (or the user cache outside one)."""
-    from .errors import NotARepository
-    from .registry import imports
+    from gitmodels.errors import NotARepository
+    from gitmodels.registry import imports
 
     if source is None:
         source, _, path = path.partition("#")
@@ -222,7 +222,7 @@ def _load_from_source(source: str | None, path: str, rev: str | None, repo: Repo
 
 
 def _refuse_plain_file() -> None:
-    from .errors import SerializerError
+    from gitmodels.errors import SerializerError
 
     raise SerializerError("this model is a plain file tracked with `gitmodels add`, not one written by "
                           "gitmodels.save, so there is no serializer to load it with",
@@ -231,7 +231,7 @@ def _refuse_plain_file() -> None:
 
 def show(path: str | os.PathLike, rev: str | None = None, *, repo: Repo | None = None) -> dict:
     """The metadata of a model at a revision (the workspace pointer when rev is None), as a dict."""
-    from . import history
+    from gitmodels import history
 
     path, rev = history.parse_spec(str(path), rev)
     own = repo is None

@@ -9,8 +9,9 @@ import copy
 import os
 from typing import Any
 
-from . import credentials, fileio, tomlwriter
-from .errors import BadConfig, NoRemote, RemoteNotFound, UsageError
+from gitmodels import credentials, tomlwriter
+from gitmodels.storage import fileio
+from gitmodels.errors import BadConfig, NoRemote, RemoteNotFound, UsageError
 
 try:
     import tomllib

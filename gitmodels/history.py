@@ -18,13 +18,12 @@ import shutil
 import stat as statmod
 from typing import Any, Iterable
 
-from . import fileio
-from . import manifest as manifest_mod
-from . import pointer as pointer_mod
-from .errors import (BadPointer, CorruptObject, ModelNotFound, NoRemote, ObjectMissing, PathError,
-                     RemoteError, RevisionNotFound)
-from .hashing import prefixed
-from .pointer import Pointer
+from gitmodels.storage import fileio
+from gitmodels.storage import manifest as manifest_mod
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import (BadPointer, CorruptObject, ModelNotFound, NoRemote, ObjectMissing, PathError, RemoteError, RevisionNotFound)
+from gitmodels.storage.hashing import prefixed
+from gitmodels.storage.pointer import Pointer
 
 WORKSPACE = "workspace"
 CHANGES = ("added", "removed", "modified", "renamed", "metadata")
@@ -141,7 +140,7 @@ def _resolve(repo, rev: str) -> str:
 def resolve_for(repo, art: str, rev: str) -> str:
     """The commit of `rev` for the model `art`: an alias of that model first (docs/registry.md), then any git
     revision."""
-    from .registry import aliases
+    from gitmodels.registry import aliases
 
     sha = aliases.resolve(repo, art, rev)
     if sha is not None:
@@ -150,7 +149,7 @@ def resolve_for(repo, art: str, rev: str) -> str:
         return _resolve(repo, rev)
     except RevisionNotFound as exc:
         if aliases.NAME_RE.match(rev) and repo.git.head() is not None:
-            from .errors import AliasNotFound
+            from gitmodels.errors import AliasNotFound
 
             raise AliasNotFound(f"unknown revision {rev!r}: neither an alias of {art} nor a git revision",
                                 f"list its aliases with `gitmodels alias list {art}`; "

@@ -6,19 +6,21 @@ import dataclasses
 import os
 from typing import Callable, Iterable
 
-from . import pointer as pointer_mod
-from .config import Config
-from .errors import (BadPointer, CorruptObject, GitModelsError, ModelNotFound, NoRemote, ObjectMissing,
-                     PathError, RemoteError, SizeMismatch, UnsavedChanges)
-from .gitrepo import GitRepo
-from .hashing import prefixed
-from .locking import repo_lock
-from .pointer import Pointer
-from .progress import Bar, wanted
-from .statcache import StateDB
-from .store import Store
-from .transfer import Transfer, TransferResult, manifest_entries
-from .workspace import Scanned, Workspace
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.config import Config
+from gitmodels.errors import (BadPointer, CorruptObject, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError, RemoteError, SizeMismatch, UnsavedChanges)
+from gitmodels.git.repo import GitRepo
+from gitmodels.storage.hashing import prefixed
+from gitmodels.storage.locking import repo_lock
+from gitmodels.storage.pointer import Pointer
+from gitmodels.progress import Bar, wanted
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.store import Store
+from gitmodels.sync.transfer import Transfer
+from gitmodels.sync.transfer import TransferResult
+from gitmodels.sync.transfer import manifest_entries
+from gitmodels.workspace.restore import Scanned
+from gitmodels.workspace.restore import Workspace
 
 # The one table of status states: the name is ModelStatus.state and `status --json`'s "state"; the label is
 # what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
@@ -97,15 +99,15 @@ class Repo:
         self.cache_dir = os.path.abspath(os.path.join(self.root, os.path.expanduser(cache_dir))) if cache_dir \
             else self.meta_dir
         self.store = Store(self.cache_dir, fsync=bool(self.config.get("core", "fsync", True)))
-        self._state: StateDB | None = None
+        self._state: StatCache | None = None
         self._workspace: Workspace | None = None
 
     # -- plumbing ---------------------------------------------------------------------
 
     @property
-    def state(self) -> StateDB:
+    def state(self) -> StatCache:
         if self._state is None:
-            self._state = StateDB(os.path.join(self.meta_dir, "state.db"))
+            self._state = StatCache(os.path.join(self.meta_dir, "state.db"))
         return self._state
 
     @property
@@ -154,7 +156,7 @@ class Repo:
         """
         import json
 
-        from .statcache import stat_key
+        from gitmodels.storage.statcache import stat_key
 
         index = self.git.index_path()
         try:
@@ -228,14 +230,14 @@ class Repo:
         if os.path.exists(self.config.shared_path):
             self.git.stage([os.path.basename(self.config.shared_path)])
         if hooks:
-            from . import hooks as hooks_mod
+            from gitmodels.hooks import install as hooks_mod
 
             done.extend(hooks_mod.install(self))
         return done
 
     def add(self, paths: Iterable[str], progress: bool | None = None,
             meta: dict | None = None, stage: bool = True) -> list[AddResult]:
-        from . import ignore
+        from gitmodels.workspace import ignore
 
         targets = []
         for path in paths:
@@ -271,7 +273,8 @@ class Repo:
         return results
 
     def _write_pointer(self, rel: str, scanned: Scanned, meta: dict | None) -> tuple[AddResult, list[str]]:
-        from . import fileio, ignore
+        from gitmodels.storage import fileio
+        from gitmodels.workspace import ignore
 
         ppath = pointer_mod.pointer_path_for(rel)
         old = None
@@ -379,7 +382,7 @@ class Repo:
 
     def remote_url(self, settings: dict) -> str:
         url = settings["url"]
-        from .remotes import scheme_of
+        from gitmodels.remotes import scheme_of
 
         if scheme_of(url) == "file" and not url.startswith("file://") and not os.path.isabs(os.path.expanduser(url)):
             url = os.path.normpath(os.path.join(self.root, url))
@@ -392,9 +395,9 @@ class Repo:
         Raises for a remote that cannot work or a credential bound for the committed config;
         returns warnings for what could not be checked.
         """
-        from .credentials import mask_url
-        from .remotes import check_new_remote, scheme_of
-        from .remotes.local import create_root, path_from_url
+        from gitmodels.credentials import mask_url
+        from gitmodels.remotes import check_new_remote, scheme_of
+        from gitmodels.remotes.local import create_root, path_from_url
 
         warnings = check_new_remote(url)
         self.config.check_remote(name, url, settings, local=local)
@@ -404,7 +407,7 @@ class Repo:
         return warnings
 
     def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, Transfer]:
-        from .remotes import open_backend
+        from gitmodels.remotes import open_backend
 
         name, settings = self.config.remote(name)
         url = self.remote_url(settings)
@@ -566,9 +569,10 @@ class Repo:
         size (the count of the bytes that hashed right). `where`: the model's
         path, for messages.
         """
-        from . import fileio, manifest as manifest_mod
-        from .errors import BadManifest
-        from .hashing import hash_bytes
+        from gitmodels.storage import fileio
+        from gitmodels.storage import manifest as manifest_mod
+        from gitmodels.errors import BadManifest
+        from gitmodels.storage.hashing import hash_bytes
 
         if os.path.lexists(dest):
             raise PathError(f"{dest} already exists", "choose another output path or remove it")

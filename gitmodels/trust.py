@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 
-from .errors import BadConfig, GitModelsError, UntrustedModel, UsageError
+from gitmodels.errors import BadConfig, GitModelsError, UntrustedModel, UsageError
 
 FILE_NAME = "trust"
 AUTHOR, KEY = "author", "key"
@@ -121,7 +121,7 @@ def read_file(path: str) -> list[Entry]:
 
 
 def _write_file(path: str, entries: list[Entry]) -> None:
-    from .fileio import write_bytes_atomic
+    from gitmodels.storage.fileio import write_bytes_atomic
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     text = "# gitmodels trust list: `author EMAIL` or `key FINGERPRINT`, one a line. Not committed.\n"
@@ -167,7 +167,7 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
 
     `commit` is the revision the pointer was read from (None: the workspace pointer).
     """
-    from . import pointer as pointer_mod
+    from gitmodels.storage import pointer as pointer_mod
 
     if repo.state.saved_has(ptr.oid):
         return
@@ -208,7 +208,7 @@ def require(repo, art: str, ptr, commit: str | None, model_meta: dict) -> None:
 
 
 def _pointer_oid(repo, commit: str, ppath: str) -> str | None:
-    from . import pointer as pointer_mod
+    from gitmodels.storage import pointer as pointer_mod
 
     data = repo.git.file_at(commit, ppath)
     try:

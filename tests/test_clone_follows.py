@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodels import hooks
+from gitmodels.hooks import install as hooks
 from tests.gitutil import World, commit_all, git, gitmodels, model_bytes
 
 V1, V2 = model_bytes("v1"), model_bytes("v2")

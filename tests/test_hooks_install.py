@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodels import hooks
+from gitmodels.hooks import install as hooks
 from gitmodels.repo import Repo
 from tests.gitutil import commit_all, git, gitmodels, model_bytes, rev, sha256_of
 
@@ -274,7 +274,7 @@ def test_hook_command(repo_dir):
 
 def test_pre_commit_framework_manifest():
     yaml = pytest.importorskip("yaml")
-    manifest = yaml.safe_load((Path(hooks.__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    manifest = yaml.safe_load((Path(hooks.__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
     stages = {stage for entry in manifest for stage in entry["stages"]}
     assert stages == set(hooks.HOOK_NAMES)
     for entry in manifest:

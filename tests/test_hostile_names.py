@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodels import ignore
+from gitmodels.workspace import ignore
 from gitmodels.errors import PathError
 from tests.gitutil import World, git, gitmodels, model_bytes, remote_has
 

@@ -1,8 +1,8 @@
 import pytest
 
-from gitmodels import manifest
+from gitmodels.storage import manifest
 from gitmodels.errors import BadManifest, UnsafeEntry
-from gitmodels.manifest import Entry
+from gitmodels.storage.manifest import Entry
 
 OID = "b" * 64
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gitmodels import pointer
+from gitmodels.storage import pointer
 from gitmodels.errors import BadPointer
 
 OID = "a" * 64
@@ -102,7 +102,7 @@ def test_fast_pointer_reader_agrees_with_tomllib():
     import datetime
     import random
 
-    from gitmodels.pointer import Pointer
+    from gitmodels.storage.pointer import Pointer
 
     for doc in EDGE_DOCS:
         _check(doc)

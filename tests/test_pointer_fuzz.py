@@ -20,7 +20,7 @@ import traceback
 
 import pytest
 
-from gitmodels import pointer
+from gitmodels.storage import pointer
 from gitmodels.errors import BadPointer
 from tests.gitutil import git
 from tests.gitutil import gitmodels as gm

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gitmodels import pointer
+from gitmodels.storage import pointer
 from gitmodels.errors import BadPointer, SizeMismatch
 from gitmodels.progress import human_bytes
 from tests.gitutil import git

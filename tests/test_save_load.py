@@ -191,7 +191,7 @@ def test_path_at_rev_accepts_revisions_with_slashes(repo, monkeypatch):
 def test_torch_weights_are_hashed_into_the_cache_while_torch_writes_them(repo, monkeypatch):
     """save must not read the weights back to add them: they entered the cache as torch wrote them."""
     from gitmodels.repo import Repo
-    from gitmodels.store import Store
+    from gitmodels.storage.store import Store
 
     monkeypatch.chdir(repo)
     read_back = []

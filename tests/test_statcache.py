@@ -4,13 +4,13 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from gitmodels.statcache import StateDB
+from gitmodels.storage.statcache import StatCache
 
 WRITE = r'''
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from gitmodels.statcache import StateDB
-db = StateDB(sys.argv[1])
+from gitmodels.storage.statcache import StatCache
+db = StatCache(sys.argv[1])
 def work(i):
     db.remote_add("r", [f"{sys.argv[2]}-{i}-{j}" for j in range(20)])
     return len(db.remote_known("r", [f"{sys.argv[2]}-{i}-0"]))
@@ -21,7 +21,7 @@ with ThreadPoolExecutor(8) as pool:
 
 def test_threads_opening_a_new_database_at_once(tmp_path):
     for attempt in range(5):
-        db = StateDB(str(tmp_path / f"fresh-{attempt}" / "state.db"))
+        db = StatCache(str(tmp_path / f"fresh-{attempt}" / "state.db"))
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: db.remote_add("r", [f"{i}-{j}" for j in range(50)]), range(32)))
         assert len(db.remote_known("r", [f"{i}-0" for i in range(32)])) == 32
@@ -35,7 +35,7 @@ def test_processes_creating_the_same_database_at_once(tmp_path):
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()
-        assert len(StateDB(path).remote_known("r", [f"{n}-0-0" for n in range(4)])) == 4
+        assert len(StatCache(path).remote_known("r", [f"{n}-0-0" for n in range(4)])) == 4
 
 
 def test_a_stale_memo_read_does_not_block_a_later_write(tmp_path):
@@ -43,7 +43,7 @@ def test_a_stale_memo_read_does_not_block_a_later_write(tmp_path):
     first one's next write would fail at once with 'database is locked' (seen in a clone's hook)."""
     import os
 
-    db = StateDB(str(tmp_path / "state.db"))
+    db = StatCache(str(tmp_path / "state.db"))
     db.memo_put("index-pointers", "old-stamp", "[]")
     assert db.memo_get("index-pointers", "new-stamp") is None
     with ThreadPoolExecutor(1) as pool:

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from gitmodels.errors import ArtifactChanged, CorruptObject
-from gitmodels.store import Store
+from gitmodels.storage.store import Store
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def _refuse_o_direct(monkeypatch) -> None:
 
 
 def test_direct_file_falls_back_where_o_direct_is_refused(tmp_path, monkeypatch):
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     _refuse_o_direct(monkeypatch)
     with fileio.DirectFile(str(tmp_path / "f")) as f:
@@ -118,7 +118,7 @@ def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_d
     """Direct reads are widened to block boundaries; the caller must still get only what it asked for."""
     import mmap
 
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     if refuse_direct:
         _refuse_o_direct(monkeypatch)
@@ -135,7 +135,7 @@ def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_d
 
 
 def test_page_cache_residency_is_known_per_range(tmp_path):
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     path = tmp_path / "f"
     path.write_bytes(os.urandom(3 * 4096 + 5))
@@ -155,7 +155,7 @@ def test_page_cache_writes_are_sliced_to_one_mib():
     """Big write() calls into the page cache cost 10x on VMs that return free memory to the host."""
     import io
 
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     class Recording(io.RawIOBase):
         def __init__(self):
@@ -178,7 +178,7 @@ def test_page_cache_writes_are_sliced_to_one_mib():
 
 
 def test_direct_file_takes_unaligned_memory(tmp_path):
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     with fileio.DirectFile(str(tmp_path / "f")) as f:
         f.write(bytes(8192))  # aligned length, but a bytes object may sit anywhere in memory
@@ -188,7 +188,7 @@ def test_direct_file_takes_unaligned_memory(tmp_path):
 
 def test_staged_direct_file_reads_back_what_it_wrote(tmp_path):
     """Chunk rebuilds read earlier bytes back (a chunk that occurs twice), flushed or still staged."""
-    from gitmodels import fileio
+    from gitmodels.storage import fileio
 
     data = os.urandom(3 * 65536 + 123)
     with fileio.StagedDirectFile(str(tmp_path / "f"), block_size=65536) as f:
@@ -201,7 +201,7 @@ def test_staged_direct_file_reads_back_what_it_wrote(tmp_path):
 
 
 def test_followed_file_is_hashed_into_the_cache_as_it_is_written(store, tmp_path):
-    from gitmodels.following import FollowedFile
+    from gitmodels.hooks.following import FollowedFile
 
     data = os.urandom(20 * 1024 * 1024 + 99)
     with FollowedFile(store, str(tmp_path / "weights.pt")) as f:
@@ -215,7 +215,7 @@ def test_followed_file_is_hashed_into_the_cache_as_it_is_written(store, tmp_path
 
 
 def test_a_serializer_that_fails_leaves_nothing_in_the_cache(store, tmp_path):
-    from gitmodels.following import FollowedFile
+    from gitmodels.hooks.following import FollowedFile
 
     with pytest.raises(RuntimeError):
         with FollowedFile(store, str(tmp_path / "weights.pt")) as f:

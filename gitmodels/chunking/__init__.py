@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import os
 
-from ..config import DEFAULTS
-from ..errors import CorruptObject
-from .cdc import (CHUNKER, ChunkerUnavailable, ChunkList, DedupUnavailable, FileScan, available, scan_file,
-                  unavailable_reason, warn_unavailable)
-from .download import DownloadStats, download_object
-from .formats import Recipe, pack_key, recipe_key
-from .maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes,
-                          referenced_packs, remote_stats, verify_pack, verify_remote)
-from .remote import SyncResult, remote_has_object, remote_has_objects, sync_remote
-from .state import open_state
-from .upload import UploadStats, upload_object
+from gitmodels.config import DEFAULTS
+from gitmodels.errors import CorruptObject
+from gitmodels.chunking.cdc import (CHUNKER, ChunkerUnavailable, ChunkList, DedupUnavailable, FileScan, available, scan_file, unavailable_reason, warn_unavailable)
+from gitmodels.chunking.download import DownloadStats, download_object
+from gitmodels.chunking.formats import Recipe, pack_key, recipe_key
+from gitmodels.chunking.maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes, referenced_packs, remote_stats, verify_pack, verify_remote)
+from gitmodels.chunking.remote import SyncResult, remote_has_object, remote_has_objects, sync_remote
+from gitmodels.chunking.index import open_index
+from gitmodels.chunking.upload import UploadStats, upload_object
 
 DEFAULT_THRESHOLD: int = DEFAULTS["core"]["chunk_threshold"]  # smaller objects are stored whole
 
@@ -61,7 +59,7 @@ def index_local_object(state_dir: str | os.PathLike, oid: str, path: str | os.Pa
     Returns True when it indexed something. A no-op without pyfastcdc.
     Raises CorruptObject when the file does not hash to `oid`.
     """
-    state = open_state(state_dir)
+    state = open_index(state_dir)
     if state.has_local(oid):
         return False
     if scan is None:
@@ -77,12 +75,12 @@ def index_local_object(state_dir: str | os.PathLike, oid: str, path: str | os.Pa
 
 def forget_local_object(state_dir: str | os.PathLike, oid: str) -> None:
     """Drop `oid` from the local chunk index (call when the cache deletes the object)."""
-    open_state(state_dir).forget_local(oid)
+    open_index(state_dir).forget_local(oid)
 
 
 def forget_remote(backend, state_dir: str | os.PathLike) -> None:
     """Drop everything known about a remote's chunks; the next push lists its packs again."""
-    state = open_state(state_dir)
+    state = open_index(state_dir)
     state.forget_remote(state.remote_id(backend.url))
     state.synced.pop(backend.url, None)
 

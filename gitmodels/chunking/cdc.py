@@ -34,9 +34,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Callable, Iterator
 
-from .. import fileio
-from ..errors import GitModelsWarning
-from ..lease import ReadLease
+from gitmodels.storage import fileio
+from gitmodels.errors import GitModelsWarning
+from gitmodels.storage.lease import ReadLease
 
 # The chunker's parameters are part of what makes two files share chunks:
 # changing them is safe (recipes list chunks explicitly) but stops new versions

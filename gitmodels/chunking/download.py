@@ -14,13 +14,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Union
 
-from .. import fileio
-from ..errors import CorruptObject, ObjectMissing
-from ..remotes.base import READ_SLACK, Backend, KeyNotFound, Progress, object_key
-from .cdc import ChunkList
-from .formats import Recipe, RecipeChunk, pack_key, recipe_key
-from .remote import fetch_recipe
-from .state import ChunkState, open_state
+from gitmodels.storage import fileio
+from gitmodels.errors import CorruptObject, ObjectMissing
+from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress, object_key
+from gitmodels.chunking.cdc import ChunkList
+from gitmodels.chunking.formats import Recipe, RecipeChunk, pack_key, recipe_key
+from gitmodels.chunking.remote import fetch_recipe
+from gitmodels.chunking.index import ChunkIndex, open_index
 
 MAX_RANGE = 4 * 1024 * 1024  # largest ranged read; with `jobs`, bounds the memory in flight
 MAX_GAP = 64 * 1024  # read through a gap this small rather than make a second request
@@ -89,7 +89,7 @@ class _Rebuild:
         self.fallbacks = 0
         self.fallback_bytes = 0
 
-    def plan(self, state: ChunkState, cache_root: str | os.PathLike | None) -> list[_Segment]:
+    def plan(self, state: ChunkIndex, cache_root: str | os.PathLike | None) -> list[_Segment]:
         sources: dict[bytes, tuple[str, int]] = {}
         if cache_root is not None:
             found = state.local_sources((c.chunk_id for c in self.recipe.chunks), exclude=self.oid)
@@ -315,7 +315,7 @@ def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, ds
     ObjectMissing when a pack the recipe names is gone, RemoteError when the
     remote fails. Nothing is left at `dst_path` on failure.
     """
-    state = open_state(state_dir)
+    state = open_index(state_dir)
     found = fetch_recipe(backend, oid, state)
     if found is None:
         return None
@@ -370,7 +370,7 @@ def _rewound(progress: Progress | None, already: int) -> Progress | None:
     return report
 
 
-def _learn(state: ChunkState, recipe: Recipe) -> None:
+def _learn(state: ChunkIndex, recipe: Recipe) -> None:
     """A verified rebuild can serve the next version: record its chunks in the local index."""
     lengths = array("I", (c.length for c in recipe.chunks))
     chunks = ChunkList(b"".join(c.chunk_id for c in recipe.chunks), lengths)

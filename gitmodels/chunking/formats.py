@@ -16,8 +16,8 @@ import hashlib
 import struct
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from ..hashing import is_hex_oid
-from .cdc import ID_SIZE
+from gitmodels.storage.hashing import is_hex_oid
+from gitmodels.chunking.cdc import ID_SIZE
 
 PACKS_PREFIX = "packs/"
 RECIPES_PREFIX = "recipes/"

@@ -8,12 +8,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Mapping
 
-from ..errors import CorruptObject, ObjectMissing
-from ..remotes.base import Backend, KeyNotFound, oid_from_key
-from . import formats
-from .formats import FormatError, Recipe, RecipeRuns, pack_key, recipe_key
-from .remote import _tmp_path, fetch_recipe, list_packs, list_recipes, pack_indexes
-from .state import open_state
+from gitmodels.errors import CorruptObject, ObjectMissing
+from gitmodels.remotes.base import Backend, KeyNotFound, oid_from_key
+from gitmodels.chunking import formats
+from gitmodels.chunking.formats import FormatError, Recipe, RecipeRuns, pack_key, recipe_key
+from gitmodels.chunking.remote import _tmp_path, fetch_recipe, list_packs, list_recipes, pack_indexes
+from gitmodels.chunking.index import open_index
 
 
 def read_recipes(backend: Backend, oids: Iterable[str], jobs: int = 8, *,
@@ -86,7 +86,7 @@ def apply_gc(backend: Backend, plan: GcPlan, state_dir: str | os.PathLike | None
     for pack_id in plan.packs:
         backend.delete(pack_key(pack_id))
     if state_dir is not None and plan.packs:
-        state = open_state(state_dir)
+        state = open_index(state_dir)
         state.forget_packs(state.remote_id(backend.url), plan.packs)
 
 
@@ -111,7 +111,7 @@ def verify_pack(backend: Backend, pack_id: str, recipes: Mapping[str, Recipe] | 
     """
     key = pack_key(pack_id)
     readers = {oid: r for oid, r in (recipes or {}).items() if pack_id in r.pack_ids}
-    tmp = _tmp_path(open_state(state_dir) if state_dir else None, "verify")
+    tmp = _tmp_path(open_index(state_dir) if state_dir else None, "verify")
     try:
         try:
             backend.download(key, tmp)
@@ -245,7 +245,7 @@ class RemoteStats:
 
 def remote_stats(backend: Backend, oids: Iterable[str] | None = None, jobs: int = 8) -> RemoteStats:
     """Bytes referenced vs bytes stored, and per object what only it uses (for `gitmodels stats`)."""
-    from ..remotes.base import OBJECTS_PREFIX
+    from gitmodels.remotes.base import OBJECTS_PREFIX
 
     whole = {}
     for key, size in backend.list(OBJECTS_PREFIX):

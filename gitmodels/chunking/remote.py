@@ -9,12 +9,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
-from ..errors import CorruptObject, ObjectMissing
-from ..remotes.base import Backend, KeyNotFound, object_key
-from . import formats
-from .formats import (FormatError, PackEntry, Recipe, RecipeRuns, decode_recipe, pack_id_from_key, pack_key,
-                      recipe_key)
-from .state import ChunkState, open_state
+from gitmodels.errors import CorruptObject, ObjectMissing
+from gitmodels.remotes.base import Backend, KeyNotFound, object_key
+from gitmodels.chunking import formats
+from gitmodels.chunking.formats import (FormatError, PackEntry, Recipe, RecipeRuns, decode_recipe, pack_id_from_key, pack_key, recipe_key)
+from gitmodels.chunking.index import ChunkIndex, open_index
 
 SYNC_TTL = 300.0  # seconds a process trusts its view of a remote's packs before listing them again
 _TAIL_READ = 64 * 1024  # one ranged read of a pack's end usually covers its whole index
@@ -33,7 +32,7 @@ def remote_has_object(backend: Backend, oid: str) -> bool:
     return bool(remote_has_objects(backend, [oid]))
 
 
-def _tmp_path(state: ChunkState | None, what: str) -> str:
+def _tmp_path(state: ChunkIndex | None, what: str) -> str:
     folder = state.tmp_dir if state else None
     if folder is None:
         import tempfile
@@ -42,7 +41,7 @@ def _tmp_path(state: ChunkState | None, what: str) -> str:
     return os.path.join(folder, f"{what}-{uuid.uuid4().hex[:16]}")
 
 
-def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkState | None = None) -> bytes | None:
+def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkIndex | None = None) -> bytes | None:
     """The raw recipe for `oid`, or None when the remote has no recipe for it."""
     tmp = _tmp_path(state, "recipe")
     try:
@@ -59,7 +58,7 @@ def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkState | None = No
             pass
 
 
-def fetch_recipe(backend: Backend, oid: str, state: ChunkState | None = None, *,
+def fetch_recipe(backend: Backend, oid: str, state: ChunkIndex | None = None, *,
                  resolve: bool = True) -> tuple[Recipe | RecipeRuns, int] | None:
     """(recipe, bytes read) for `oid`, or None when the remote has none.
 
@@ -187,7 +186,7 @@ def list_recipes(backend: Backend) -> dict[str, int]:
     return out
 
 
-def sync_remote(backend: Backend, state: ChunkState | str | os.PathLike, *, force: bool = False,
+def sync_remote(backend: Backend, state: ChunkIndex | str | os.PathLike, *, force: bool = False,
                 jobs: int = 8) -> SyncResult:
     """Bring the local view of which chunks `backend` holds up to date.
 
@@ -196,8 +195,8 @@ def sync_remote(backend: Backend, state: ChunkState | str | os.PathLike, *, forc
     before (one ranged read each). Skipped when this process synced the remote
     less than SYNC_TTL seconds ago, unless `force`.
     """
-    if not isinstance(state, ChunkState):
-        state = open_state(state)
+    if not isinstance(state, ChunkIndex):
+        state = open_index(state)
     url = backend.url
     remote = state.remote_id(url)
     with state.sync_lock:

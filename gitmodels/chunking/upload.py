@@ -12,14 +12,14 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterable, Iterator
 
-from .. import fileio
-from ..errors import CorruptObject, RemoteError
-from ..remotes.base import READ_SLACK, Backend, Progress
-from . import formats
-from .cdc import CHUNKER, ChunkList, scan_file
-from .formats import PackEntry, build_recipe, pack_key, recipe_key
-from .remote import _tmp_path, pack_indexes, sync_remote
-from .state import ChunkState, open_state
+from gitmodels.storage import fileio
+from gitmodels.errors import CorruptObject, RemoteError
+from gitmodels.remotes.base import READ_SLACK, Backend, Progress
+from gitmodels.chunking import formats
+from gitmodels.chunking.cdc import CHUNKER, ChunkList, scan_file
+from gitmodels.chunking.formats import PackEntry, build_recipe, pack_key, recipe_key
+from gitmodels.chunking.remote import _tmp_path, pack_indexes, sync_remote
+from gitmodels.chunking.index import ChunkIndex, open_index
 
 PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
 READ_RUN = 8 * 1024 * 1024  # adjacent chunks are read from the object in runs of up to this
@@ -63,7 +63,7 @@ class _Counter:
         self(size - self.total)
 
 
-def _chunk_list_for(state: ChunkState, oid: str, path: str, size: int) -> tuple[ChunkList, bool]:
+def _chunk_list_for(state: ChunkIndex, oid: str, path: str, size: int) -> tuple[ChunkList, bool]:
     """The object's chunks, and whether they were computed from the file just now (and its oid checked)."""
     chunks = state.local_chunk_list(oid)
     if chunks is not None and chunks.size == size:
@@ -142,7 +142,7 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
     return formats.pack_id_of(trailer), pos, entries
 
 
-def _send_missing(backend: Backend, state: ChunkState, remote: int, oid: str, path: str,
+def _send_missing(backend: Backend, state: ChunkIndex, remote: int, oid: str, path: str,
                   missing: list[tuple[bytes, int, int]], where: dict[bytes, tuple[str, int]],
                   progress: _Counter, jobs: int, pack_size: int, verify: bool) -> tuple[int, int, set[str]]:
     """Pack and upload `missing` chunks; fills `where`. Returns (bytes sent, packs, pack ids)."""
@@ -230,7 +230,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     for an object that was never indexed.
     """
     path = os.fspath(path)
-    state = open_state(state_dir)
+    state = open_index(state_dir)
     counter = _Counter(progress, size)
     rkey = recipe_key(oid)
     avoid = set(avoid_packs)
@@ -294,7 +294,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
                       "is a `gitmodels gc` running on the remote? wait for it to finish, then push again")
 
 
-def _entry_index(backend: Backend, state: ChunkState, remote: int):
+def _entry_index(backend: Backend, state: ChunkIndex, remote: int):
     """(pack id, offset) -> the chunk's place in that pack's index, from the local view of the
     remote (every pack pushed or synced is recorded whole), else from the pack itself."""
     offsets: dict[str, list[int]] = {}
@@ -313,7 +313,7 @@ def _entry_index(backend: Backend, state: ChunkState, remote: int):
     return index
 
 
-def _locate(state: ChunkState, remote: int, chunk_ids, avoid: set[str]) -> dict[bytes, tuple[str, int]]:
+def _locate(state: ChunkIndex, remote: int, chunk_ids, avoid: set[str]) -> dict[bytes, tuple[str, int]]:
     return state.locate(remote, chunk_ids, avoid)
 
 
@@ -325,7 +325,7 @@ def _missing_packs(backend: Backend, pack_ids: set[str]) -> list[str]:
     return [p for k, p in keys.items() if k not in present]
 
 
-def _upload_bytes(backend: Backend, state: ChunkState, key: str, blob: bytes) -> None:
+def _upload_bytes(backend: Backend, state: ChunkIndex, key: str, blob: bytes) -> None:
     tmp = _tmp_path(state, "blob")
     try:
         with open(tmp, "wb") as f:

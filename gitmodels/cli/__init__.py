@@ -14,8 +14,8 @@ import warnings
 
 import click
 
-from .. import __version__
-from ..errors import GitModelsError, GitModelsWarning
+from gitmodels import __version__
+from gitmodels.errors import GitModelsError, GitModelsWarning
 
 COMMANDS = {
     "init": "init", "install": "hooks_cmd:install", "uninstall": "hooks_cmd:uninstall", "hook": "hooks_cmd:hook",
@@ -104,7 +104,7 @@ def cli(ctx, debug, directory):
 
 
 def fail(exc: GitModelsError) -> None:
-    from ..credentials import mask_text  # a URL in a message never shows its credentials
+    from gitmodels.credentials import mask_text
 
     click.echo(f"gitmodels: {mask_text(exc.message)}", err=True)
     if exc.hint:

@@ -1,6 +1,6 @@
 import click
 
-from .common import human_bytes, open_repo, progress_option
+from gitmodels.cli.common import human_bytes, open_repo, progress_option
 
 
 @click.command()

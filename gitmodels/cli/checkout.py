@@ -1,6 +1,6 @@
 import click
 
-from .common import open_repo, progress_option, remote_option
+from gitmodels.cli.common import open_repo, progress_option, remote_option
 
 
 @click.command()

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ..progress import human_bytes
-from ..repo import Repo
+from gitmodels.progress import human_bytes
+from gitmodels.repo import Repo
 
 
 _warned = False
@@ -18,7 +18,7 @@ def open_repo(check_hooks: bool = True) -> Repo:
     global _warned
     repo = Repo(".")
     if check_hooks and not _warned:
-        from ..hooks import hooks_warning
+        from gitmodels.hooks.install import hooks_warning
 
         _warned = True
         warning = hooks_warning(repo)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import history
-from ..hashing import prefixed
-from .common import emit_json, human_bytes, json_option, open_repo, progress_option, remote_option, table
+from gitmodels import history
+from gitmodels.storage.hashing import prefixed
+from gitmodels.cli.common import (emit_json, human_bytes, json_option, open_repo, progress_option, remote_option, table)
 
 MAX_METRIC_COLUMNS = 6
 
@@ -246,8 +246,8 @@ def get(args, out, rev, force, remote, progress, as_json):
 
 def _get_from_source(url: str, path: str, rev: str | None, out: str, force: bool):
     """The other repository's model, through this repository's cache (or the user cache outside a repository)."""
-    from ..errors import NotARepository
-    from ..registry import imports
+    from gitmodels.errors import NotARepository
+    from gitmodels.registry import imports
 
     try:
         repo = open_repo()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..errors import GitModelsError, HookFailed, UsageError
+from gitmodels.errors import GitModelsError, HookFailed, UsageError
 
 # Under the pre-commit framework, git's hook arguments arrive as environment variables instead.
 _PRE_COMMIT_ARGS = {
@@ -19,7 +19,7 @@ _PRE_COMMIT_ARGS = {
 
 
 def _say(lines, prefix: str = "gitmodels: ") -> None:
-    from ..credentials import mask_text
+    from gitmodels.credentials import mask_text
 
     for line in lines:
         click.echo(f"{prefix}{mask_text(line)}", err=True)
@@ -45,11 +45,11 @@ def install(no_checkout, global_):
       git clone URL repo && cd repo && gitmodels install
       gitmodels install --global
     """
-    from .. import hooks
-    from .common import open_repo
+    from gitmodels.hooks import events, install as setup
+    from gitmodels.cli.common import open_repo
 
     if global_:
-        done = hooks.install_global()
+        done = setup.install_global()
         for line in done:
             click.echo(f"  {line}")
         click.echo("hooks installed for every new clone" if done else "hooks already installed for every new "
@@ -57,8 +57,8 @@ def install(no_checkout, global_):
         click.echo("clones made before keep their own hooks: run `gitmodels install` in each")
         return
     with open_repo(check_hooks=False) as repo:
-        done = hooks.install(repo)
-        report = None if no_checkout else hooks.sync_workspace(repo, missing_only=True)
+        done = setup.install(repo)
+        report = None if no_checkout else events.sync_workspace(repo, missing_only=True)
     for line in done:
         click.echo(f"  {line}")
     click.echo("hooks installed" if done else "hooks already installed (nothing to change)")
@@ -77,14 +77,14 @@ def uninstall(global_):
       gitmodels uninstall
       gitmodels uninstall --global
     """
-    from .. import hooks
-    from .common import open_repo
+    from gitmodels.hooks import install as setup
+    from gitmodels.cli.common import open_repo
 
     if global_:
-        done = hooks.uninstall_global()
+        done = setup.uninstall_global()
     else:
         with open_repo(check_hooks=False) as repo:
-            done = hooks.uninstall(repo)
+            done = setup.uninstall(repo)
     for line in done:
         click.echo(f"  {line}")
     click.echo("hooks removed" if done else "no gitmodels hooks were installed")
@@ -95,11 +95,12 @@ def uninstall(global_):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(name, args):
     """Run hook NAME with git's arguments (the installed hook scripts call this)."""
-    from .. import hooks
+    from gitmodels import hooks
+    from gitmodels.hooks import install as setup
 
     os.environ["GITMODELS_HOOK"] = "1"  # no progress bars
-    if name not in hooks.HOOK_NAMES:
-        raise UsageError(f"unknown hook {name!r}", f"one of: {', '.join(hooks.HOOK_NAMES)}")
+    if name not in setup.HOOK_NAMES:
+        raise UsageError(f"unknown hook {name!r}", f"one of: {', '.join(setup.HOOK_NAMES)}")
     if hooks.skipped():
         return
     args = list(args) or [os.environ.get(var, "") for var in _PRE_COMMIT_ARGS.get(name, ())]
@@ -130,17 +131,17 @@ def _arg(args: list[str], i: int, default: str = "") -> str:
 
 def _run_post(name: str, args: list[str], lines: list[str]) -> None:
     """post-* hooks never fail git: every problem becomes a warning."""
-    from .. import hooks
-    from ..repo import Repo
+    from gitmodels.hooks import events
+    from gitmodels.repo import Repo
 
     try:
         with Repo(".") as repo:
             if name == "post-checkout":
-                report = hooks.post_checkout(repo, _arg(args, 0), _arg(args, 1), _arg(args, 2, "1"))
+                report = events.post_checkout(repo, _arg(args, 0), _arg(args, 1), _arg(args, 2, "1"))
             elif name == "post-merge":
-                report = hooks.post_merge(repo, _arg(args, 0, "0"))
+                report = events.post_merge(repo, _arg(args, 0, "0"))
             else:
-                report = hooks.post_rewrite(repo, _arg(args, 0, "rebase"), lines)
+                report = events.post_rewrite(repo, _arg(args, 0, "rebase"), lines)
     except (GitModelsError, OSError) as exc:
         if os.environ.get("GITMODELS_DEBUG"):
             raise
@@ -160,17 +161,18 @@ def _run_post(name: str, args: list[str], lines: list[str]) -> None:
 
 def _run_pre(name: str, args: list[str], lines: list[str]) -> None:
     """pre-push / pre-commit: a problem raises, so the CLI exits non-zero and git stops."""
-    from .. import hooks
-    from ..repo import Repo
+    from gitmodels import hooks
+    from gitmodels.hooks import commit_policy, events
+    from gitmodels.repo import Repo
 
     skip = "GITMODELS_SKIP=1 git push" if name == "pre-push" else "GITMODELS_SKIP=1 git commit"
     try:
         with Repo(".") as repo:
             if name == "pre-push":
                 remote = _arg(args, 0, "origin")
-                report = hooks.pre_push(repo, remote, _arg(args, 1, remote), lines)
+                report = events.pre_push(repo, remote, _arg(args, 1, remote), lines)
             else:
-                report = hooks.pre_commit(repo)
+                report = commit_policy.pre_commit(repo)
     except hooks.HookRefused as exc:
         _say(exc.details, "  ")
         raise

@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from .. import fsck as fsck_mod
-from .. import gc as gc_mod
-from ..credentials import mask_text
-from ..errors import CorruptObject
-from .common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option, table
+from gitmodels.housekeeping import fsck as fsck_mod
+from gitmodels.housekeeping import gc as gc_mod
+from gitmodels.credentials import mask_text
+from gitmodels.errors import CorruptObject
+from gitmodels.cli.common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option, table
 
 remote_name_option = click.option("-r", "remote_name", metavar="NAME",
                                   help="The model remote to use (default: the default remote).")
@@ -228,7 +228,7 @@ def stats(with_remote, remote_name, as_json):
 
 
 def _remote_stats(repo, remote_name):
-    from ..remotes.base import OBJECTS_PREFIX
+    from gitmodels.remotes.base import OBJECTS_PREFIX
 
     name, transfer = repo.open_transfer(remote_name)
     out = {"name": name, "url": transfer.remote_id, "objects": 0, "bytes": 0, "other_keys": 0, "other_bytes": 0,

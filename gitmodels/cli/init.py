@@ -1,6 +1,6 @@
 import click
 
-from .common import open_repo
+from gitmodels.cli.common import open_repo
 
 
 @click.command()
@@ -19,7 +19,7 @@ def init(remote_url, remote_name, no_hooks):
         done = repo.init(remote_url, remote_name, hooks=not no_hooks,
                          warn=lambda line: click.echo(f"gitmodels: warning: {line}", err=True))
         if no_hooks:
-            from ..hooks import opt_out
+            from gitmodels.hooks.install import opt_out
 
             opt_out(repo)  # an explicit choice: commands in this clone do not warn that hooks are missing
     for line in done:

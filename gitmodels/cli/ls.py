@@ -1,7 +1,7 @@
 import click
 
-from ..hashing import prefixed
-from .common import emit_json, human_bytes, json_option, open_repo, table
+from gitmodels.storage.hashing import prefixed
+from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 
 
 @click.command()

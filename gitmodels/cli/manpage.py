@@ -14,8 +14,8 @@ import sys
 
 import click
 
-from .. import __version__
-from . import COMMANDS, cli
+from gitmodels import __version__
+from gitmodels.cli import COMMANDS, cli
 
 PAGES = {"gitmodels": "gitmodels", "git-models": "git models"}  # man page name -> how it is typed
 MAN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "man", "man1")

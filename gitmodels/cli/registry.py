@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import history
-from ..hashing import prefixed
-from .common import emit_json, human_bytes, json_option, open_repo, table
+from gitmodels import history
+from gitmodels.storage.hashing import prefixed
+from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 
 
 def _change_lines(ch) -> list[str]:
-    from .history import _num, _signed
+    from gitmodels.cli.history import _num, _signed
 
     lines = []
     if ch is None:
@@ -47,7 +47,7 @@ def import_(url, spec, out, rev, force, as_json):
       gitmodels import git@github.com:acme/training.git models/churn@prod
       gitmodels import ../training models/churn@v1.0 -o models/
     """
-    from ..registry import imports
+    from gitmodels.registry import imports
 
     path, rev = history.parse_spec(spec, rev)
     with open_repo() as repo:
@@ -75,7 +75,7 @@ def update(paths, frozen, force, as_json):
       gitmodels update
       gitmodels update models/churn --json
     """
-    from ..registry import imports
+    from gitmodels.registry import imports
 
     with open_repo() as repo:
         results = imports.update(repo, list(paths) or None, frozen=frozen, force=force)
@@ -117,7 +117,7 @@ def alias():
 @json_option
 def alias_set(path, name, rev, message, as_json):
     """Point alias NAME of the model at PATH at its version in REV (default HEAD)."""
-    from ..registry import aliases
+    from gitmodels.registry import aliases
 
     with open_repo() as repo:
         change = aliases.set_alias(repo, path, name, rev, message)
@@ -139,7 +139,7 @@ def alias_set(path, name, rev, message, as_json):
 @json_option
 def alias_remove(path, name, message, as_json):
     """Unset alias NAME of a model (its history keeps the removal)."""
-    from ..registry import aliases
+    from gitmodels.registry import aliases
 
     with open_repo() as repo:
         change = aliases.remove_alias(repo, path, name, message)
@@ -154,7 +154,7 @@ def alias_remove(path, name, message, as_json):
 @json_option
 def alias_list(paths, as_json):
     """Every alias set now, with the version it names."""
-    from ..registry import aliases
+    from gitmodels.registry import aliases
 
     with open_repo() as repo:
         arts = [repo.artifact_relpath(p) for p in paths]
@@ -175,7 +175,7 @@ def alias_list(paths, as_json):
 @json_option
 def alias_log(path, name, as_json):
     """Who moved which alias of a model from which version to which, when, and why; newest first."""
-    from ..registry import aliases
+    from gitmodels.registry import aliases
 
     with open_repo() as repo:
         events = aliases.log(repo, path, name)
@@ -205,14 +205,14 @@ def registry(rev, as_json):
       gitmodels registry
       gitmodels registry --json
     """
-    from ..registry import views
+    from gitmodels.registry import views
 
     with open_repo() as repo:
         entries = views.registry(repo, rev)
     if as_json:
         emit_json({"rev": rev or "HEAD", "models": [e.to_json() for e in entries]})
         return
-    from .history import _num
+    from gitmodels.cli.history import _num
 
     rows = []
     for e in entries:

@@ -1,7 +1,7 @@
 import click
 
-from ..errors import UsageError
-from .common import emit_json, json_option, open_repo, table
+from gitmodels.errors import UsageError
+from gitmodels.cli.common import emit_json, json_option, open_repo, table
 
 
 @click.group()
@@ -24,8 +24,8 @@ def add(name, url, make_default, local, settings):
       gitmodels remote add origin /mnt/team-models --default
       gitmodels remote add s3 s3://ml-models/churn -s endpoint_url=http://minio:9000
     """
-    from ..credentials import mask_url
-    from ..remotes import validate_url
+    from gitmodels.credentials import mask_url
+    from gitmodels.remotes import validate_url
 
     validate_url(url)
     parsed = {}
@@ -60,7 +60,7 @@ def _coerce(value: str):
 @json_option
 def list_(as_json):
     """List remotes (credentials in URLs and settings are shown as ***)."""
-    from ..credentials import mask_settings, mask_url
+    from gitmodels.credentials import mask_settings, mask_url
 
     with open_repo() as repo:
         remotes = repo.config.remotes()

@@ -1,7 +1,7 @@
 import click
 
-from ..repo import STATES
-from .common import emit_json, human_bytes, json_option, open_repo, table
+from gitmodels.repo import STATES
+from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 
 
 @click.command()

@@ -1,8 +1,8 @@
 import click
 
-from ..credentials import mask_text
-from ..errors import GitModelsError
-from .common import human_bytes, jobs_option, open_repo, progress_option, remote_option
+from gitmodels.credentials import mask_text
+from gitmodels.errors import GitModelsError
+from gitmodels.cli.common import human_bytes, jobs_option, open_repo, progress_option, remote_option
 
 scope = [
     click.option("--rev", metavar="REV", help="Objects of this git revision instead of the checkout."),

@@ -2,7 +2,7 @@
 
 import click
 
-from .common import emit_json, json_option, open_repo, table
+from gitmodels.cli.common import emit_json, json_option, open_repo, table
 
 global_option = click.option("--global", "user", is_flag=True,
                              help="The per-user list ($XDG_CONFIG_HOME/gitmodels/trust) instead of this repository's.")
@@ -26,7 +26,7 @@ def trust():
 @global_option
 def add(who, user):
     """Trust WHO: an author email, a gpg key fingerprint, an ssh key (SHA256: fingerprint, public key or .pub file)."""
-    from .. import trust as trust_mod
+    from gitmodels import trust as trust_mod
 
     with open_repo() as repo:
         entry, added = trust_mod.add(repo, who, user=user)
@@ -39,7 +39,7 @@ def add(who, user):
 @json_option
 def list_(as_json):
     """List the trusted authors and keys (this repository's, then yours)."""
-    from .. import trust as trust_mod
+    from gitmodels import trust as trust_mod
 
     with open_repo() as repo:
         entries = trust_mod.listed(repo)
@@ -55,7 +55,7 @@ def list_(as_json):
 @global_option
 def remove(who, user):
     """Stop trusting WHO."""
-    from .. import trust as trust_mod
+    from gitmodels import trust as trust_mod
 
     with open_repo() as repo:
         entry = trust_mod.remove(repo, who, user=user)

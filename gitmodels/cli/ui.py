@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageError
-from .common import open_repo
+from gitmodels.errors import UsageError
+from gitmodels.cli.common import open_repo
 
 
 @click.command()
@@ -22,7 +22,7 @@ def ui(port, open_browser):
       gitmodels ui
       gitmodels ui --port 8765 --open
     """
-    from ..ui import server
+    from gitmodels.ui import server
 
     with open_repo() as repo:
         try:
@@ -54,7 +54,7 @@ def report(out):
       gitmodels report -o site/
       gitmodels report -o public/models && ls public/models    # publish from CI
     """
-    from ..ui import report as report_mod
+    from gitmodels.ui import report as report_mod
 
     with open_repo() as repo:
         result = report_mod.write(repo, out)

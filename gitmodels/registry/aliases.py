@@ -14,8 +14,8 @@ import dataclasses
 import datetime as _dt
 import re
 
-from .. import pointer as pointer_mod
-from ..errors import AliasNotFound, ModelNotFound, UsageError
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import AliasNotFound, ModelNotFound, UsageError
 
 PREFIX = "alias/"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -173,7 +173,7 @@ class AliasChange:
 
 def set_alias(repo, path: str, name: str, rev: str | None = None, message: str | None = None) -> AliasChange:
     """Point alias `name` of the model at `path` at the version of `rev` (default HEAD): a new tag."""
-    from ..history import resolve_for
+    from gitmodels.history import resolve_for
 
     check_name(name)
     art = repo.artifact_relpath(path)

@@ -17,12 +17,11 @@ import os
 import re
 from typing import Any
 
-from .. import gitrepo
-from .. import pointer as pointer_mod
-from ..errors import (GitModelsError, ModelNotFound, ObjectMissing, PathError, RemoteError, RevisionNotFound,
-                      SourceRemoteUnreachable, UsageError)
-from ..pointer import Pointer
-from . import aliases
+from gitmodels.git import repo as gitrepo
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import (GitModelsError, ModelNotFound, ObjectMissing, PathError, RemoteError, RevisionNotFound, SourceRemoteUnreachable, UsageError)
+from gitmodels.storage.pointer import Pointer
+from gitmodels.registry import aliases
 
 TABLE = "import"
 TABLE_VERSION = 1
@@ -136,7 +135,7 @@ class Source:
     @property
     def repo(self):
         if self._repo is None:
-            from ..repo import Repo
+            from gitmodels.repo import Repo
 
             self._repo = Repo(self.mirror)
         return self._repo
@@ -157,7 +156,7 @@ class Source:
     def configure(self, commit: str) -> dict:
         """Point the mirror at the source's model remote as committed at `commit` (overridden by this repo's
         local `[imports.sources."URL"]`), and at this repository's cache. Returns the remote settings."""
-        from ..config import Config, SHARED_FILE
+        from gitmodels.config import Config, SHARED_FILE
 
         settings = dict(self._committed_remote(commit))
         override = {}
@@ -205,7 +204,7 @@ class Source:
     def fetch_bytes(self, ptr: Pointer, commit: str) -> int:
         """Download the model's objects from the source's model remote into the cache (verified); returns
         how many were downloaded."""
-        from ..repo import extra_objects
+        from gitmodels.repo import extra_objects
 
         src = self.repo
         if src.in_cache(ptr) and all(src.store.has(o) for o in extra_objects(ptr)):
@@ -272,7 +271,7 @@ class ImportResult:
 def import_model(repo, url: str, path: str, rev: str | None = None, out: str | None = None,
                  force: bool = False) -> ImportResult:
     """Bring the model `path` of the repository at `url`, as of `rev`, into this repository (docs/registry.md)."""
-    from ..history import destination
+    from gitmodels.history import destination
 
     art_src = source_art(path)
     source = Source(url, repo)
@@ -298,7 +297,8 @@ def import_model(repo, url: str, path: str, rev: str | None = None, out: str | N
 
 
 def _write(repo, dest: str, ptr: Pointer, force: bool) -> None:
-    from .. import fileio, ignore
+    from gitmodels.storage import fileio
+    from gitmodels.workspace import ignore
 
     if os.path.isdir(repo.abspath(dest)) and not ptr.is_dir and not force:
         raise PathError(f"{dest} is a directory", "import to another path with -o")
@@ -323,7 +323,7 @@ def update(repo, paths=None, frozen: bool = False, force: bool = False) -> list[
 
     frozen: stay at the recorded commit, only bring the bytes into the cache from the source (a clone of a
     repository whose pre-push does not copy imported models)."""
-    from ..history import _changed
+    from gitmodels.history import _changed
 
     found = imported(repo, paths)
     if paths is not None:
@@ -376,7 +376,7 @@ def open_model(url: str, path: str, rev: str | None = None, consumer=None) -> tu
 
 def get(url: str, path: str, rev: str | None, out: str, *, force: bool = False, consumer=None):
     """`gitmodels get GIT_URL PATH[@REV] -o OUT`: the model's bytes, verified, without importing it."""
-    from .. import history
+    from gitmodels import history
 
     source, abs_art, commit, ptr = open_model(url, path, rev, consumer)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SignatureMismatch
+from gitmodels.errors import SignatureMismatch
 
 
 def describe(x: Any) -> dict:

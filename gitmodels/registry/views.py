@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from .. import pointer as pointer_mod
-from ..errors import BadPointer
-from ..hashing import prefixed
-from . import aliases
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import BadPointer
+from gitmodels.storage.hashing import prefixed
+from gitmodels.registry import aliases
 
 
 @dataclasses.dataclass
@@ -41,7 +41,7 @@ def registry(repo, rev: str | None = None) -> list[Entry]:
     every model is placed, so the cost is the number of commits since the
     oldest current version, not models x commits.
     """
-    from ..history import _author, _commit_date, _resolve, flatten
+    from gitmodels.history import _author, _commit_date, _resolve, flatten
 
     git = repo.git
     head = _resolve(repo, rev or "HEAD")

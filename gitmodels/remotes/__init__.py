@@ -7,9 +7,9 @@ import importlib.util
 import re
 from typing import Mapping
 
-from ..credentials import mask_url, split_userinfo, userinfo_parts
-from ..errors import BadConfig, UsageError
-from .base import Backend, KeyNotFound, TransientError, object_key
+from gitmodels.credentials import mask_url, split_userinfo, userinfo_parts
+from gitmodels.errors import BadConfig, UsageError
+from gitmodels.remotes.base import Backend, KeyNotFound, TransientError, object_key
 
 # backend name -> "module:Class"; a new backend joins with one line here (and its URL forms in scheme_of).
 BACKENDS = {
@@ -54,7 +54,7 @@ def validate_url(url: str) -> None:
                          "use a directory path, file:///path, s3://bucket/prefix, gs://bucket/prefix, "
                          "az://container/prefix, ssh://user@host/path or https://host/prefix")
     if scheme == "http":
-        from .http import check_http_url
+        from gitmodels.remotes.http import check_http_url
 
         try:
             check_http_url(url)
@@ -63,8 +63,8 @@ def validate_url(url: str) -> None:
     if scheme in ("s3", "gs") and not split_userinfo(url)[0].split("://", 1)[1].split("/", 1)[0]:
         raise UsageError(f"remote URL {mask_url(url)!r} names no bucket", f"write it as {scheme}://BUCKET/PREFIX")
     if scheme in BUCKET_SCHEMES:
-        from ._cloud import split_bucket_url
-        from .azure import parse_azure_url
+        from gitmodels.remotes._cloud import split_bucket_url
+        from gitmodels.remotes.azure import parse_azure_url
 
         try:
             parse_azure_url(url) if scheme == "az" else split_bucket_url(url, scheme)
@@ -103,7 +103,7 @@ def check_new_remote(url: str) -> list[str]:
             raise UsageError(f"remote URL {shown!r} has '.' or '..' in its prefix",
                              f"write it as {scheme}://BUCKET/PREFIX")
     if url.startswith("file://"):
-        from .local import path_from_url
+        from gitmodels.remotes.local import path_from_url
 
         path_from_url(url)  # refuses a host
     if "\x00" in url or "\n" in url:
@@ -150,7 +150,7 @@ def open_backend(url: str, settings: Mapping[str, object] | None = None, *, retr
     cls = getattr(importlib.import_module(module_name), cls_name)
     backend = cls(url, settings)
     if retry:
-        from .wrappers import Retrying
+        from gitmodels.remotes.wrappers import Retrying
 
         backend = Retrying(backend)
     return backend

@@ -17,10 +17,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Mapping
 
-from .. import fileio
-from ..credentials import mask_url
-from ..errors import BadConfig, GitModelsError, RemoteError, RemoteUnreachable
-from .base import KeyNotFound, Progress, TransientError
+from gitmodels.storage import fileio
+from gitmodels.credentials import mask_url
+from gitmodels.errors import BadConfig, GitModelsError, RemoteError, RemoteUnreachable
+from gitmodels.remotes.base import KeyNotFound, Progress, TransientError
 
 MiB = 1024 * 1024
 SETTINGS_HINT = "fix the remote's settings in the gitmodels config (see docs/remotes.md)"

@@ -21,10 +21,10 @@ import os
 import threading
 from typing import Iterator
 
-from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
-from . import _cloud
-from ._cloud import MiB, EndpointUnreachable
-from .base import Backend, KeyNotFound, Progress, TransientError
+from gitmodels.errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
+from gitmodels.remotes import _cloud
+from gitmodels.remotes._cloud import MiB, EndpointUnreachable
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress, TransientError
 
 DEFAULT_BLOCK_SIZE = 8 * MiB
 MIN_BLOCK_SIZE = 256 * 1024

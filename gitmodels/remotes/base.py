@@ -2,7 +2,7 @@
 
 A backend stores immutable blobs under '/'-separated keys relative to its URL.
 It knows nothing of hashes or models: the object layout (`object_key`) and the
-hash checks live in `gitmodels.transfer`, and retries and parallelism are
+hash checks live in `gitmodels.sync.transfer`, and retries and parallelism are
 wrappers stacked once (`gitmodels.remotes.wrappers`), never per backend.
 """
 
@@ -12,8 +12,8 @@ import abc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
-from ..errors import RemoteError
-from ..hashing import is_hex_oid
+from gitmodels.errors import RemoteError
+from gitmodels.storage.hashing import is_hex_oid
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just moved (an increment, not a total)."""

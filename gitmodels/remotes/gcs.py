@@ -21,11 +21,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
-from ..credentials import mask_url
-from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
-from . import _cloud
-from ._cloud import MiB, EndpointUnreachable
-from .base import Backend, KeyNotFound, Progress, TransientError
+from gitmodels.credentials import mask_url
+from gitmodels.errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
+from gitmodels.remotes import _cloud
+from gitmodels.remotes._cloud import MiB, EndpointUnreachable
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress, TransientError
 
 DEFAULT_CHUNK_SIZE = 16 * MiB
 CHUNK_QUANTUM = 256 * 1024  # GCS wants resumable chunks in multiples of 256 KiB

@@ -20,10 +20,10 @@ import urllib.error
 import urllib.request
 from typing import Iterator
 
-from ..errors import AccessDenied, BadConfig, CredentialsError, GitModelsError, ReadOnlyRemote, RemoteError
-from . import _cloud
-from ._cloud import MiB, EndpointUnreachable
-from .base import Backend, KeyNotFound, Progress, TransientError
+from gitmodels.errors import AccessDenied, BadConfig, CredentialsError, GitModelsError, ReadOnlyRemote, RemoteError
+from gitmodels.remotes import _cloud
+from gitmodels.remotes._cloud import MiB, EndpointUnreachable
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress, TransientError
 
 TIMEOUT = 30
 BLOCK = 1 * MiB

@@ -8,10 +8,10 @@ import os
 from typing import Iterator
 from urllib.parse import unquote, urlparse
 
-from .. import fileio
-from ..credentials import mask_url
-from ..errors import AccessDenied, RemoteError, RemoteUnreachable, UsageError
-from .base import Backend, KeyNotFound, Progress
+from gitmodels.storage import fileio
+from gitmodels.credentials import mask_url
+from gitmodels.errors import AccessDenied, RemoteError, RemoteUnreachable, UsageError
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress
 
 
 def path_from_url(url: str) -> str:

@@ -18,12 +18,12 @@ import os
 import threading
 from typing import Iterator
 
-from .. import fileio
-from ..credentials import mask_url
-from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
-from . import _cloud
-from ._cloud import MiB, EndpointUnreachable
-from .base import Backend, KeyNotFound, Progress, TransientError
+from gitmodels.storage import fileio
+from gitmodels.credentials import mask_url
+from gitmodels.errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
+from gitmodels.remotes import _cloud
+from gitmodels.remotes._cloud import MiB, EndpointUnreachable
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress, TransientError
 
 DEFAULT_PART_SIZE = 16 * MiB
 MIN_PART_SIZE = 5 * MiB  # S3 refuses smaller parts (except the last)

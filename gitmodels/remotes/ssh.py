@@ -30,11 +30,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
-from .. import fileio
-from ..errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
-from . import _cloud
-from ._cloud import MiB, EndpointUnreachable
-from .base import Backend, KeyNotFound, Progress
+from gitmodels.storage import fileio
+from gitmodels.errors import AccessDenied, BadConfig, BucketMissing, CredentialsError, GitModelsError, RemoteError
+from gitmodels.remotes import _cloud
+from gitmodels.remotes._cloud import MiB, EndpointUnreachable
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress
 
 DEFAULT_JOBS = 4
 DEFAULT_PART_SIZE = 32 * MiB

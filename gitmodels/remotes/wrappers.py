@@ -6,8 +6,8 @@ import random
 import time
 from typing import Iterable, Iterator
 
-from ..errors import RemoteUnreachable
-from .base import Backend, Progress, TransientError
+from gitmodels.errors import RemoteUnreachable
+from gitmodels.remotes.base import Backend, Progress, TransientError
 
 
 class Retrying(Backend):

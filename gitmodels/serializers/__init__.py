@@ -27,8 +27,8 @@ import threading
 import warnings
 from typing import Any
 
-from ..errors import GitModelsError, SerializerError
-from .base import Serializer, class_path, clean_table, type_names
+from gitmodels.errors import GitModelsError, SerializerError
+from gitmodels.serializers.base import Serializer, class_path, clean_table, type_names
 
 ENTRY_POINT_GROUP = "gitmodels.serializers"
 DESCRIPTOR = "gitmodels-model.json"
@@ -250,8 +250,8 @@ def save_to_dir(obj: Any, directory: str | os.PathLike, *, serializer: str | Ser
 
     plus "fallback" (why) when the default format could not hold the object and another was written.
     """
-    from ..fileio import tmp_name_for
-    from ..metadata import runtime_info, utc_now_iso
+    from gitmodels.storage.fileio import tmp_name_for
+    from gitmodels.metadata import runtime_info, utc_now_iso
 
     if isinstance(serializer, Serializer):
         ser = serializer

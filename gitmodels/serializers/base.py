@@ -19,7 +19,7 @@ import math
 import sys
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import FrameworkMissing, SerializerError
+from gitmodels.errors import FrameworkMissing, SerializerError
 
 MAX_PARAMS = 64  # keep the pointer small: at most this many params per model
 MAX_LIST = 64  # longer lists (feature names, classes) are left out of the pointer
@@ -266,7 +266,7 @@ class Serializer:
         return {"class": class_path(type(obj)), "params": {}, "signature": {}}
 
     def dependencies(self, format: str | None = None) -> dict[str, str]:
-        from ..metadata import dependency_versions
+        from gitmodels.metadata import dependency_versions
 
         return dependency_versions(self.requires)
 

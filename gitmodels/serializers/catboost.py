@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import SerializerError
-from .base import Serializer, class_path, resolve_class, scalar_params
+from gitmodels.errors import SerializerError
+from gitmodels.serializers.base import Serializer, class_path, resolve_class, scalar_params
 
 FILES = {"cbm": "model.cbm"}
 

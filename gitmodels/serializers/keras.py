@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any
 
-from ..errors import FrameworkMissing
-from .base import Serializer, class_path
+from gitmodels.errors import FrameworkMissing
+from gitmodels.serializers.base import Serializer, class_path
 
 FILES = {"keras": "model.keras"}
 BACKEND_DISTRIBUTIONS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "numpy": "numpy"}
@@ -105,7 +105,7 @@ class KerasSerializer(Serializer):
         return info
 
     def dependencies(self, format: str | None = None) -> dict[str, str]:
-        from ..metadata import dependency_versions
+        from gitmodels.metadata import dependency_versions
 
         backend = BACKEND_DISTRIBUTIONS.get(_backend() or "")
         names = self.requires[:1] + ((backend,) if backend else ()) + self.requires[1:]

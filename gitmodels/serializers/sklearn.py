@@ -21,8 +21,8 @@ import shutil
 import sys
 from typing import Any
 
-from ..errors import SerializerError
-from .base import Serializer, class_path, scalar_params
+from gitmodels.errors import SerializerError
+from gitmodels.serializers.base import Serializer, class_path, scalar_params
 
 FILES = {"joblib": "model.joblib", "skops": "model.skops"}
 
@@ -155,7 +155,7 @@ class SklearnSerializer(Serializer):
         return info
 
     def dependencies(self, format: str | None = None) -> dict[str, str]:
-        from ..metadata import dependency_versions
+        from gitmodels.metadata import dependency_versions
 
         names = self.requires + (("skops",) if format == "skops" else ())
         return dependency_versions(names)

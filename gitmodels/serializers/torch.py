@@ -35,8 +35,8 @@ import pickle
 import warnings
 from typing import Any
 
-from ..errors import SerializerError
-from .base import Serializer, class_path, output_file
+from gitmodels.errors import SerializerError
+from gitmodels.serializers.base import Serializer, class_path, output_file
 
 FILES = {"pt": "weights.pt", "safetensors": "weights.safetensors"}
 MODULE_FILE = "module.pkl"
@@ -173,7 +173,7 @@ class TorchSerializer(Serializer):
         return info
 
     def dependencies(self, format: str | None = None) -> dict[str, str]:
-        from ..metadata import dependency_versions
+        from gitmodels.metadata import dependency_versions
 
         names = self.requires + (("safetensors",) if format == "safetensors" else ())
         return dependency_versions(names)

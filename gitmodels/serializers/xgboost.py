@@ -12,8 +12,8 @@ import json
 import os
 from typing import Any
 
-from ..errors import SerializerError
-from .base import Serializer, class_path, resolve_class, scalar_params, type_names
+from gitmodels.errors import SerializerError
+from gitmodels.serializers.base import Serializer, class_path, resolve_class, scalar_params, type_names
 
 FILES = {"ubj": "model.ubj", "json": "model.json"}
 

@@ -12,9 +12,9 @@ import json
 import math
 import re
 
-from .. import history
-from ..errors import ModelNotFound, PathError, RevisionNotFound
-from ..hashing import prefixed
+from gitmodels import history
+from gitmodels.errors import ModelNotFound, PathError, RevisionNotFound
+from gitmodels.storage.hashing import prefixed
 
 BRANCH = "refs/heads/"
 TAG = "refs/tags/"

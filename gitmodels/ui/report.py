@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from .. import fileio
-from . import data
-from .server import assets
+from gitmodels.storage import fileio
+from gitmodels.ui import data
+from gitmodels.ui.server import assets
 
 
 @dataclasses.dataclass

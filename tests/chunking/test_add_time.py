@@ -27,7 +27,7 @@ def test_add_indexes_the_chunks_and_push_does_not_cut_again(chunked_repo, tmp_pa
     (chunked_repo / "big.bin").write_bytes(data)
     r = Repo(str(chunked_repo))
     oid = r.add([str(chunked_repo / "big.bin")], progress=False)[0].oid
-    state = chunk_state.open_state(r.store.chunk_dir)
+    state = chunk_state.open_index(r.store.chunk_dir)
     assert state.has_local(oid)
     assert state.local_chunk_list(oid).size == len(data)
     commit_all(chunked_repo, "big")
@@ -80,7 +80,7 @@ def test_per_chunk_rows_are_written_at_the_first_lookup_not_at_add(tmp_path):
     """add records one row per object; the per-chunk rows a rebuild looks chunks up in come later."""
     data = model_bytes("v1", 3 * MiB)
     scan = cdc.scan_file(_write(tmp_path / "v1.bin", data))
-    state = chunk_state.open_state(tmp_path / "state")
+    state = chunk_state.open_index(tmp_path / "state")
     state.record_local(scan.oid, scan.size, scan.chunks, scan.chunker)
     assert state.read().execute("SELECT count(*) FROM local_chunks").fetchone()[0] == 0
 

@@ -11,17 +11,7 @@ import pytest
 
 from gitmodels import serializers
 from gitmodels.errors import FrameworkMissing, SerializerError
-from gitmodels.serializers import (
-    DESCRIPTOR,
-    Serializer,
-    available,
-    find_serializer,
-    get_serializer,
-    load_from_dir,
-    read_descriptor,
-    register,
-    save_to_dir,
-)
+from gitmodels.serializers import (DESCRIPTOR, Serializer, available, find_serializer, get_serializer, load_from_dir, read_descriptor, register, save_to_dir)
 from gitmodels.serializers.base import class_path
 
 from .helpers import HEAVY, REPO, missing_framework_code, run_python

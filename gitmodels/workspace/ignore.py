@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import re
 
-from . import fileio
-from .errors import PathError
+from gitmodels.storage import fileio
+from gitmodels.errors import PathError
 
 _SPECIAL = re.compile(r"([\\*?\[\]!# ])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -26,8 +26,8 @@ import threading
 import time
 from typing import Iterable, Iterator
 
-from ..errors import GitModelsError
-from .cdc import ID_SIZE, ChunkList
+from gitmodels.errors import GitModelsError
+from gitmodels.chunking.cdc import ID_SIZE, ChunkList
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite"
@@ -72,8 +72,8 @@ class StateError(GitModelsError):
     default_hint = "delete the chunk state directory; it is rebuilt from the cache and the remotes"
 
 
-class ChunkState:
-    """One state directory. Use `open_state`; connections are per thread."""
+class ChunkIndex:
+    """One state directory. Use `open_index`; connections are per thread."""
 
     def __init__(self, state_dir: str | os.PathLike):
         self.dir = os.path.abspath(os.fspath(state_dir))
@@ -352,15 +352,15 @@ class ChunkState:
         return out
 
 
-_STATES: dict[str, ChunkState] = {}
+_STATES: dict[str, ChunkIndex] = {}
 _STATES_LOCK = threading.Lock()
 
 
-def open_state(state_dir: str | os.PathLike) -> ChunkState:
-    """The ChunkState for a directory, shared by every thread of this process."""
+def open_index(state_dir: str | os.PathLike) -> ChunkIndex:
+    """The ChunkIndex for a directory, shared by every thread of this process."""
     key = os.path.abspath(os.fspath(state_dir))
     with _STATES_LOCK:
         state = _STATES.get(key)
         if state is None or not os.path.exists(state.path):
-            state = _STATES[key] = ChunkState(key)
+            state = _STATES[key] = ChunkIndex(key)
         return state

@@ -12,8 +12,9 @@ import dataclasses
 import json
 import posixpath
 
-from .errors import BadManifest, UnsafeEntry
-from .hashing import hash_bytes, is_hex_oid
+from gitmodels.errors import BadManifest, UnsafeEntry
+from gitmodels.storage.hashing import hash_bytes
+from gitmodels.storage.hashing import is_hex_oid
 
 VERSION = 1
 MAX_MANIFEST = 256 * 1024 * 1024

@@ -19,8 +19,8 @@ import threading
 import uuid
 from typing import Callable, Iterator
 
-from .errors import ArtifactChanged
-from .hashing import BLOCK_SIZE
+from gitmodels.errors import ArtifactChanged
+from gitmodels.storage.hashing import BLOCK_SIZE
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
 PAGE_CACHE_WRITE = 1024 * 1024  # the largest single write() into the page cache (see write_sliced)

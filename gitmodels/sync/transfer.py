@@ -12,14 +12,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
-from . import manifest as manifest_mod
-from .config import DEFAULTS
-from .errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing, ReadOnlyRemote,
-                     RemoteUnreachable)
-from .remotes.base import Backend, KeyNotFound, object_key
-from .spares import Spares
-from .statcache import StateDB
-from .store import Store
+from gitmodels.storage import manifest as manifest_mod
+from gitmodels.config import DEFAULTS
+from gitmodels.errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing, ReadOnlyRemote, RemoteUnreachable)
+from gitmodels.remotes.base import Backend, KeyNotFound, object_key
+from gitmodels.workspace.spares import Spares
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.store import Store
 
 Progress = Callable[[int], None]
 FATAL = (RemoteUnreachable, AccessDenied, CredentialsError, BucketMissing)
@@ -42,7 +41,7 @@ class TransferResult:
 
 
 class Transfer:
-    def __init__(self, store: Store, backend: Backend, state: StateDB, remote_id: str, *, jobs: int = 8,
+    def __init__(self, store: Store, backend: Backend, state: StatCache, remote_id: str, *, jobs: int = 8,
                  chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"]):
         """`chunk_threshold`: objects this large are pushed as chunks (None: no chunk dedup at all)."""
         self.store = store
@@ -228,7 +227,7 @@ _CHUNKING: list = []
 def _chunking():
     """The dedup engine (imported on first use). Uploads also need its chunker: see should_chunk."""
     if not _CHUNKING:
-        from . import chunking
+        from gitmodels import chunking
 
         _CHUNKING.append(chunking)
     return _CHUNKING[0]

@@ -14,10 +14,11 @@ import shutil
 import time
 from typing import Callable, Iterator
 
-from . import fileio
-from .errors import CorruptObject, ObjectMissing
-from .hashing import hash_bytes, hash_file
-from .remotes.base import object_key
+from gitmodels.storage import fileio
+from gitmodels.errors import CorruptObject, ObjectMissing
+from gitmodels.storage.hashing import hash_bytes
+from gitmodels.storage.hashing import hash_file
+from gitmodels.remotes.base import object_key
 
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")

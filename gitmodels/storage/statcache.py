@@ -37,7 +37,7 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-class StateDB:
+class StatCache:
     def __init__(self, path: str):
         self.path = path
         self._local = threading.local()

@@ -19,14 +19,16 @@ import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Iterable
 
-from . import fileio
-from . import manifest as manifest_mod
-from . import pointer as pointer_mod
-from .errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
-from .gc import chunking_api, forget_chunk_sources
-from .hashing import hash_file, prefixed
-from .progress import Bar, wanted
-from .remotes.base import KeyNotFound, classify_key, object_key
+from gitmodels.storage import fileio
+from gitmodels.storage import manifest as manifest_mod
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
+from gitmodels.housekeeping.gc import chunking_api
+from gitmodels.housekeeping.gc import forget_chunk_sources
+from gitmodels.storage.hashing import hash_file
+from gitmodels.storage.hashing import prefixed
+from gitmodels.progress import Bar, wanted
+from gitmodels.remotes.base import KeyNotFound, classify_key, object_key
 
 
 @dataclasses.dataclass

@@ -13,8 +13,8 @@ import stat
 import subprocess
 from typing import Iterable, Iterator
 
-from .errors import GitModelsError, NotARepository, RevisionNotFound
-from .pointer import SUFFIX
+from gitmodels.errors import GitModelsError, NotARepository, RevisionNotFound
+from gitmodels.storage.pointer import SUFFIX
 
 ZERO_SHA = "0" * 40
 _SUFFIX_B = SUFFIX.encode()
@@ -372,7 +372,7 @@ class GitRepo:
         absolute = os.path.abspath(path)
         rel = os.path.relpath(absolute, self.worktree)
         if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir or os.path.isabs(rel):
-            from .errors import PathError
+            from gitmodels.errors import PathError
 
             raise PathError(f"{path} is outside the repository {self.worktree}",
                             "models must live inside the git working tree")
@@ -398,7 +398,7 @@ class GitRepo:
 
 def ls_remote(url: str) -> dict[str, str]:
     """ref -> commit of a repository at `url` (annotated tags peeled), read without cloning it."""
-    from .errors import SourceNotFound
+    from gitmodels.errors import SourceNotFound
 
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GITMODELS_SKIP="1")
     proc = subprocess.run(["git", "ls-remote", "--", url], capture_output=True, env=env)

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Iterator
 
-from .errors import LockTimeout
+from gitmodels.errors import LockTimeout
 
 
 @contextlib.contextmanager

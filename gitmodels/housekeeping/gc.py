@@ -44,11 +44,12 @@ import stat as statmod
 import subprocess
 from typing import Callable, Iterable
 
-from . import manifest as manifest_mod
-from . import pointer as pointer_mod
-from .errors import BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, ReadOnlyRemote, RemoteError
-from .hashing import is_hex_oid, prefixed
-from .remotes.base import classify_key, object_key
+from gitmodels.storage import manifest as manifest_mod
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import (BadManifest, BadPointer, CorruptObject, GitModelsError, NoRemote, ReadOnlyRemote, RemoteError)
+from gitmodels.storage.hashing import is_hex_oid
+from gitmodels.storage.hashing import prefixed
+from gitmodels.remotes.base import classify_key, object_key
 
 SUFFIX_B = pointer_mod.SUFFIX.encode()
 ZERO = b"0" * 40
@@ -65,7 +66,7 @@ _MANIFEST_MAGIC = b'{"gitmodels_manifest":'
 def chunking_api(*names: str):
     """The chunk-dedup package when it provides all of `names`, else None."""
     try:
-        from . import chunking
+        from gitmodels import chunking
     except ImportError:
         return None
     return chunking if all(callable(getattr(chunking, n, None)) for n in names) else None
@@ -831,7 +832,7 @@ def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: boo
         preview = plan(repo, **options)
         if preview.remote and preview.remote.delete_count:
             if confirm is None or not confirm(preview):
-                from .errors import UsageError
+                from gitmodels.errors import UsageError
 
                 raise UsageError(f"not deleting {preview.remote.delete_count} object(s) from remote "
                                  f"{preview.remote.name} without confirmation; nothing was deleted",

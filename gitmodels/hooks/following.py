@@ -15,9 +15,9 @@ import mmap
 import os
 import threading
 
-from . import fileio
-from .hashing import BLOCK_SIZE
-from .store import Store
+from gitmodels.storage import fileio
+from gitmodels.storage.hashing import BLOCK_SIZE
+from gitmodels.storage.store import Store
 
 
 class FollowedFile:

@@ -20,16 +20,16 @@ import os
 import stat as statmod
 import threading
 
-from . import fileio
-from .statcache import StateDB
-from .store import Store
+from gitmodels.storage import fileio
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.store import Store
 
 MIN_FREE = 1024 ** 3  # a spare is only kept while the filesystem keeps this much free besides it
 MIN_FETCH_COPY = fileio.DIRECT_MIN  # smaller objects copy out of the cache faster than a second write costs
 
 
 class Spares:
-    def __init__(self, store: Store, state: StateDB, limit: int):
+    def __init__(self, store: Store, state: StatCache, limit: int):
         self.store = store
         self.state = state
         self.limit = limit

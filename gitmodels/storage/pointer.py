@@ -12,9 +12,10 @@ import json
 import re
 from typing import Any
 
-from . import tomlwriter
-from .errors import BadPointer, SizeMismatch
-from .hashing import OID_PREFIX, is_hex_oid
+from gitmodels import tomlwriter
+from gitmodels.errors import BadPointer, SizeMismatch
+from gitmodels.storage.hashing import OID_PREFIX
+from gitmodels.storage.hashing import is_hex_oid
 
 try:  # Python 3.11+
     import tomllib

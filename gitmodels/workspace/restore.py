@@ -9,13 +9,15 @@ import shutil
 import stat as statmod
 from typing import Callable
 
-from . import fileio, manifest as manifest_mod
-from .errors import BadManifest, CorruptObject, PathError, UnsafeEntry, UnsavedChanges
-from .hashing import hash_file
-from .manifest import Entry, Manifest
-from .spares import Spares
-from .statcache import StateDB
-from .store import Store
+from gitmodels.storage import fileio
+from gitmodels.storage import manifest as manifest_mod
+from gitmodels.errors import BadManifest, CorruptObject, PathError, UnsafeEntry, UnsavedChanges
+from gitmodels.storage.hashing import hash_file
+from gitmodels.storage.manifest import Entry
+from gitmodels.storage.manifest import Manifest
+from gitmodels.workspace.spares import Spares
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.store import Store
 
 Progress = Callable[[int], None]
 SizeCheck = Callable[[int, "int | None"], None]  # (size, files) of the bytes about to be used; raises if wrong
@@ -40,7 +42,7 @@ def _is_exec(st: os.stat_result) -> bool:
 
 
 class Workspace:
-    def __init__(self, store: Store, state: StateDB, spare_limit: int = 0, chunk_threshold: int | None = None):
+    def __init__(self, store: Store, state: StatCache, spare_limit: int = 0, chunk_threshold: int | None = None):
         self.store = store
         self.state = state
         self.spares = Spares(store, state, spare_limit)
@@ -67,7 +69,7 @@ class Workspace:
 
     def _add_to_store(self, path: str, size: int, progress: Progress | None) -> str:
         """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again."""
-        from . import chunking
+        from gitmodels import chunking
 
         if not chunking.should_chunk(size, self.chunk_threshold):
             return self.store.add_file(path, progress)[0]

@@ -1,0 +1,202 @@
+"""pre-commit: what a commit may record (staged pointers, the committed config, big files left out of gitmodels)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.errors import BadPointer, GitModelsError, NoRemote, RemoteError
+from gitmodels.storage.pointer import Pointer
+from gitmodels.hooks.events import _restore
+from gitmodels.hooks import HookRefused, HookReport, skipped
+
+if TYPE_CHECKING:
+    from gitmodels.repo import Repo
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+MODEL_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".h5", ".hdf5", ".keras", ".joblib",
+                    ".pkl", ".pickle", ".cbm", ".ubj", ".ckpt", ".gguf", ".npz", ".npy", ".pb", ".tflite",
+                    ".mlmodel", ".model", ".xgb", ".lgb", ".params")
+MAX_LISTED = 10                        # problems listed one per line before "and N more"
+
+
+# -- pre-commit ---------------------------------------------------------------------------
+
+def pre_commit(repo: "Repo") -> HookReport:
+    """Refuse a commit that stages a stale pointer, a pointer whose model is not stored, or a big file in git."""
+    report = HookReport()
+    if skipped():
+        return report
+    against = EMPTY_TREE if repo.git.head() is None else "HEAD"
+    # The git CLI honours GIT_INDEX_FILE: `git commit -a` and `git commit PATH` use a temporary index.
+    out = repo.git.git("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT", against).stdout
+    fields = out.split(b"\0")
+    staged: list[tuple[str, str, str]] = []  # (mode, blob sha, path)
+    for meta, raw_path in zip(fields[0::2], fields[1::2]):
+        parts = meta.decode().lstrip(":").split()
+        if len(parts) >= 5:
+            staged.append((parts[1], parts[3], raw_path.decode("utf-8", "surrogateescape")))
+    problems: list[str] = []
+    pointers = [(sha, path) for mode, sha, path in staged
+                if path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
+    others = [(sha, path) for mode, sha, path in staged
+              if not path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
+    problems.extend(_check_staged_pointers(repo, pointers, report))
+    problems.extend(_check_big_files(repo, others))
+    problems.extend(_check_staged_config(repo, others))
+    if problems:
+        raise HookRefused(f"commit refused: {len(problems)} problem(s) with models, listed above",
+                          "fix each as shown, then commit again; to commit anyway: GITMODELS_SKIP=1 git commit ...",
+                          problems)
+    return report
+
+
+def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: HookReport) -> list[str]:
+    problems: list[str] = []
+    not_cached: dict[str, str] = {}  # oid -> message
+    merging = _merge_in_progress(repo)
+    head = repo.git.head() if merging else None
+    behind: dict[str, Pointer] = {}  # artifacts a merge left at HEAD's version: restored, not refused
+    for sha, ppath in staged:
+        art = pointer_mod.artifact_path_for(ppath)
+        try:
+            ptr = pointer_mod.parse(repo.git.blob(sha), ppath)
+        except BadPointer as exc:
+            problems.append(f"{exc.message}: {exc.hint}" if exc.hint else exc.message)
+            continue
+        absolute = repo.abspath(art)
+        current = None
+        if os.path.lexists(absolute):
+            current = repo.workspace.quick_state(absolute)
+            if current is None:
+                try:
+                    current = repo.workspace.scan(absolute).oid
+                except GitModelsError as exc:
+                    problems.append(f"{art}: {exc.message}")
+                    continue
+        if current is not None and current != ptr.oid:
+            if merging and current == _pointer_oid_at(repo, head, ppath):
+                behind[art] = ptr  # merged in from the other side; git ran no hook for it yet
+            else:
+                problems.append(_stale_message(repo, ppath, art, ptr, current))
+                continue
+        elif current is None and merging:
+            behind[art] = ptr
+        if not repo.in_cache(ptr):
+            not_cached[ptr.oid] = (f"{ppath}: its model sha256:{ptr.oid[:12]} is not in the local cache; "
+                                   + (f"store it: `gitmodels add {art}`" if current == ptr.oid
+                                      else f"fetch it: `gitmodels fetch {art}`, or unstage the pointer: "
+                                           f"`git restore --staged {ppath}`"))
+    repo.state.flush()
+    if not_cached:
+        for oid in sorted(_not_on_remote(repo, set(not_cached))):
+            problems.append(not_cached[oid])
+    if behind and not problems:
+        _restore(repo, behind, report)
+    return problems
+
+
+def _merge_in_progress(repo: "Repo") -> bool:
+    """A merge, cherry-pick, revert or rebase stopped for conflicts, which the user is now committing."""
+    names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+    return any(os.path.exists(os.path.join(repo.git.git_dir, n)) for n in names)
+
+
+def _pointer_oid_at(repo: "Repo", commit: str | None, ppath: str) -> str | None:
+    if not commit:
+        return None
+    try:
+        data = repo.git.file_at(commit, ppath)
+        return pointer_mod.parse(data, ppath).oid if data is not None else None
+    except GitModelsError:
+        return None
+
+
+def _stale_message(repo: "Repo", ppath: str, art: str, ptr: Pointer, current: str) -> str:
+    head = (f"{ppath} is stale: {art} changed after `gitmodels add` (staged sha256:{ptr.oid[:12]}, "
+            f"on disk sha256:{current[:12]})")
+    try:
+        in_tree = pointer_mod.read(repo.abspath(ppath), ppath)
+    except (OSError, GitModelsError):
+        in_tree = None
+    if in_tree is not None and in_tree.oid == current and current != ptr.oid:
+        return f"{head}; the pointer in the working tree is current: `git add {ppath}`"
+    return (f"{head}; record the new model: `gitmodels add {art}`, or go back to the staged one: "
+            f"`gitmodels checkout --force {art}`")
+
+
+def _not_on_remote(repo: "Repo", oids: set[str]) -> set[str]:
+    """The objects among `oids` that the default model remote is not known (or found) to hold."""
+    try:
+        _name, transfer = repo.open_transfer(None)
+        with transfer.backend:
+            return transfer.remote_missing(oids)
+    except (RemoteError, NoRemote, GitModelsError, OSError):
+        return oids
+
+
+def _check_staged_config(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
+    """A credential in a staged shared config (a hand edit gitmodels did not write) stops the commit."""
+    from gitmodels import config as config_mod
+    from gitmodels.credentials import secret_settings
+
+    problems = []
+    for sha, path in staged:
+        if path not in (config_mod.SHARED_FILE, "pyproject.toml"):
+            continue
+        try:
+            doc = config_mod.tomllib.loads(repo.git.blob(sha).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue  # not TOML: Config reports that itself
+        if path == "pyproject.toml":
+            doc = doc.get("tool", {}).get("gitmodels", {})
+        keys = [key for key, _ in secret_settings(doc if isinstance(doc, dict) else {})]
+        if keys:
+            problems.append(f"{path}: holds a credential ({', '.join(keys)}), which would be committed; move it to "
+                            "the local config (gitmodels remote add NAME URL --local -s KEY=VALUE)")
+    return problems
+
+
+def _check_big_files(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
+    problems: list[str] = []
+    artifacts = {pointer_mod.artifact_path_for(p) for p in repo.pointer_paths()}
+    threshold = repo.config.get_int("hooks", "large_file_threshold")
+
+    def artifact_of(path: str) -> str | None:
+        parts = path.split("/")
+        for i in range(len(parts), 0, -1):
+            candidate = "/".join(parts[:i])
+            if candidate in artifacts:
+                return candidate
+        return None
+
+    sizes = _blob_sizes(repo, [sha for sha, _ in staged]) if staged and threshold > 0 else {}
+    from gitmodels.progress import human_bytes
+
+    for sha, path in staged:
+        art = artifact_of(path) if artifacts else None
+        if art is not None:
+            problems.append(f"{path} is part of the model {art}, whose bytes belong in the model store, not in git: "
+                            f"`git rm -r --cached {art}` (its pointer {art}{pointer_mod.SUFFIX} stays)")
+            continue
+        size = sizes.get(sha, 0)
+        if threshold > 0 and size > threshold:
+            looks = os.path.splitext(path)[1].lower() in MODEL_EXTENSIONS
+            what = "looks like a model file" if looks else "is a large file"
+            problems.append(f"{path} ({human_bytes(size)}) {what} committed to git directly (over "
+                            f"hooks.large_file_threshold, {human_bytes(threshold)}): track it with gitmodels: "
+                            f"`git rm --cached {path} && gitmodels add {path}`")
+    return problems
+
+
+def _blob_sizes(repo: "Repo", shas: list[str]) -> dict[str, int]:
+    shas = sorted(set(shas))
+    proc = repo.git.git("cat-file", "--batch-check=%(objectname) %(objectsize)", check=False,
+                        input=("\n".join(shas) + "\n").encode())
+    sizes = {}
+    for line in proc.stdout.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
