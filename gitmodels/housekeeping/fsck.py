@@ -23,8 +23,7 @@ from gitmodels.storage import fileio
 from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
-from gitmodels.housekeeping.gc import chunking_api
-from gitmodels.housekeeping.gc import forget_chunk_sources
+from gitmodels.housekeeping.sweep import chunking_api, forget_chunk_sources
 from gitmodels.storage.hashing import hash_file
 from gitmodels.storage.hashing import prefixed
 from gitmodels.progress import Bar, wanted
