@@ -388,3 +388,18 @@ def test_housekeeping_reads_git_only_through_the_git_package():
                 inner = base.attr if isinstance(base, ast.Attribute) else None
                 assert not (inner == "git" and node.attr in ("repo", "git")), (path.name, node.lineno)
                 assert node.attr != "_objects_of", (path.name, node.lineno)
+
+
+def test_sweep_takes_the_keep_set_and_a_minimum_age(hist):
+    from gitmodels.housekeeping import gc as gc_mod
+    from gitmodels.housekeeping.sweep import Item, sweep
+    from gitmodels.repo import Repo
+
+    listing = {"a": Item(1, 100.0), "b": Item(2, 900.0), "c": Item(3, None), "d": Item(4, 50.0)}
+    assert sweep(listing, {"d"}) == {"a": 1, "b": 2, "c": 3}
+    assert sweep(listing, {"d"}, min_age=500, now=1000.0) == {"a": 1}  # unknown age (c) is never old enough
+    sb, h = hist
+    with Repo(str(h.work)) as repo:
+        assert gc_mod.plan(repo).delete
+        young = gc_mod.plan(repo, min_age=10 ** 9)
+    assert young.delete == {} and young.keep == young.cache_objects
