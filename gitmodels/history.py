@@ -1,7 +1,7 @@
 """A model registry read from git history: log, diff, show and get.
 
-Everything here reads pointers from git objects (through the dulwich object
-store of `repo.git`), never from the working tree, except where a function
+Everything here reads pointers from git objects (through `git/`: one memoised
+tree and ancestry walk, git/trees.py), never from the working tree, except where a function
 says it compares against the workspace. Nothing here writes to the working
 tree: `get` writes only under the directory it is given, and only bytes whose
 SHA-256 matched the pointer.
@@ -12,10 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import heapq
 import os
 import shutil
-import stat as statmod
 from typing import Any, Iterable
 
 from gitmodels.storage import fileio
@@ -77,55 +75,6 @@ def parse_spec(spec: str, rev: str | None = None) -> tuple[str, str | None]:
 def _git_blob_sha(data: bytes) -> str:
     """The id git gives a blob with these bytes (to skip parsing pointers that did not change)."""
     return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
-
-
-class _Trees:
-    """Memoized lookups of one path in many trees: history shares most subtrees between commits."""
-
-    def __init__(self, store):
-        self.store = store
-        self._memo: dict[tuple[bytes, bytes], bytes | None] = {}
-
-    def blob_at(self, tree_id: bytes, path: bytes) -> bytes | None:
-        """The blob id of the regular file at `path` in the tree, or None."""
-        key = (tree_id, path)
-        try:
-            return self._memo[key]
-        except KeyError:
-            pass
-        head, _, rest = path.partition(b"/")
-        result = None
-        try:
-            mode, sha = self.store[tree_id][head]
-        except KeyError:
-            pass
-        else:
-            if rest:
-                result = self.blob_at(sha, rest) if statmod.S_ISDIR(mode) else None
-            elif statmod.S_ISREG(mode):
-                result = sha
-        self._memo[key] = result
-        return result
-
-
-class _Pointers:
-    """Parse each pointer blob once."""
-
-    def __init__(self, git):
-        self.git = git
-        self._memo: dict[bytes, Pointer | BadPointer] = {}
-
-    def get(self, blob: bytes, where: str) -> Pointer | BadPointer:
-        try:
-            return self._memo[blob]
-        except KeyError:
-            pass
-        try:
-            value: Pointer | BadPointer = pointer_mod.parse_fast(self.git.repo[blob].as_raw_string(), where)
-        except BadPointer as exc:
-            value = exc
-        self._memo[blob] = value
-        return value
 
 
 def _resolve(repo, rev: str) -> str:
@@ -221,58 +170,29 @@ def log(repo, path: str, limit: int | None = None, rev: str | None = None) -> li
     art = repo.artifact_relpath(path)
     git = repo.git
     start = resolve_for(repo, art, rev or "HEAD")
-    dul = git.repo
-    store = dul.object_store
-    parents_of = dul.parents_provider().get_parents
-    shallow = dul.get_shallow()
-    trees = _Trees(store)
-    pointers = _Pointers(git)
-
+    trees = git.trees()
+    shallow = trees.shallow()
     tracked: dict[bytes, bytes] = {start.encode(): pointer_mod.pointer_path_for(art).encode()}
-    loaded: dict[bytes, Any] = {}  # commits read while queueing their children, reused when popped
-
-    def load(cid: bytes):
-        obj = loaded.pop(cid, None)
-        return obj if obj is not None else store[cid]
-
-    first = store[start.encode()]
-    loaded[first.id] = first
-    queue: list[tuple[int, int, bytes]] = [(-first.commit_time, 0, first.id)]
-    seq = 1
-    done: set[bytes] = set()
     rows: list[Version] = []
     seen_path = False
-    while queue:
-        _, _, cid = heapq.heappop(queue)
-        if cid in done:
-            continue
-        done.add(cid)
-        commit = load(cid)
+    for commit, parents in trees.ancestry([start.encode()], by_date=True, grafts=True):
+        cid = commit.id
         ppath = tracked[cid]
         blob = trees.blob_at(commit.tree, ppath)
         seen_path = seen_path or blob is not None
         parent_states: list[tuple[bytes, bytes | None]] = []  # (pointer path in parent, blob)
-        for pid in parents_of(cid, commit):
-            try:
-                parent = loaded.get(pid) or store[pid]
-            except KeyError:  # beyond what this clone holds
-                continue
+        for parent in parents:
             p_path = ppath
             p_blob = trees.blob_at(parent.tree, ppath)
             if blob is not None and p_blob is None:
-                source = _rename_source(git, pointers, parent.id, cid, blob, ppath)
+                source = _rename_source(git, trees, parent.id, cid, blob, ppath)
                 if source is not None:
                     p_path, p_blob = source, trees.blob_at(parent.tree, source)
             parent_states.append((p_path, p_blob))
-            if pid not in tracked:
-                tracked[pid] = p_path
-            if pid not in done and pid not in loaded:
-                loaded[pid] = parent
-                heapq.heappush(queue, (-parent.commit_time, seq, pid))
-                seq += 1
+            tracked.setdefault(parent.id, p_path)
         if blob is None or any(s == (ppath, blob) for s in parent_states):
             continue
-        rows.append(_version(commit, ppath, blob, parent_states, pointers, cid in shallow))
+        rows.append(_version(commit, ppath, blob, parent_states, trees, cid in shallow))
         if limit is not None and len(rows) >= limit:
             break
     if not rows and not seen_path:
@@ -280,7 +200,7 @@ def log(repo, path: str, limit: int | None = None, rev: str | None = None) -> li
     return rows
 
 
-def _rename_source(git, pointers: _Pointers, parent: bytes, child: bytes, blob: bytes,
+def _rename_source(git, trees, parent: bytes, child: bytes, blob: bytes,
                    ppath: bytes) -> bytes | None:
     """The pointer path in `parent` this pointer was renamed from: same blob first, then same oid."""
     removed = []
@@ -292,22 +212,22 @@ def _rename_source(git, pointers: _Pointers, parent: bytes, child: bytes, blob: 
     for path, before in sorted(removed):
         if before.encode() == blob:
             return path.encode()
-    here = pointers.get(blob, ppath.decode())
+    here = trees.pointer(blob, ppath.decode())
     if isinstance(here, Pointer):
         for path, before in sorted(removed):
-            there = pointers.get(before.encode(), path)
+            there = trees.pointer(before.encode(), path)
             if isinstance(there, Pointer) and there.oid == here.oid:
                 return path.encode()
     return None
 
 
-def _version(commit, ppath: bytes, blob: bytes, parent_states, pointers: _Pointers, is_shallow: bool) -> Version:
+def _version(commit, ppath: bytes, blob: bytes, parent_states, trees, is_shallow: bool) -> Version:
     name, email = _author(commit)
     message = _decode(commit.message, commit.encoding).strip().splitlines()
     path = ppath.decode("utf-8", "surrogateescape")
     v = Version(commit=commit.id.decode(), date=_commit_date(commit), author=name, email=email,
                 summary=message[0] if message else "", path=pointer_mod.artifact_path_for(path), change="added")
-    ptr = pointers.get(blob, path)
+    ptr = trees.pointer(blob, path)
     if isinstance(ptr, BadPointer):
         v.error = str(ptr)
     else:
@@ -321,7 +241,7 @@ def _version(commit, ppath: bytes, blob: bytes, parent_states, pointers: _Pointe
     p_path, p_blob = before
     if p_path != ppath:
         v.renamed_from = pointer_mod.artifact_path_for(p_path.decode("utf-8", "surrogateescape"))
-    old = pointers.get(p_blob, p_path.decode("utf-8", "surrogateescape"))
+    old = trees.pointer(p_blob, p_path.decode("utf-8", "surrogateescape"))
     if p_blob == blob:
         v.change = "renamed"
     elif isinstance(ptr, Pointer) and isinstance(old, Pointer) and old.oid == ptr.oid and old.kind == ptr.kind:

@@ -277,3 +277,129 @@ def test_gc_removes_stale_temp_files_and_works_in_a_shallow_clone(hist):
     sb.gm(shallow, "gc")
     sb.gm(shallow, "checkout", "--no-fetch")
     assert all(s["state"] == "up-to-date" for s in sb.gm(shallow, "status", "--json").json()["models"])
+
+
+def _chunked_remote(sb, tmp_path):
+    """A repository whose remote holds whole objects, chunk recipes and packs; v1 is only in pushed history."""
+    work, store = tmp_path / "work", tmp_path / "store"
+    store.mkdir()
+    sb.git(tmp_path, "init", "-q", "--bare", "origin.git")
+    sb.git(tmp_path, "init", "-q", "-b", "main", str(work))
+    sb.git(work, "remote", "add", "origin", "../origin.git")
+    sb.gm(work, "init", "--no-hooks", "--remote", "../store")
+    Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
+    big1 = os.urandom(600_000)
+    v1 = sb.add(work, "m.bin", big1)
+    small1 = sb.add(work, "s.bin", b"small one")
+    sb.git(work, "commit", "-q", "-m", "v1")
+    sb.gm(work, "push")
+    sb.git(work, "push", "-q", "-u", "origin", "main")
+    v2 = sb.add(work, "m.bin", big1[:300_000] + os.urandom(300_000))
+    sb.add(work, "s.bin", b"small two")
+    sb.git(work, "commit", "-q", "-m", "v2")
+    sb.gm(work, "push")
+    sb.git(work, "push", "-q", "origin", "main")
+    return work, store, v1, v2, small1
+
+
+def _count_remote_use(monkeypatch):
+    """Count, on the real directory backend, how often each key kind is listed and how often one is opened."""
+    from gitmodels.remotes.local import LocalBackend
+
+    seen = {"objects/": 0, "recipes/": 0, "packs/": 0, "opened": 0}
+    real_list, real_init = LocalBackend.list, LocalBackend.__init__
+
+    def counting_list(self, prefix=""):
+        for kind in ("objects/", "recipes/", "packs/"):
+            if kind.startswith(prefix) or prefix.startswith(kind):
+                seen[kind] += 1
+        return real_list(self, prefix)
+
+    def counting_init(self, *args, **kwargs):
+        seen["opened"] += 1
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalBackend, "list", counting_list)
+    monkeypatch.setattr(LocalBackend, "__init__", counting_init)
+    return seen
+
+
+def test_remote_gc_opens_and_lists_the_remote_once(tmp_path, monkeypatch):
+    sb = Sandbox(tmp_path, monkeypatch)
+    work, store, v1, v2, small1 = _chunked_remote(sb, tmp_path)
+    seen = _count_remote_use(monkeypatch)
+    out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
+    assert seen == {"objects/": 1, "recipes/": 1, "packs/": 1, "opened": 1}
+    assert out["plan"]["remote"]["chunk_recipes_delete"] == ["sha256:" + v1]
+    assert out["plan"]["remote"]["deleted_oids"] == ["sha256:" + small1]
+    assert {p.name for p in store.glob("recipes/*/*")} == {v2}
+
+
+def test_confirmed_remote_gc_rechecks_only_what_changed_since_the_preview(tmp_path, monkeypatch):
+    from gitmodels.housekeeping import gc as gc_mod
+    from gitmodels.repo import Repo
+
+    sb = Sandbox(tmp_path, monkeypatch)
+    work, store, v1, v2, small1 = _chunked_remote(sb, tmp_path)
+    seen = _count_remote_use(monkeypatch)
+    previews = []
+
+    def confirm(preview):
+        # Between the preview and the deletion, someone makes v1 needed again: a branch at its commit.
+        previews.append(preview)
+        sb.git(work, "branch", "keep-v1", "HEAD~1")
+        return True
+
+    with Repo(str(work)) as repo:
+        result = gc_mod.gc(repo, remote_gc=True, confirm=confirm)
+    (preview,) = previews
+    assert list(preview.remote.chunks.recipes) == [v1] and set(preview.remote.delete) == {small1}
+    # Listed once (by the preview), opened once; under the lock the keep set was re-read from git.
+    assert seen == {"objects/": 1, "recipes/": 1, "packs/": 1, "opened": 1}
+    assert result.plan.remote.chunks.recipes == () and result.plan.remote.delete == {}
+    assert {p.name for p in store.glob("recipes/*/*")} == {v1, v2}
+    # ... and every pack it reads is still there: v1 rebuilds from the remote alone.
+    sb.git(work, "checkout", "-q", "keep-v1")
+    cached = object_path(work, v1)
+    os.chmod(cached, 0o644)
+    os.unlink(cached)
+    sb.gm(work, "fetch")
+    sb.gm(work, "checkout")
+    assert sha256(Path(work, "m.bin").read_bytes()) == v1
+
+
+def test_housekeeping_reads_git_only_through_the_git_package():
+    """gc, fsck and stats never import dulwich or run git themselves, nor reach into GitRepo's dulwich handle."""
+    import ast
+
+    import gitmodels.housekeeping as pkg
+
+    folder = Path(pkg.__file__).parent
+    modules = sorted(folder.glob("*.py")) + [folder.parent / "history.py", folder.parent / "cli" / "housekeeping.py"]
+    assert len(modules) >= 7
+    for path in modules:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.split(".")[0] in ("dulwich", "subprocess")], (path.name, names)
+            if isinstance(node, ast.Attribute) and node.attr in ("repo", "git", "_objects_of"):
+                base = node.value
+                inner = base.attr if isinstance(base, ast.Attribute) else None
+                assert not (inner == "git" and node.attr in ("repo", "git")), (path.name, node.lineno)
+                assert node.attr != "_objects_of", (path.name, node.lineno)
+
+
+def test_sweep_takes_the_keep_set_and_a_minimum_age(hist):
+    from gitmodels.housekeeping import gc as gc_mod
+    from gitmodels.housekeeping.sweep import Item, sweep
+    from gitmodels.repo import Repo
+
+    listing = {"a": Item(1, 100.0), "b": Item(2, 900.0), "c": Item(3, None), "d": Item(4, 50.0)}
+    assert sweep(listing, {"d"}) == {"a": 1, "b": 2, "c": 3}
+    assert sweep(listing, {"d"}, min_age=500, now=1000.0) == {"a": 1}  # unknown age (c) is never old enough
+    sb, h = hist
+    with Repo(str(h.work)) as repo:
+        assert gc_mod.plan(repo).delete
+        young = gc_mod.plan(repo, min_age=10 ** 9)
+    assert young.delete == {} and young.keep == young.cache_objects

@@ -59,15 +59,17 @@ class GcPlan:
     packs_kept: int
 
 
-def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8) -> GcPlan:
+def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8, *, recipes: Mapping[str, int] | None = None,
+            packs: Mapping[str, int] | None = None) -> GcPlan:
     """What to delete so that only the chunked objects in `keep_oids` remain.
 
     A pack goes when no kept recipe reads any chunk of it. A damaged kept
     recipe stops the plan (CorruptObject): what it references is unknown.
+    `recipes` / `packs`: the caller's listing (gc lists the remote once), else listed here.
     """
     keep = set(keep_oids)
-    recipes = list_recipes(backend)
-    packs = list_packs(backend)
+    recipes = list_recipes(backend) if recipes is None else recipes
+    packs = list_packs(backend) if packs is None else packs
     drop_recipes = sorted(o for o in recipes if o not in keep)
     used = referenced_packs(backend, [o for o in recipes if o in keep], jobs)
     drop_packs = sorted(p for p in packs if p not in used)

@@ -8,6 +8,7 @@ import click
 
 from gitmodels.housekeeping import fsck as fsck_mod
 from gitmodels.housekeeping import gc as gc_mod
+from gitmodels.housekeeping import stats as stats_mod
 from gitmodels.credentials import mask_text
 from gitmodels.errors import CorruptObject
 from gitmodels.cli.common import emit_json, human_bytes, jobs_option, json_option, open_repo, progress_option, table
@@ -99,7 +100,7 @@ def gc(dry_run, all_commits, remote_gc, remote_name, yes, offline, skip_unknown,
     with open_repo() as repo:
         result = gc_mod.gc(repo, dry_run=dry_run, all_commits=all_commits, remote_gc=remote_gc,
                            remote=remote_name, offline=offline, skip_unknown=skip_unknown,
-                           shared_cache_ok=shared_cache_ok, confirm=(lambda p: True) if yes else _confirm)
+                           shared_cache_ok=shared_cache_ok, confirm=_confirm, assume_yes=yes)
     if as_json:
         emit_json({"dry_run": dry_run, **result.to_json()})
         return
@@ -202,68 +203,26 @@ def fsck(check_remote, remote_name, repair, no_cache, jobs, progress, as_json):
 def stats(with_remote, remote_name, as_json):
     """Object counts and sizes of the cache (and the remote)."""
     with open_repo() as repo:
-        data = {"cache": gc_mod.cache_stats(repo)}
-        if with_remote:
-            data["remote"] = _remote_stats(repo, remote_name)
+        c = stats_mod.cache_stats(repo)
+        r = stats_mod.remote_stats(repo, remote_name) if with_remote else None
     if as_json:
-        emit_json(data)
+        emit_json({"cache": c.to_json(), **({"remote": r.to_json()} if r is not None else {})})
         return
-    c = data["cache"]
-    click.echo(f"cache {c['cache_dir']}: {_objects(c['objects'], c['bytes'])}"
-               + (f", {c['quarantined']} quarantined" if c["quarantined"] else "")
-               + (f", {c['stale_tmp']} stale temp file(s)" if c["stale_tmp"] else "")
-               + (f", {_spares(c['spares'], c['spare_bytes'])}" if c["spares"] else ""))
-    if "remote" in data:
-        r = data["remote"]
-        click.echo(f"remote {r['name']} ({r['url']}): {_objects(r['objects'], r['bytes'])}"
-                   + (f", {r['other_keys']} other key(s), {human_bytes(r['other_bytes'])}" if r["other_keys"] else ""))
-        c = r.get("chunking")
-        if c:
-            click.echo(f"  {c['objects']} model object(s) hold {human_bytes(c['bytes_referenced'])} in "
-                       f"{human_bytes(c['bytes_stored'])} stored ({c['packs']} chunk pack(s)); "
-                       f"dedup ratio {c['dedup_ratio']:.2f}")
-        if r.get("models"):
-            click.echo(table([[m["path"], human_bytes(m["size"]), m["storage"], human_bytes(m["unique_bytes"])]
-                              for m in r["models"]], ["model (checkout)", "size", "stored", "only this version"]))
-
-
-def _remote_stats(repo, remote_name):
-    from gitmodels.remotes.base import OBJECTS_PREFIX
-
-    name, transfer = repo.open_transfer(remote_name)
-    out = {"name": name, "url": transfer.remote_id, "objects": 0, "bytes": 0, "other_keys": 0, "other_bytes": 0,
-           "chunking": None, "models": None}
-    with transfer.backend as backend:
-        for key, size in backend.list(""):
-            if key.startswith(OBJECTS_PREFIX):
-                out["objects"] += 1
-                out["bytes"] += size
-            else:
-                out["other_keys"] += 1
-                out["other_bytes"] += size
-        chunking = gc_mod.chunking_api("remote_stats")
-        if chunking is not None and out["other_keys"]:
-            s = chunking.remote_stats(backend)
-            out["chunking"] = {"objects": s.objects, "bytes_referenced": s.bytes_referenced,
-                               "bytes_stored": s.bytes_stored, "packs": s.packs, "pack_bytes": s.pack_bytes,
-                               "recipe_bytes": s.recipe_bytes, "dedup_ratio": round(s.dedup_ratio, 3)}
-            out["models"] = _per_model(repo, s.per_object)
-    return out
-
-
-def _per_model(repo, usage) -> list[dict]:
-    """For each model of the checkout: its size, how the remote stores it, and the bytes only it uses there."""
-    by_oid = {u.oid: u for u in usage}
-    rows = []
-    for art, ptr in sorted(repo.pointers().items()):
-        oids = repo._objects_of(ptr) - ({ptr.oid} if ptr.is_dir else set())
-        found = [by_oid[o] for o in oids if o in by_oid]
-        if not found:
-            continue
-        kinds = {u.form for u in found}
-        rows.append({"path": art, "size": ptr.size, "storage": kinds.pop() if len(kinds) == 1 else "mixed",
-                     "unique_bytes": sum(u.unique_bytes for u in found)})
-    return rows
+    click.echo(f"cache {c.cache_dir}: {_objects(c.objects, c.bytes)}"
+               + (f", {c.quarantined} quarantined" if c.quarantined else "")
+               + (f", {c.stale_tmp} stale temp file(s)" if c.stale_tmp else "")
+               + (f", {_spares(c.spares, c.spare_bytes)}" if c.spares else ""))
+    if r is not None:
+        click.echo(f"remote {r.name} ({r.url}): {_objects(r.objects, r.bytes)}"
+                   + (f", {r.other_keys} other key(s), {human_bytes(r.other_bytes)}" if r.other_keys else ""))
+        k = r.chunking
+        if k:
+            click.echo(f"  {k.objects} model object(s) hold {human_bytes(k.bytes_referenced)} in "
+                       f"{human_bytes(k.bytes_stored)} stored ({k.packs} chunk pack(s)); "
+                       f"dedup ratio {k.dedup_ratio:.2f}")
+        if r.models:
+            click.echo(table([[m.path, human_bytes(m.size), m.storage, human_bytes(m.unique_bytes)]
+                              for m in r.models], ["model (checkout)", "size", "stored", "only this version"]))
 
 
 __all__ = ["gc", "fsck", "stats"]

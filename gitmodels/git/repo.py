@@ -328,6 +328,20 @@ class GitRepo:
     def is_shallow(self) -> bool:
         return os.path.exists(os.path.join(self.common_dir, "shallow"))
 
+    # -- history walks and roots (git/trees.py, git/roots.py): for log and gc ---------
+
+    def trees(self):
+        """A fresh memoised reader of commits, trees and pointer blobs (git/trees.py)."""
+        from gitmodels.git.trees import Trees
+
+        return Trees(self)
+
+    def roots(self, trees=None):
+        """Every ref, reflog, stash entry, worktree HEAD, index and workspace pointer (git/roots.py)."""
+        from gitmodels.git.roots import gather
+
+        return gather(self, trees)
+
     # -- index and working tree -------------------------------------------------------
 
     def index_entries(self) -> dict[str, str]:

@@ -23,8 +23,8 @@ from gitmodels.storage import fileio
 from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
-from gitmodels.housekeeping.gc import chunking_api
-from gitmodels.housekeeping.gc import forget_chunk_sources
+from gitmodels.housekeeping.reachability import objects_of
+from gitmodels.housekeeping.sweep import chunking_api, forget_chunk_sources
 from gitmodels.storage.hashing import hash_file
 from gitmodels.storage.hashing import prefixed
 from gitmodels.progress import Bar, wanted
@@ -320,7 +320,7 @@ def _referenced(repo) -> list[str]:
     """Every object the commits of every ref (and the work tree) refer to."""
     oids: set[str] = set()
     for ptr in repo.pointers_for_transfer(all_refs=True).values():
-        oids |= repo._objects_of(ptr)
+        oids |= objects_of(repo.store, ptr)
     return sorted(oids)
 
 
@@ -329,7 +329,7 @@ def _check_rebuilt(chunking, transfer, oid: str, tmp: str, bar) -> str | None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     try:
-        stats = chunking.download_object(transfer.backend, transfer._chunk_state(), oid, tmp, None, bar, fsync=False)
+        chunking.download_object(transfer.backend, transfer._chunk_state(), oid, tmp, None, bar, fsync=False)
     except KeyNotFound:
         return None
     except GitModelsError as exc:

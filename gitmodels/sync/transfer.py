@@ -208,17 +208,9 @@ class Transfer:
 
 
 def _files_then_manifests(store: Store, oids: list[str]) -> list[list[str]]:
-    manifests = [o for o in oids if _is_manifest(store, o)]
+    manifests = [o for o in oids if manifest_mod.looks_like_manifest(store.path(o))]
     files = [o for o in oids if o not in set(manifests)]
     return [b for b in (files, manifests) if b]
-
-
-def _is_manifest(store: Store, oid: str) -> bool:
-    try:
-        with open(store.path(oid), "rb") as f:
-            return f.read(22) == b'{"gitmodels_manifest":'
-    except OSError:
-        return False
 
 
 _CHUNKING: list = []
