@@ -82,6 +82,14 @@ def _model_of_key(key: str) -> str:
 
 
 class Repo:
+    """A git repository with its model store: the one object every command and the Python API work through.
+
+    It wires config, git (GitRepo), the cache (Store), the stat cache, the
+    workspace and the remotes together, so each verb (add, status, push,
+    fetch, checkout, pull) is a short composition of them. It never installs
+    or runs git hooks: hooks/ calls it, not the other way round.
+    """
+
     def __init__(self, path: str = "."):
         self.git = GitRepo(path)
         self.root = self.git.worktree
