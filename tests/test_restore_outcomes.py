@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 import gitmodels
-from gitmodels.errors import (CorruptObject, GitModelsError, NoRemote, ObjectMissing, RemoteUnreachable,
-                              UnsavedChanges)
+from gitmodels.errors import (
+    CorruptObject,
+    GitModelsError,
+    NoRemote,
+    ObjectMissing,
+    RemoteUnreachable,
+    UnsavedChanges,
+)
 from gitmodels.remotes.base import KeyNotFound
 from gitmodels.sync.transfer import TransferResult
 from gitmodels.workspace import report
-from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, not_restored
+from gitmodels.workspace.restore import (
+    CheckoutResult,
+    ModelOutcome,
+    Outcome,
+    not_restored,
+)
 from tests.gitutil import git
 
 OID = "ab" * 32
