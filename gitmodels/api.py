@@ -259,16 +259,30 @@ def add(paths: str | Iterable[str], *, repo: Repo | None = None, stage: bool = T
 
 
 def push(*, rev: str | None = None, all_refs: bool = False, remote: str | None = None, repo: Repo | None = None):
+    """Upload the models of the working tree (or of `rev`, or of every ref) to the model remote.
+
+    What the pre-push hook does on `git push`, for pipelines that push without
+    git hooks; returns a TransferResult whose `failed` lists what did not go.
+    """
     with _opened(repo) as r:
         return r.push(rev, all_refs, remote)
 
 
 def pull(*, remote: str | None = None, force: bool = False, repo: Repo | None = None):
+    """Fetch the models the working tree's pointers name and check them out; returns a CheckoutResult.
+
+    For a clone made without the hooks (CI, a notebook): afterwards every model
+    matches its pointer. `force` replaces local changes that were never added.
+    """
     with _opened(repo) as r:
         return r.pull(remote, force=force)
 
 
 def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = None, repo: Repo | None = None):
-    """One ModelStatus per model: `state` is a name of gitmodels.repo.STATES; `pushed` is None unless `remote`."""
+    """One ModelStatus per model: `state` is a name of gitmodels.repo.STATES; `pushed` is None unless `remote`.
+
+    Lets a script check, before it trains or ships, that every model matches
+    its pointer (and with `remote`, that teammates can fetch it).
+    """
     with _opened(repo) as r:
         return r.status(paths, remote=remote)

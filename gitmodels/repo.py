@@ -19,8 +19,8 @@ from gitmodels.storage.store import Store
 from gitmodels.sync.transfer import Transfer
 from gitmodels.sync.transfer import TransferResult
 from gitmodels.sync.transfer import manifest_entries
-from gitmodels.workspace.restore import Scanned
-from gitmodels.workspace.restore import Workspace
+from gitmodels.workspace import restore as restore_mod
+from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, Scanned, Workspace
 
 # The one table of status states: the name is ModelStatus.state and `status --json`'s "state"; the label is
 # what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
@@ -65,14 +65,6 @@ class ModelStatus:
         return out
 
 
-@dataclasses.dataclass
-class CheckoutResult:
-    restored: list[str] = dataclasses.field(default_factory=list)
-    unchanged: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, why)
-    fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
-
-
 def extra_objects(ptr: Pointer) -> set[str]:
     """Objects named in a pointer's metadata (the stored full environment listing)."""
     env = ptr.meta.get("environment")
@@ -90,6 +82,14 @@ def _model_of_key(key: str) -> str:
 
 
 class Repo:
+    """A git repository with its model store: the one object every command and the Python API work through.
+
+    It wires config, git (GitRepo), the cache (Store), the stat cache, the
+    workspace and the remotes together, so each verb (add, status, push,
+    fetch, checkout, pull) is a short composition of them. It never installs
+    or runs git hooks: hooks/ calls it, not the other way round.
+    """
+
     def __init__(self, path: str = "."):
         self.git = GitRepo(path)
         self.root = self.git.worktree
@@ -98,7 +98,7 @@ class Repo:
         cache_dir = self.config.get("core", "cache_dir")
         self.cache_dir = os.path.abspath(os.path.join(self.root, os.path.expanduser(cache_dir))) if cache_dir \
             else self.meta_dir
-        self.store = Store(self.cache_dir, fsync=bool(self.config.get("core", "fsync", True)))
+        self.store = Store(self.cache_dir, fsync=bool(self.config.get("core", "fsync")))
         self._state: StatCache | None = None
         self._workspace: Workspace | None = None
 
@@ -120,7 +120,7 @@ class Repo:
     @property
     def chunk_threshold(self) -> int | None:
         """Objects this large are chunked (docs/storage.md); None when `core.chunking` is off."""
-        if not self.config.get("core", "chunking", True):
+        if not self.config.get("core", "chunking"):
             return None
         return self.config.get_int("core", "chunk_threshold")
 
@@ -208,10 +208,11 @@ class Repo:
 
     # -- init / add -----------------------------------------------------------------------
 
-    def init(self, remote: str | None = None, remote_name: str = "origin", hooks: bool = True,
+    def init(self, remote: str | None = None, remote_name: str = "origin",
              warn: Callable[[str], None] | None = None) -> list[str]:
-        """Prepare the repo; idempotent. Returns what was done, for the CLI to report;
-        what could not be checked about the remote goes to `warn`."""
+        """Prepare the repo: shared config, default remote; idempotent. Returns what was done, for the CLI
+        to report; what could not be checked about the remote goes to `warn`. The git hooks are the
+        caller's to install (cli/init.py): the core never reaches up into hooks/."""
         done = []
         if remote:  # checked before anything is written, as `remote add` does
             for line in self.prepare_remote(remote_name, remote, {}, local=False):
@@ -229,10 +230,6 @@ class Repo:
                 done.append(f"remote {remote_name} -> {remote}")
         if os.path.exists(self.config.shared_path):
             self.git.stage([os.path.basename(self.config.shared_path)])
-        if hooks:
-            from gitmodels.hooks import install as hooks_mod
-
-            done.extend(hooks_mod.install(self))
         return done
 
     def add(self, paths: Iterable[str], progress: bool | None = None,
@@ -412,7 +409,7 @@ class Repo:
         name, settings = self.config.remote(name)
         url = self.remote_url(settings)
         extra = {k: v for k, v in settings.items() if k != "url"}
-        extra.setdefault("fsync", self.config.get("core", "fsync", True))
+        extra.setdefault("fsync", self.config.get("core", "fsync"))
         backend = open_backend(url, extra)
         transfer = Transfer(self.store, backend, self.state, backend.url,
                             jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
@@ -499,7 +496,7 @@ class Repo:
         """Make workspace artifacts match their pointers; fetch what the cache lacks.
 
         strict: raise on the first model that cannot be restored; otherwise
-        collect the problems in `skipped` (hooks must never fail git).
+        every model gets its typed outcome in the result (hooks must never fail git).
         """
         errors: list = []
         pointers = rev_pointers if rev_pointers is not None else self.pointers(None, paths, errors)
@@ -507,7 +504,7 @@ class Repo:
         for ppath, exc in errors:
             if strict:
                 raise exc
-            result.skipped.append((pointer_mod.artifact_path_for(ppath), str(exc)))
+            result.outcomes.append(ModelOutcome(pointer_mod.artifact_path_for(ppath), Outcome.BAD_POINTER, None, exc))
         need = [p for p in pointers.values() if not self.in_cache(p)]
         if need and fetch:
             try:
@@ -523,18 +520,19 @@ class Repo:
             with self.lock():
                 for art, ptr in sorted(pointers.items()):
                     try:
-                        self._checkout_one(art, ptr, force, bar, result)
+                        outcome = ModelOutcome(art, self._checkout_one(art, ptr, force, bar), ptr.oid)
                     except GitModelsError as exc:
                         if strict:
                             raise
-                        result.skipped.append((art, str(exc)))
+                        outcome = restore_mod.not_restored(art, ptr.oid, exc, cached=self.in_cache(ptr),
+                                                           fetch=fetch, fetched=result.fetched)
+                    result.outcomes.append(outcome)
                 self.state.flush()
         finally:
             bar.close()
         return result
 
-    def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None],
-                      result: CheckoutResult) -> None:
+    def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None]) -> Outcome:
         absolute = self.abspath(art)
 
         def check(size: int, files: int | None) -> None:
@@ -544,8 +542,7 @@ class Repo:
             quick = self.workspace.quick_scan(absolute)
             if quick is not None and quick.oid == ptr.oid and ptr.kind == "file":
                 check(quick.size, None)
-                result.unchanged.append(art)
-                return
+                return Outcome.UNCHANGED
         if not self.in_cache(ptr):
             remotes = ", ".join(sorted(self.config.remotes())) or "none configured"
             raise ObjectMissing(f"{art}: model {ptr.oid[:12]} is not in the cache nor on the remotes tried "
@@ -558,7 +555,7 @@ class Repo:
             raise UnsavedChanges(f"{art} was modified and not saved with `gitmodels add`; not overwriting it",
                                  f"keep it: `gitmodels add {art}`; discard it: `gitmodels checkout --force {art}`") \
                 from None
-        (result.restored if changed else result.unchanged).append(art)
+        return Outcome.RESTORED if changed else Outcome.UNCHANGED
 
     def export(self, ptr: Pointer, dest: str, *, fetch: bool = True, remote: str | None = None,
                where: str | None = None) -> None:
@@ -569,11 +566,6 @@ class Repo:
         size (the count of the bytes that hashed right). `where`: the model's
         path, for messages.
         """
-        from gitmodels.storage import fileio
-        from gitmodels.storage import manifest as manifest_mod
-        from gitmodels.errors import BadManifest
-        from gitmodels.storage.hashing import hash_bytes
-
         if os.path.lexists(dest):
             raise PathError(f"{dest} already exists", "choose another output path or remove it")
         if not self.in_cache(ptr) and fetch:
@@ -583,41 +575,7 @@ class Repo:
         if not self.in_cache(ptr):
             raise ObjectMissing(f"model {ptr.oid[:12]} is not in the cache", "run `gitmodels fetch`")
 
-        def copy_verified(oid: str, target: str, size_check: Callable[[int], None], executable: bool = False) -> None:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            with open(self.store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
-                digest, size = fileio.copy_and_hash(fin, fout)
-            if digest != oid:
-                os.unlink(target)
-                raise CorruptObject(f"corrupt object in the cache: {self.store.path(oid)}")
-            try:
-                size_check(size)  # the size of bytes that hashed right: a mismatch is the pointer's
-            except GitModelsError:
-                os.unlink(target)
-                raise
-            if executable:
-                os.chmod(target, 0o755)
-
-        if not ptr.is_dir:
-            copy_verified(ptr.oid, dest, lambda size: pointer_mod.check_size(ptr, size, None, where))
-            return
-        data = self.store.read_bytes(ptr.oid, verify=False)
-        if hash_bytes(data) != ptr.oid:
-            raise CorruptObject(f"corrupt manifest in the cache: {self.store.path(ptr.oid)}")
-        man = manifest_mod.parse(data, f"manifest {ptr.oid[:12]}")
-        pointer_mod.check_size(ptr, man.size, len(man.entries), where)
-
-        def entry_check(entry) -> Callable[[int], None]:
-            def check(size: int) -> None:
-                if size != entry.size:
-                    raise BadManifest(f"manifest {ptr.oid[:12]}: {entry.path} is {entry.size} bytes in the manifest, "
-                                      f"its object sha256:{entry.oid[:12]} has {size}",
-                                      "the manifest was crafted or damaged; use a commit you trust")
-            return check
-
-        os.makedirs(dest)
-        for entry in man.entries:
-            copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry_check(entry), entry.executable)
+        restore_mod.export(self.store, ptr, dest, where)
 
     def pull(self, remote: str | None = None, paths: Iterable[str] | None = None, jobs: int | None = None,
              progress: bool | None = None, force: bool = False) -> CheckoutResult:

@@ -155,6 +155,9 @@ class World:
         git(self.root, "clone", "-q", str(self.server), str(path))
         with _repo(path) as repo:  # in-process: the same code as `gitmodels init --remote`, without a start-up
             repo.init(str(self.models))
+            from gitmodels.hooks.install import install as install_hooks
+
+            install_hooks(repo)  # as `gitmodels init` does after Repo.init
         commit_all(path, "gitmodels init")
         git(path, "push", "-q", "origin", "main")
         return path

@@ -15,13 +15,15 @@ def init(remote_url, remote_name, no_hooks):
       gitmodels init --remote /mnt/team-models
       gitmodels init --remote s3://ml-models/churn-team
     """
+    from gitmodels.hooks import install as setup
+
     with open_repo(check_hooks=False) as repo:
-        done = repo.init(remote_url, remote_name, hooks=not no_hooks,
+        done = repo.init(remote_url, remote_name,
                          warn=lambda line: click.echo(f"gitmodels: warning: {line}", err=True))
         if no_hooks:
-            from gitmodels.hooks.install import opt_out
-
-            opt_out(repo)  # an explicit choice: commands in this clone do not warn that hooks are missing
+            setup.opt_out(repo)  # an explicit choice: commands in this clone do not warn that hooks are missing
+        else:
+            done.extend(setup.install(repo))  # here, not in Repo.init: the core never imports hooks/
     for line in done:
         click.echo(f"  {line}")
     click.echo("gitmodels is ready" + ("" if done else " (nothing to change)"))

@@ -102,6 +102,14 @@ def _config_files(git_dir: str, common_dir: str) -> list[str]:
 
 
 class GitRepo:
+    """One git repository, as gitmodels sees it: the only door to git (dulwich reads, the git CLI for the rest).
+
+    Keeping every git call here means one place decides how git is asked
+    (dulwich for speed, the CLI where only git knows the answer: GIT_INDEX_FILE,
+    core.hooksPath, reflogs), and the rest of gitmodels asks questions, not
+    command lines.
+    """
+
     def __init__(self, path: str = "."):
         self.worktree, self.git_dir, self.common_dir = discover(path)
         self._repo = None
@@ -265,9 +273,9 @@ class GitRepo:
         """
         fields = ["%H", "%P", "%an", "%ae"] + (["%G?", "%GF", "%GP"] if signature else [])
         config = ["--literal-pathspecs", "-c", "log.showSignature=false"]
-        if signature and not self.git("config", "--get", "gpg.ssh.allowedSignersFile", check=False).stdout.strip():
+        if signature and not self._run("config", "--get", "gpg.ssh.allowedSignersFile", check=False).stdout.strip():
             config += ["-c", f"gpg.ssh.allowedSignersFile={os.devnull}"]
-        proc = self.git(*config, "log", "-1", "--no-color", f"-S{needle}", "--format=" + "%x00".join(fields),
+        proc = self._run(*config, "log", "-1", "--no-color", f"-S{needle}", "--format=" + "%x00".join(fields),
                         start, "--", path, check=False)
         if proc.returncode != 0:  # (not check=True: its message would name the first option, not `log`)
             message = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -394,7 +402,9 @@ class GitRepo:
 
     # -- writes through the git CLI ---------------------------------------------------
 
-    def git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+        """git itself, in the working tree; GITMODELS_SKIP keeps our own hooks out of the commands we start.
+        Private: code outside git/ asks one of the questions below instead of composing git command lines."""
         env = dict(os.environ, GITMODELS_SKIP="1")
         proc = subprocess.run(["git", *args], cwd=self.worktree, capture_output=True, input=input, env=env)
         if check and proc.returncode != 0:
@@ -404,7 +414,68 @@ class GitRepo:
 
     def stage(self, paths: list[str]) -> None:
         if paths:
-            self.git("add", "--", *paths)
+            self._run("add", "--", *paths)
+
+    # -- questions the hooks and the registry ask (answered by the git CLI) -----------
+
+    def has_commit(self, sha: str) -> bool:
+        """True when the object `sha` is in this repository (pre-push: does the remote's tip exist here?)."""
+        try:
+            return sha.encode() in self.repo.object_store
+        except Exception:  # noqa: BLE001 - a malformed sha is simply unknown
+            return False
+
+    def rev_parse(self, rev: str) -> str | None:
+        """The commit `rev` names (ORIG_HEAD, a branch...), or None; git's own answer, reflogs and all."""
+        proc = self._run("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
+        out = proc.stdout.decode().strip()
+        return out if proc.returncode == 0 and out else None
+
+    def staged_changes(self) -> list[tuple[str, str, str]]:
+        """(mode, blob sha, path) of every file added, modified or retyped in the index against HEAD.
+
+        Asked of the git CLI, not dulwich: it honours GIT_INDEX_FILE, the temporary
+        index that `git commit -a` and `git commit PATH` hand their pre-commit hook.
+        """
+        empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # what a first commit is compared against
+        against = empty_tree if self.head() is None else "HEAD"
+        out = self._run("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT", against).stdout
+        fields = out.split(b"\0")
+        staged = []
+        for meta, raw_path in zip(fields[0::2], fields[1::2]):
+            parts = meta.decode().lstrip(":").split()
+            if len(parts) >= 5:
+                staged.append((parts[1], parts[3], raw_path.decode("utf-8", "surrogateescape")))
+        return staged
+
+    def blob_sizes(self, shas: Iterable[str]) -> dict[str, int]:
+        """blob sha -> size, in one git process, without reading the blobs (pre-commit's big-file check)."""
+        shas = sorted(set(shas))
+        if not shas:
+            return {}
+        proc = self._run("cat-file", "--batch-check=%(objectname) %(objectsize)", check=False,
+                         input=("\n".join(shas) + "\n").encode())
+        sizes = {}
+        for line in proc.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                sizes[parts[0]] = int(parts[1])
+        return sizes
+
+    def hooks_dir(self) -> str:
+        """Where git looks for hooks: core.hooksPath if set, else the common dir's hooks (shared by worktrees).
+        git's answer, so every config file and include it reads counts (default_hooks_dir is the cheap guess)."""
+        out = self._run("rev-parse", "--git-path", "hooks").stdout.decode("utf-8", "surrogateescape").strip()
+        return os.path.normpath(os.path.join(self.worktree, os.path.expanduser(out)))
+
+    def operation_in_progress(self) -> bool:
+        """A merge, cherry-pick, revert or rebase stopped for conflicts (the user is committing its result)."""
+        names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+        return any(os.path.exists(os.path.join(self.git_dir, n)) for n in names)
+
+    def create_tag(self, name: str, commit: str, message: str) -> None:
+        """An annotated tag: it records who made it and when, which the registry's alias history reads back."""
+        self._run("tag", "-a", "-m", message, name, commit)
 
 
 # -- other repositories: the sources of imported models ---------------------------------------

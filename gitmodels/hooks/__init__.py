@@ -8,7 +8,8 @@ the entry points of `events` and `commit_policy`.
 
 - pre_push / pre_commit raise HookRefused, which stops git;
 - post_checkout / post_merge / post_rewrite never raise for a model problem:
-  they return a HookReport whose warnings the CLI prints, and git goes on.
+  they return a HookReport whose warnings the CLI prints, and git goes on
+  (the warnings' words come from workspace/report.py, one per restore outcome).
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ class HookReport:
 
 
 def skipped() -> bool:
-    """GITMODELS_SKIP set to anything but '' or '0' turns every hook into a no-op."""
+    """GITMODELS_SKIP set to anything but '' or '0' turns every hook into a no-op.
+
+    Asked once per hook run, by the `gitmodels hook NAME` dispatcher (cli/hooks_cmd.py)
+    that every installed script goes through, so the entry points below never ask
+    again; `install.hooks_warning` asks too, for commands: skipping hooks on purpose
+    is no reason to warn that they are missing.
+    """
     return os.environ.get("GITMODELS_SKIP", "") not in ("", "0")
 
 

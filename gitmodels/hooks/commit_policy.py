@@ -9,16 +9,14 @@ from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import BadPointer, GitModelsError, NoRemote, RemoteError
 from gitmodels.storage.pointer import Pointer
 from gitmodels.hooks.events import _restore
-from gitmodels.hooks import HookRefused, HookReport, skipped
+from gitmodels.hooks import HookRefused, HookReport
 
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 MODEL_EXTENSIONS = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".h5", ".hdf5", ".keras", ".joblib",
                     ".pkl", ".pickle", ".cbm", ".ubj", ".ckpt", ".gguf", ".npz", ".npy", ".pb", ".tflite",
                     ".mlmodel", ".model", ".xgb", ".lgb", ".params")
-MAX_LISTED = 10                        # problems listed one per line before "and N more"
 
 
 # -- pre-commit ---------------------------------------------------------------------------
@@ -26,17 +24,7 @@ MAX_LISTED = 10                        # problems listed one per line before "an
 def pre_commit(repo: "Repo") -> HookReport:
     """Refuse a commit that stages a stale pointer, a pointer whose model is not stored, or a big file in git."""
     report = HookReport()
-    if skipped():
-        return report
-    against = EMPTY_TREE if repo.git.head() is None else "HEAD"
-    # The git CLI honours GIT_INDEX_FILE: `git commit -a` and `git commit PATH` use a temporary index.
-    out = repo.git.git("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT", against).stdout
-    fields = out.split(b"\0")
-    staged: list[tuple[str, str, str]] = []  # (mode, blob sha, path)
-    for meta, raw_path in zip(fields[0::2], fields[1::2]):
-        parts = meta.decode().lstrip(":").split()
-        if len(parts) >= 5:
-            staged.append((parts[1], parts[3], raw_path.decode("utf-8", "surrogateescape")))
+    staged = repo.git.staged_changes()  # (mode, blob sha, path), from the index `git commit` is using
     problems: list[str] = []
     pointers = [(sha, path) for mode, sha, path in staged
                 if path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
@@ -55,7 +43,7 @@ def pre_commit(repo: "Repo") -> HookReport:
 def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: HookReport) -> list[str]:
     problems: list[str] = []
     not_cached: dict[str, str] = {}  # oid -> message
-    merging = _merge_in_progress(repo)
+    merging = repo.git.operation_in_progress()
     head = repo.git.head() if merging else None
     behind: dict[str, Pointer] = {}  # artifacts a merge left at HEAD's version: restored, not refused
     for sha, ppath in staged:
@@ -95,12 +83,6 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
     if behind and not problems:
         _restore(repo, behind, report)
     return problems
-
-
-def _merge_in_progress(repo: "Repo") -> bool:
-    """A merge, cherry-pick, revert or rebase stopped for conflicts, which the user is now committing."""
-    names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
-    return any(os.path.exists(os.path.join(repo.git.git_dir, n)) for n in names)
 
 
 def _pointer_oid_at(repo: "Repo", commit: str | None, ppath: str) -> str | None:
@@ -171,7 +153,7 @@ def _check_big_files(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
                 return candidate
         return None
 
-    sizes = _blob_sizes(repo, [sha for sha, _ in staged]) if staged and threshold > 0 else {}
+    sizes = repo.git.blob_sizes(sha for sha, _ in staged) if threshold > 0 else {}
     from gitmodels.progress import human_bytes
 
     for sha, path in staged:
@@ -189,14 +171,3 @@ def _check_big_files(repo: "Repo", staged: list[tuple[str, str]]) -> list[str]:
                             f"`git rm --cached {path} && gitmodels add {path}`")
     return problems
 
-
-def _blob_sizes(repo: "Repo", shas: list[str]) -> dict[str, int]:
-    shas = sorted(set(shas))
-    proc = repo.git.git("cat-file", "--batch-check=%(objectname) %(objectsize)", check=False,
-                        input=("\n".join(shas) + "\n").encode())
-    sizes = {}
-    for line in proc.stdout.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            sizes[parts[0]] = int(parts[1])
-    return sizes

@@ -7,13 +7,14 @@ import shutil
 from typing import TYPE_CHECKING, Iterable
 
 from gitmodels.storage import pointer as pointer_mod
-from gitmodels.errors import BadPointer, GitModelsError, ObjectMissing
+from gitmodels.errors import BadPointer, GitModelsError
 from gitmodels.git.repo import ZERO_SHA
 from gitmodels.storage.pointer import Pointer
-from gitmodels.hooks import MAX_LISTED, HookRefused, HookReport, _merge, skipped
+from gitmodels.hooks import MAX_LISTED, HookRefused, HookReport, _merge
+from gitmodels.workspace import report as report_mod
 
 if TYPE_CHECKING:
-    from gitmodels.repo import CheckoutResult, Repo
+    from gitmodels.repo import Repo
 
 # -- pre-push -----------------------------------------------------------------------------
 
@@ -25,10 +26,10 @@ def pre_push(repo: "Repo", remote_name: str, remote_url: str, lines: Iterable[st
     new branch, those not reachable from refs/remotes/<remote_name>/*.
     """
     report = HookReport()
-    if skipped() or not repo.config.get("hooks", "auto_push", True):
+    if not repo.config.get("hooks", "auto_push"):
         return report
     found = pushed_pointers(repo, remote_name, lines, report)
-    if not repo.config.get("imports", "copy_objects", True):  # imported models stay on their source's remote
+    if not repo.config.get("imports", "copy_objects"):  # imported models stay on their source's remote
         found = {k: v for k, v in found.items() if "import" not in v[0].meta}
     if not found:
         return report
@@ -78,7 +79,7 @@ def pushed_pointers(repo: "Repo", remote_name: str, lines: Iterable[str],
         _lref, lsha, _rref, rsha = parts[-4:]
         if lsha == ZERO_SHA:  # a deleted ref pushes nothing
             continue
-        if rsha != ZERO_SHA and _has_commit(repo, rsha):
+        if rsha != ZERO_SHA and repo.git.has_commit(rsha):
             exclude = [rsha]
         else:
             if tracking is None:
@@ -105,13 +106,6 @@ def pushed_pointers(repo: "Repo", remote_name: str, lines: Iterable[str],
     return out
 
 
-def _has_commit(repo: "Repo", sha: str) -> bool:
-    try:
-        return sha.encode() in repo.git.repo.object_store
-    except Exception:  # noqa: BLE001 - a malformed sha is simply unknown
-        return False
-
-
 def _owners(repo: "Repo", found: dict[tuple[str, str], tuple[Pointer, str]]) -> dict[str, str]:
     """oid -> model path, for the objects a push moves (a directory's files included)."""
     from gitmodels.sync.transfer import manifest_entries
@@ -133,8 +127,6 @@ def _owners(repo: "Repo", found: dict[tuple[str, str], tuple[Pointer, str]]) -> 
 def post_checkout(repo: "Repo", old: str, new: str, branch_flag: str) -> HookReport:
     """Branch checkout (flag 1; a clone has old = null sha): restore the models whose pointers changed.
     File checkout (flag 0): make every model match the pointer in the working tree."""
-    if skipped():
-        return HookReport()
     if branch_flag != "1":
         return sync_workspace(repo)
     if not new or new == ZERO_SHA:
@@ -144,10 +136,8 @@ def post_checkout(repo: "Repo", old: str, new: str, branch_flag: str) -> HookRep
 
 def post_merge(repo: "Repo", squash: str = "0") -> HookReport:
     """After a merge (pull included): restore the models whose pointers differ between ORIG_HEAD and HEAD."""
-    if skipped():
-        return HookReport()
     head = repo.git.head()
-    orig = _rev_parse(repo, "ORIG_HEAD")
+    orig = repo.git.rev_parse("ORIG_HEAD")
     if squash == "1" or head is None or orig is None:
         return sync_workspace(repo)  # a squash merge moves no commit: compare the working tree
     return _apply_changes(repo, repo.git.changed_pointers(orig, head))
@@ -156,11 +146,11 @@ def post_merge(repo: "Repo", squash: str = "0") -> HookReport:
 def post_rewrite(repo: "Repo", kind: str, lines: Iterable[str] = ()) -> HookReport:
     """After a rebase: make every model match HEAD's pointers; drop those HEAD no longer has.
     An amend changes no file in the working tree, so it has nothing to do."""
-    if skipped() or kind == "amend":
+    if kind == "amend":
         return HookReport()
     report = HookReport()
     head = repo.git.head()
-    orig = _rev_parse(repo, "ORIG_HEAD")
+    orig = repo.git.rev_parse("ORIG_HEAD")
     if head is not None and orig is not None:
         gone = {p: c for p, c in repo.git.changed_pointers(orig, head).items() if c[1] is None}
         _remove_dropped(repo, gone, report)
@@ -177,7 +167,7 @@ def sync_workspace(repo: "Repo", missing_only: bool = False) -> HookReport:
     errors: list = []
     pointers = repo.pointers(None, None, errors)
     for ppath, exc in errors:
-        report.warnings.append(_bad_pointer_warning(ppath, exc))
+        report.warnings.append(report_mod.bad_pointer_line(ppath, exc))
     if missing_only:
         pointers = {a: p for a, p in pointers.items() if not os.path.lexists(repo.abspath(a))}
     if pointers:
@@ -202,55 +192,20 @@ def _apply_changes(repo: "Repo", changes: dict[str, tuple[str | None, str | None
         except FileNotFoundError:
             continue  # not in this working tree (sparse checkout)
         except BadPointer as exc:
-            report.warnings.append(_bad_pointer_warning(ppath, exc))
+            report.warnings.append(report_mod.bad_pointer_line(ppath, exc))
     if wanted:
         _restore(repo, wanted, report)
     return report
 
 
 def _restore(repo: "Repo", pointers: dict[str, Pointer], report: HookReport) -> None:
-    fetch = bool(repo.config.get("hooks", "fetch_on_checkout", True))
+    """Check the models out without ever failing git: each one's outcome becomes a line of the report."""
+    fetch = bool(repo.config.get("hooks", "fetch_on_checkout"))
     result = repo.checkout(rev_pointers=pointers, strict=False, fetch=fetch)
-    _report_checkout(repo, pointers, result, fetch, report)
-
-
-def _report_checkout(repo: "Repo", pointers: dict[str, Pointer], result: "CheckoutResult", fetch: bool,
-                     report: HookReport) -> None:
-    if result.restored:
-        names = ", ".join(result.restored[:5]) + (f" and {len(result.restored) - 5} more"
-                                                  if len(result.restored) > 5 else "")
-        report.info.append(f"restored {len(result.restored)} model(s): {names}")
-    failures = {oid: exc for oid, exc in result.fetched.failed if oid}
-    fetch_error = next((exc for oid, exc in result.fetched.failed if not oid), None)
-    problems = []
-    for art, why in result.skipped:
-        ptr = pointers.get(art)
-        if ptr is not None and repo.in_cache(ptr):
-            if "not saved" in why:
-                problems.append(f"{why} (keep your version: `gitmodels add {art}`; take the committed one: "
-                                f"`gitmodels checkout --force {art}`)")
-            else:
-                problems.append(f"{why}; fix it, then run `gitmodels checkout {art}`")
-            continue
-        if ptr is None:
-            problems.append(f"{why}; fix it, then run `gitmodels checkout`")
-            continue
-        failure = failures.get(ptr.oid) or fetch_error or next(iter(failures.values()), None)
-        if not fetch:
-            problems.append(f"{art} not restored: model sha256:{ptr.oid[:12]} is not in the local cache and "
-                            "hooks.fetch_on_checkout is off; run `gitmodels pull`")
-        elif isinstance(failure, ObjectMissing) or "is not on remote" in str(failure or ""):
-            problems.append(f"{art} not restored: model sha256:{ptr.oid[:12]} is neither in the cache nor on the "
-                            "model remote; `gitmodels push` it from the clone that has it, then `gitmodels pull`")
-        elif failure is not None:
-            problems.append(f"{art} not restored: could not fetch it ({failure}); run `gitmodels pull` once the "
-                            "model remote is reachable")
-        else:
-            problems.append(f"{art} not restored: {why}; run `gitmodels pull`")
-    if len(problems) > MAX_LISTED:
-        rest = len(problems) - MAX_LISTED + 1
-        problems = problems[:MAX_LISTED - 1] + [f"... and {rest} more model(s) not restored; run `gitmodels pull`"]
-    report.warnings.extend(problems)
+    line = report_mod.restored_line(result)
+    if line:
+        report.info.append(line)
+    report.warnings.extend(report_mod.problem_lines(result, MAX_LISTED))
 
 
 def _remove_dropped(repo: "Repo", gone: dict[str, tuple[str | None, str | None]], report: HookReport) -> None:
@@ -287,16 +242,3 @@ def _remove_dropped(repo: "Repo", gone: dict[str, tuple[str | None, str | None]]
                 os.unlink(absolute)
             report.info.append(f"removed {art} (not in this commit; its bytes stay in the cache)")
         repo.state.flush()
-
-
-def _bad_pointer_warning(ppath: str, exc: GitModelsError) -> str:
-    hint = getattr(exc, "hint", "")
-    return f"{exc}; its model was not restored" + (f" ({hint})" if hint else "")
-
-
-def _rev_parse(repo: "Repo", rev: str) -> str | None:
-    proc = repo.git.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
-    out = proc.stdout.decode().strip()
-    return out if proc.returncode == 0 and out else None
-
-

@@ -55,12 +55,6 @@ def _sh_single_quoted(value: str) -> str:
     return value.replace("'", "'\\''")
 
 
-def hooks_dir(repo: "Repo") -> str:
-    """Where git looks for hooks: core.hooksPath if set, else the common dir's hooks (shared by worktrees)."""
-    out = repo.git.git("rev-parse", "--git-path", "hooks").stdout.decode("utf-8", "surrogateescape").strip()
-    return os.path.normpath(os.path.join(repo.root, os.path.expanduser(out)))
-
-
 def _read(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
@@ -111,7 +105,7 @@ def install(repo: "Repo", python: str | None = None) -> list[str]:
     A hook already there that is not ours is kept as NAME.pre-gitmodels and run
     first by ours. `python` is the interpreter the hooks start (default: this one).
     """
-    folder = hooks_dir(repo)
+    folder = repo.git.hooks_dir()
     done = install_into(folder, _shown(repo, folder), python)
     if os.path.exists(_hooks_off_marker(repo)):
         os.remove(_hooks_off_marker(repo))
@@ -163,7 +157,7 @@ def install_into(folder: str, shown: str, python: str | None = None) -> list[str
 
 def uninstall(repo: "Repo") -> list[str]:
     """Remove our hooks and put back the hooks they were chained to; returns what changed."""
-    folder = hooks_dir(repo)
+    folder = repo.git.hooks_dir()
     return uninstall_from(folder, _shown(repo, folder))
 
 
@@ -301,7 +295,7 @@ def hooks_warning(repo: "Repo") -> str | None:
         problem = _hooks_problem(quick, repo.root) if quick is not None else None
         if (quick is not None and problem is None) or not repo.pointer_paths():
             return None
-        folder = hooks_dir(repo)  # git's word, before warning: a config file we did not read may set it
+        folder = repo.git.hooks_dir()  # git's word, before warning: a config file we did not read may set it
         if folder != quick:
             problem = _hooks_problem(folder, repo.root)
         if problem is None:

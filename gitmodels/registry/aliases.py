@@ -188,7 +188,7 @@ def set_alias(repo, path: str, name: str, rev: str | None = None, message: str |
     number = max((e.number for e in evs), default=0) + 1
     text = message or f"{name} of {art} -> {commit[:10]}" + (f" (was {previous[:10]})" if previous else "")
     tag = tag_name(art, name, number)
-    repo.git.git("tag", "-a", "-m", text, tag, commit)
+    repo.git.create_tag(tag, commit, text)
     event = next(e for e in events(repo, art) if e.tag == tag)
     return AliasChange(event, art, name, commit, previous)
 
@@ -202,7 +202,7 @@ def remove_alias(repo, path: str, name: str, message: str | None = None) -> Alia
         raise AliasNotFound(f"{art} has no alias {name!r}", f"list its aliases with `gitmodels alias list {art}`")
     last = evs[-1]
     tag = tag_name(art, name, last.number + 1, removed=True)
-    repo.git.git("tag", "-a", "-m", message or f"remove {name} of {art} (was {last.commit[:10]})", tag, last.commit)
+    repo.git.create_tag(tag, last.commit, message or f"remove {name} of {art} (was {last.commit[:10]})")
     event = next(e for e in events(repo, art) if e.tag == tag)
     return AliasChange(event, art, name, last.commit, last.commit)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import os
 import shutil
 import stat as statmod
@@ -11,13 +12,17 @@ from typing import Callable
 
 from gitmodels.storage import fileio
 from gitmodels.storage import manifest as manifest_mod
-from gitmodels.errors import BadManifest, CorruptObject, PathError, UnsafeEntry, UnsavedChanges
-from gitmodels.storage.hashing import hash_file
+from gitmodels.errors import (BadManifest, CorruptObject, GitModelsError, ObjectMissing, PathError, UnsafeEntry,
+                              UnsavedChanges)
+from gitmodels.storage import pointer as pointer_mod
+from gitmodels.storage.hashing import hash_bytes, hash_file
 from gitmodels.storage.manifest import Entry
 from gitmodels.storage.manifest import Manifest
+from gitmodels.storage.pointer import Pointer
 from gitmodels.workspace.spares import Spares
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
+from gitmodels.sync.transfer import TransferResult
 
 Progress = Callable[[int], None]
 SizeCheck = Callable[[int, "int | None"], None]  # (size, files) of the bytes about to be used; raises if wrong
@@ -35,6 +40,83 @@ class Scanned:
     @property
     def files(self) -> int | None:
         return len(self.manifest.entries) if self.manifest else None
+
+
+class Outcome(enum.Enum):
+    """What a checkout did with one model. The hooks' warnings (workspace/report.py) and any caller
+    decide on these, never on the text of an error."""
+
+    RESTORED = "restored"                  # the artifact now matches its pointer
+    UNCHANGED = "unchanged"                # it already did
+    KEPT_MODIFIED = "kept-modified"        # it holds changes saved nowhere else: not overwritten
+    FAILED = "failed"                      # the bytes are cached but could not be placed (corrupt, size, path)
+    NOT_FETCHED = "not-fetched"            # not in the cache, and fetching was off
+    MISSING_EVERYWHERE = "missing-everywhere"  # in neither the cache nor the model remote
+    REMOTE_UNREACHABLE = "remote-unreachable"  # not in the cache; the fetch failed (remote down, none set up)
+    NOT_CACHED = "not-cached"              # not in the cache after a fetch that reported nothing
+    BAD_POINTER = "bad-pointer"            # the pointer file cannot be read (Repo.checkout records these itself)
+
+
+DONE = (Outcome.RESTORED, Outcome.UNCHANGED)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOutcome:
+    """One model's outcome; `error` is what stopped it (None when DONE), `oid` the pointer's object."""
+
+    path: str
+    outcome: Outcome
+    oid: str | None = None
+    error: GitModelsError | None = None
+
+
+@dataclasses.dataclass
+class CheckoutResult:
+    """Every model a checkout looked at, with its outcome, and what it fetched on the way."""
+
+    outcomes: list[ModelOutcome] = dataclasses.field(default_factory=list)
+    fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
+
+    def paths(self, *kinds: Outcome) -> list[str]:
+        return [o.path for o in self.outcomes if o.outcome in kinds]
+
+    @property
+    def restored(self) -> list[str]:
+        return self.paths(Outcome.RESTORED)
+
+    @property
+    def unchanged(self) -> list[str]:
+        return self.paths(Outcome.UNCHANGED)
+
+    @property
+    def problems(self) -> list[ModelOutcome]:
+        """The models left as they were, in the order they were looked at."""
+        return [o for o in self.outcomes if o.outcome not in DONE]
+
+
+def not_restored(path: str, oid: str | None, exc: GitModelsError, *, cached: bool, fetch: bool,
+                 fetched: TransferResult) -> ModelOutcome:
+    """Why a model was not restored, from the exception that stopped it and what the fetch before said.
+
+    `cached`: all its objects are in the cache (so the remote is not to blame);
+    `fetched.failed` holds (oid, error) per object, and ("", error) when the
+    whole fetch failed (no remote, remote unreachable).
+    """
+    from gitmodels.remotes.base import KeyNotFound
+
+    if cached:
+        kind = Outcome.KEPT_MODIFIED if isinstance(exc, UnsavedChanges) else Outcome.FAILED
+        return ModelOutcome(path, kind, oid, exc)
+    if not fetch:
+        return ModelOutcome(path, Outcome.NOT_FETCHED, oid, exc)
+    failures = {o: e for o, e in fetched.failed if o}
+    whole = next((e for o, e in fetched.failed if not o), None)
+    failure = failures.get(oid or "") or whole or next(iter(failures.values()), None)
+    if isinstance(failure, (ObjectMissing, KeyNotFound)):
+        return ModelOutcome(path, Outcome.MISSING_EVERYWHERE, oid, failure)
+    if failure is not None:
+        return ModelOutcome(path, Outcome.REMOTE_UNREACHABLE, oid, failure)
+    return ModelOutcome(path, Outcome.NOT_CACHED, oid, exc)
 
 
 def _is_exec(st: os.stat_result) -> bool:
@@ -283,3 +365,46 @@ def _prune_empty_dirs(root: str) -> None:
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         if dirpath != root and not os.listdir(dirpath):
             os.rmdir(dirpath)
+
+
+def export(store: Store, ptr: Pointer, dest: str, where: str | None = None) -> None:
+    """Copy the cached artifact of `ptr` to `dest`, re-hashing every byte on the way (Repo.export: `get`, `load`).
+
+    The oid and the size checked are the pointer's, whatever happened to the
+    cache since: a copy that does not hash right is deleted before anyone sees it.
+    """
+    def copy_verified(oid: str, target: str, size_check: Callable[[int], None], executable: bool = False) -> None:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
+            digest, size = fileio.copy_and_hash(fin, fout)
+        if digest != oid:
+            os.unlink(target)
+            raise CorruptObject(f"corrupt object in the cache: {store.path(oid)}")
+        try:
+            size_check(size)  # the size of bytes that hashed right: a mismatch is the pointer's
+        except GitModelsError:
+            os.unlink(target)
+            raise
+        if executable:
+            os.chmod(target, 0o755)
+
+    if not ptr.is_dir:
+        copy_verified(ptr.oid, dest, lambda size: pointer_mod.check_size(ptr, size, None, where))
+        return
+    data = store.read_bytes(ptr.oid, verify=False)
+    if hash_bytes(data) != ptr.oid:
+        raise CorruptObject(f"corrupt manifest in the cache: {store.path(ptr.oid)}")
+    man = manifest_mod.parse(data, f"manifest {ptr.oid[:12]}")
+    pointer_mod.check_size(ptr, man.size, len(man.entries), where)
+
+    def entry_check(entry) -> Callable[[int], None]:
+        def check(size: int) -> None:
+            if size != entry.size:
+                raise BadManifest(f"manifest {ptr.oid[:12]}: {entry.path} is {entry.size} bytes in the manifest, "
+                                  f"its object sha256:{entry.oid[:12]} has {size}",
+                                  "the manifest was crafted or damaged; use a commit you trust")
+        return check
+
+    os.makedirs(dest)
+    for entry in man.entries:
+        copy_verified(entry.oid, os.path.join(dest, *entry.path.split("/")), entry_check(entry), entry.executable)
