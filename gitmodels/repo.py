@@ -101,6 +101,7 @@ class Repo:
         self.store = Store(self.cache_dir, fsync=bool(self.config.get("core", "fsync")))
         self._state: StatCache | None = None
         self._workspace: Workspace | None = None
+        self.sparse_skipped = 0  # pointers the sparse checkout leaves out, counted by pointer_paths()
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -150,7 +151,8 @@ class Repo:
     # -- pointers ---------------------------------------------------------------------
 
     def pointer_paths(self) -> list[str]:
-        """Pointer files of the checkout: those in the index.
+        """Pointer files of the checkout: those in the index, but for those a sparse checkout leaves out
+        (counted in `sparse_skipped`: no command can restore a model whose pointer git did not check out).
 
         Remembered per index stat, so an unchanged index is not parsed again.
         """
@@ -163,11 +165,13 @@ class Repo:
             stamp = json.dumps(stat_key(os.stat(index)))
         except FileNotFoundError:
             return []
-        cached = self.state.memo_get("index-pointers:" + index, stamp)
+        cached = self.state.memo_get("index-pointers2:" + index, stamp)
         if cached is not None:
-            return json.loads(cached)
-        paths = sorted(self.git.index_pointers())
-        self.state.memo_put("index-pointers:" + index, stamp, json.dumps(paths))
+            paths, self.sparse_skipped = json.loads(cached)
+            return paths
+        inside, outside = self.git.sparse_split_pointers()
+        paths, self.sparse_skipped = sorted(inside), len(outside)
+        self.state.memo_put("index-pointers2:" + index, stamp, json.dumps([paths, self.sparse_skipped]))
         return paths
 
     def read_pointer(self, pointer_path: str) -> Pointer:
@@ -284,6 +288,9 @@ class Repo:
         changed = old is None or old.oid != new.oid or old.kind != new.kind or (meta is not None and old.meta != new.meta)
         if changed:
             fileio.write_bytes_atomic(self.abspath(ppath), new.dumps().encode("utf-8"), fsync=False)
+            from gitmodels.hooks import worktree_sync
+
+            worktree_sync.forget(self)  # the hooks' record of what the working tree matches is out of date
         if old is None or old.oid != new.oid:
             # bytes this clone put under a pointer: loading them later needs no trust decision.
             # Re-adding what a checkout wrote keeps the pointer's oid, so it is never recorded here.
@@ -528,6 +535,10 @@ class Repo:
                                                            fetch=fetch, fetched=result.fetched)
                     result.outcomes.append(outcome)
                 self.state.flush()
+            if result.restored:
+                from gitmodels.hooks import worktree_sync
+
+                worktree_sync.forget(self)  # the hooks' record of what the working tree matches is out of date
         finally:
             bar.close()
         return result

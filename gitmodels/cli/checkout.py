@@ -1,5 +1,6 @@
 import click
 
+from gitmodels.hooks.worktree_sync import sparse_summary
 from gitmodels.cli.common import open_repo, progress_option, remote_option
 
 
@@ -19,6 +20,8 @@ def checkout(paths, force, no_fetch, remote, progress):
     """
     with open_repo() as repo:
         result = repo.checkout(paths or None, force=force, fetch=not no_fetch, remote=remote, progress=progress)
+        if repo.sparse_skipped:
+            click.echo(sparse_summary(repo.sparse_skipped), err=True)
     for path in result.restored:
         click.echo(f"restored  {path}")
     click.echo(f"{len(result.restored)} restored, {len(result.unchanged)} already up to date")

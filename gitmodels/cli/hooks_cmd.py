@@ -131,17 +131,21 @@ def _arg(args: list[str], i: int, default: str = "") -> str:
 
 def _run_post(name: str, args: list[str], lines: list[str]) -> None:
     """post-* hooks never fail git: every problem becomes a warning."""
-    from gitmodels.hooks import events
+    from gitmodels.hooks import events, worktree_sync
     from gitmodels.repo import Repo
 
     try:
         with Repo(".") as repo:
-            if name == "post-checkout":
+            if name == "post-index-change":
+                report = worktree_sync.post_index_change(repo, _arg(args, 0, "1"), _arg(args, 1, "0"))
+            elif name == "post-checkout":
                 report = events.post_checkout(repo, _arg(args, 0), _arg(args, 1), _arg(args, 2, "1"))
             elif name == "post-merge":
                 report = events.post_merge(repo, _arg(args, 0, "0"))
             else:
                 report = events.post_rewrite(repo, _arg(args, 0, "rebase"), lines)
+            if name != "post-index-change":
+                worktree_sync.remember(repo)  # the models now match the index: post-index-change need not look
     except (GitModelsError, OSError) as exc:
         if os.environ.get("GITMODELS_DEBUG"):
             raise

@@ -1,6 +1,7 @@
 import click
 
 from gitmodels.repo import STATES
+from gitmodels.hooks.worktree_sync import sparse_summary
 from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 
 
@@ -20,6 +21,8 @@ def status(paths, check_remote, remote_name, as_json):
     with open_repo() as repo:
         results = repo.status(paths or None, remote=(remote_name or True) if check_remote else None)
         checked = repo.config.remote(remote_name)[0] if check_remote else None
+        if repo.sparse_skipped:
+            click.echo(sparse_summary(repo.sparse_skipped), err=True)
     if as_json:
         emit_json({**({"remote": checked} if check_remote else {}),
                    "models": [s.to_json(remote_checked=check_remote) for s in results]})

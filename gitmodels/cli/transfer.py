@@ -2,6 +2,7 @@ import click
 
 from gitmodels.credentials import mask_text
 from gitmodels.errors import GitModelsError
+from gitmodels.hooks.worktree_sync import sparse_summary
 from gitmodels.cli.common import human_bytes, jobs_option, open_repo, progress_option, remote_option
 
 scope = [
@@ -80,5 +81,7 @@ def pull(paths, force, remote, jobs, progress):
     """
     with open_repo() as repo:
         result = repo.pull(remote, paths or None, jobs, progress, force)
+        if repo.sparse_skipped:
+            click.echo(sparse_summary(repo.sparse_skipped), err=True)
     report("fetched", result.fetched)
     click.echo(f"{len(result.restored)} restored, {len(result.unchanged)} already up to date")

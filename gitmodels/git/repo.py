@@ -369,6 +369,18 @@ class GitRepo:
                 out.append(path.decode("utf-8", "surrogateescape"))
         return out
 
+    def sparse_split_pointers(self) -> tuple[list[str], list[str]]:
+        """(pointers in the working tree, pointers a sparse checkout leaves out: skip-worktree in the index)."""
+        from dulwich.index import EXTENDED_FLAG_SKIP_WORKTREE, ConflictedIndexEntry
+
+        inside, outside = [], []
+        for path, entry in self.repo.open_index().items():
+            if path.endswith(_SUFFIX_B):
+                skip = not isinstance(entry, ConflictedIndexEntry) and \
+                    bool(entry.extended_flags & EXTENDED_FLAG_SKIP_WORKTREE)
+                (outside if skip else inside).append(path.decode("utf-8", "surrogateescape"))
+        return inside, outside
+
     def is_tracked(self, relpath: str) -> bool:
         """True when git tracks `relpath` itself or files under it."""
         index = self.repo.open_index()

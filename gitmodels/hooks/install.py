@@ -17,7 +17,7 @@ from gitmodels.hooks import skipped
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
 
-HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOK_NAMES = ("pre-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite", "post-index-change")
 MARKER = "# gitmodels-hook "          # starts the second line of every script we install
 CHAINED_SUFFIX = ".pre-gitmodels"      # a hook that was there before ours, which ours runs first
 # Committed hook-manager configurations that may run `gitmodels hook NAME` from the manager's own script.
