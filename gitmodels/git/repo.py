@@ -489,6 +489,15 @@ class GitRepo:
         """An annotated tag: it records who made it and when, which the registry's alias history reads back."""
         self._run("tag", "-a", "-m", message, name, commit)
 
+    def index_listing(self, pattern: str, nul: bool = False) -> bytes:
+        """`git ls-files -s -t` of `pattern`: what the post-index-change script hashes, byte for byte."""
+        return self._run("ls-files", "-s", "-t", *(["-z"] if nul else []), "--", pattern).stdout
+
+    def unstaged_files(self, pattern: str) -> list[str]:
+        """Files matching `pattern` whose working-tree content differs from the index."""
+        out = self._run("diff-files", "--name-only", "-z", "--", pattern, check=False).stdout
+        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
 
 # -- other repositories: the sources of imported models ---------------------------------------
 

@@ -23,7 +23,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from gitmodels.hooks import HookReport, _merge, skipped
+from gitmodels.hooks import HookReport, _merge
 
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
@@ -47,11 +47,11 @@ def record_path(repo: "Repo") -> str:
 
 def read_index(repo: "Repo") -> IndexPointers:
     """The pointers of the index and the signature the hook script computes from the same listing."""
-    listing = repo.git.git("ls-files", "-s", "-t", "--", _PATTERN).stdout
+    listing = repo.git.index_listing(_PATTERN)
     signature = hashlib.sha1(b"blob %d\0" % len(listing) + listing).hexdigest()
     in_tree: dict[str, str] = {}
     outside: list[str] = []
-    raw = repo.git.git("ls-files", "-s", "-t", "-z", "--", _PATTERN).stdout
+    raw = repo.git.index_listing(_PATTERN, nul=True)
     for record in raw.split(b"\0"):
         if not record:
             continue
@@ -106,8 +106,6 @@ def post_index_change(repo: "Repo", workdir_flag: str = "1", skipworktree_flag: 
     from gitmodels.hooks import events
 
     report = HookReport()
-    if skipped():
-        return report
     state = read_index(repo)
     last = read_record(repo)
     dirty = set(_dirty_pointers(repo))
@@ -126,5 +124,4 @@ def post_index_change(repo: "Repo", workdir_flag: str = "1", skipworktree_flag: 
 
 def _dirty_pointers(repo: "Repo") -> list[str]:
     """Pointer files that differ from the index (a `git stash pop` leaves the popped pointer unstaged)."""
-    out = repo.git.git("diff-files", "--name-only", "-z", "--", _PATTERN, check=False).stdout
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+    return repo.git.unstaged_files(_PATTERN)
