@@ -288,9 +288,9 @@ class Repo:
         changed = old is None or old.oid != new.oid or old.kind != new.kind or (meta is not None and old.meta != new.meta)
         if changed:
             fileio.write_bytes_atomic(self.abspath(ppath), new.dumps().encode("utf-8"), fsync=False)
-            from gitmodels.hooks import worktree_sync
+            from gitmodels.workspace import synced
 
-            worktree_sync.forget(self)  # the hooks' record of what the working tree matches is out of date
+            synced.forget(self)  # the hooks' record of what the working tree matches is out of date
         if old is None or old.oid != new.oid:
             # bytes this clone put under a pointer: loading them later needs no trust decision.
             # Re-adding what a checkout wrote keeps the pointer's oid, so it is never recorded here.
@@ -536,9 +536,9 @@ class Repo:
                     result.outcomes.append(outcome)
                 self.state.flush()
             if result.restored:
-                from gitmodels.hooks import worktree_sync
+                from gitmodels.workspace import synced
 
-                worktree_sync.forget(self)  # the hooks' record of what the working tree matches is out of date
+                synced.forget(self)  # the hooks' record of what the working tree matches is out of date
         finally:
             bar.close()
         return result

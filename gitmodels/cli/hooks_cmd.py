@@ -132,6 +132,7 @@ def _arg(args: list[str], i: int, default: str = "") -> str:
 def _run_post(name: str, args: list[str], lines: list[str]) -> None:
     """post-* hooks never fail git: every problem becomes a warning."""
     from gitmodels.hooks import events, worktree_sync
+    from gitmodels.workspace import synced
     from gitmodels.repo import Repo
 
     try:
@@ -145,7 +146,7 @@ def _run_post(name: str, args: list[str], lines: list[str]) -> None:
             else:
                 report = events.post_rewrite(repo, _arg(args, 0, "rebase"), lines)
             if name != "post-index-change":
-                worktree_sync.remember(repo)  # the models now match the index: post-index-change need not look
+                synced.remember(repo)  # the models now match the index: post-index-change need not look
     except (GitModelsError, OSError) as exc:
         if os.environ.get("GITMODELS_DEBUG"):
             raise
