@@ -1,5 +1,5 @@
-"""Shared fixtures: every test runs git in an isolated environment; servers and scripted histories
-are plugins (tests/servers.py, tests/histutil.py, tests/gitutil.py)."""
+"""Shared fixtures: every test runs git in an isolated environment; servers and the git harness
+(worlds, scripted histories) are plugins (tests/servers.py, tests/gitutil.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.gitutil import isolated_env
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch; never TensorFlow
 
-pytest_plugins = ["tests.servers", "tests.histutil", "tests.gitutil"]
+pytest_plugins = ["tests.servers", "tests.gitutil"]
 
 
 @pytest.fixture(autouse=True)
