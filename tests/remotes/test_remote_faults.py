@@ -68,6 +68,15 @@ def assert_one_line(exc: BaseException) -> None:
     assert exc.hint
 
 
+def replace_file(path: str, data: bytes) -> None:
+    """Write an object file behind the backend's back (stored objects are read-only)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 class StopAfterFirstBytes:
     """A progress callback that cuts the server off as soon as bytes start to move."""
 
@@ -106,6 +115,12 @@ class Kind:
 
     def new_remote(self) -> tuple[str, dict]:
         return self.private_remote()
+
+    def unreachable_remote(self) -> tuple[str, dict]:
+        """A remote whose server has gone away."""
+        url, settings = self.private_remote()
+        self.server.stop()
+        return url, settings
 
     def reach(self, url: str) -> str:
         """A pattern for how "cannot reach ..." names the remote."""
@@ -266,11 +281,6 @@ class Azure(Kind):
         container, _, prefix = url[len("az://"):].partition("/")
         azure_container(self.server.direct_endpoint, container).upload_blob(f"{prefix}/{key}", data, overwrite=True)
 
-    def unreachable_remote(self):
-        url, settings = self.private_remote()
-        self.server.stop()
-        return url, settings
-
     def missing(self):
         self.server  # noqa: B018 - Azurite running, the account known: only the container is absent
         return f"az://gm-absent-{uuid.uuid4().hex[:8]}/models", dict(self.settings)
@@ -285,15 +295,7 @@ class SSH(Kind):
     settings = {"part_size": "1MiB", "jobs": 2}  # noqa: RUF012
 
     def overwrite(self, url, key, data, settings):
-        path = os.path.join(urlsplit(url).path, key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-
-    def unreachable_remote(self):
-        url, settings = self.private_remote()
-        self.server.stop()
-        return url, settings
+        replace_file(os.path.join(urlsplit(url).path, key), data)
 
     def missing(self):
         url, settings = self.private_remote()
@@ -322,17 +324,7 @@ class HTTP(Kind):
         return f"{self.server.endpoint}/{name}/models", {}
 
     def overwrite(self, url, key, data, settings):
-        path = os.path.join(self.nginx.www, urlsplit(url).path.lstrip("/"), key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if os.path.exists(path):
-            os.chmod(path, 0o644)
-        with open(path, "wb") as f:
-            f.write(data)
-
-    def unreachable_remote(self):
-        url, settings = self.private_remote()
-        self.server.stop()
-        return url, settings
+        replace_file(os.path.join(self.nginx.www, urlsplit(url).path.lstrip("/"), key), data)
 
     def missing(self):
         return f"{self.server.endpoint}/absent-{uuid.uuid4().hex[:8]}/models", {}
