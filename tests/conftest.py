@@ -1,5 +1,5 @@
-"""Shared fixtures: every test runs git in an isolated environment; servers and scripted histories
-are plugins (tests/servers.py, tests/histutil.py, tests/gitutil.py)."""
+"""Shared fixtures: every test runs git in an isolated environment; servers and the git harness
+(worlds, scripted histories) are plugins (tests/servers.py, tests/gitutil.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import os
 
 import pytest
 
-from tests.gitutil import isolated_env
-
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch; never TensorFlow
 
-pytest_plugins = ["tests.servers", "tests.histutil", "tests.gitutil"]
+pytest_plugins = ["tests.servers", "tests.gitutil"]
 
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory, monkeypatch) -> dict[str, str]:
     """No test reads the developer's git config or GIT_*/GITMODELS_* variables, or writes to their home."""
+    from tests.gitutil import isolated_env  # imported here: as a plugin first, so pytest rewrites its asserts
+
     env = isolated_env(tmp_path_factory.mktemp("home"))
     for key in list(os.environ):
         if key not in env:

@@ -35,6 +35,8 @@ import uuid
 
 import pytest
 
+from tests.requires import require_tool
+
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0
 
@@ -154,16 +156,6 @@ AZURITE_INSTALL = "npm install -g azurite"
 # Azurite's well-known development account (public, in Microsoft's docs): not a secret.
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def require_tool(binary: str, install: str) -> str:
-    """The tool's path; fails (never skips) with the install line when it is missing."""
-    import shutil
-
-    path = shutil.which(binary)
-    if path is None:
-        pytest.fail(f"{binary} is not installed; install it with: {install}", pytrace=False)
-    return path
 
 
 def azurite_process(port: int | None = None) -> ServerProcess:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from gitmodels.hooks import install as hooks
 from tests.gitutil import World, commit_all, git, gitmodels, model_bytes
+from tests.seeded import seeded_bytes
 
 V1, V2 = model_bytes("v1"), model_bytes("v2")
 DIR_V1 = {"config.json": b'{"layers": 2}', "weights/part-0.bin": model_bytes("d0")}
@@ -158,7 +158,7 @@ def test_global_hooks_never_start_python_in_a_repository_without_gitmodels(world
     plain = tmp_path / "plain"
     git(tmp_path, "init", "-q", str(plain))
     assert (plain / ".git" / "hooks" / "post-checkout").exists()
-    (plain / "weights.bin").write_bytes(os.urandom(11_000_000))  # over the pre-commit size limit
+    (plain / "weights.bin").write_bytes(seeded_bytes("plain", 11_000_000))  # over the pre-commit size limit
     commit_all(plain, "a big file, no gitmodels here")
     git(plain, "switch", "-q", "-c", "topic")
     (plain / "a.txt").write_text("a\n")

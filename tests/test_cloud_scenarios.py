@@ -1,16 +1,11 @@
 """S3 and GCS through the real CLI and the real git hooks, against real loopback servers."""
 
-import hashlib
 
 import pytest
 
 from tests.gitutil import git
 from tests.gitutil import gitmodels as gm
-
-
-def blob(seed: bytes, size: int) -> bytes:
-    block = hashlib.sha256(seed).digest() * 2048  # 64 KiB
-    return (block * (size // len(block) + 1))[:size]
+from tests.seeded import seeded_bytes
 
 
 def settings_args(settings):
@@ -33,7 +28,7 @@ def test_git_push_uploads_and_a_clone_gets_the_models(cloud_remote, tmp_path):
     git(tmp_path, "init", "-q", str(work))
     gm(work, "init")
     gm(work, "remote", "add", "cloud", url, "--default", "--local", *settings_args({**settings, "part_size": "5MiB"}))
-    big = blob(b"big", 12 * 1024 * 1024 + 123)  # above the multipart / resumable-chunk threshold
+    big = seeded_bytes(b"big", 12 * 1024 * 1024 + 123)  # above the multipart / resumable-chunk threshold
     (work / "models").mkdir()
     (work / "models" / "big.safetensors").write_bytes(big)
     (work / "models" / "small").mkdir()
@@ -72,7 +67,7 @@ def test_push_to_an_unreachable_s3_stops_the_git_push(s3_server_private, tmp_pat
     git(tmp_path, "init", "-q", str(work))
     gm(work, "init")
     gm(work, "remote", "add", "cloud", url, "--default", "--local", *settings_args(settings))
-    (work / "m.bin").write_bytes(blob(b"m", 100_000))
+    (work / "m.bin").write_bytes(seeded_bytes(b"m", 100_000))
     gm(work, "add", "m.bin")
     git(work, "commit", "-qm", "v1")
     git(work, "remote", "add", "origin", str(server))

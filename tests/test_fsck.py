@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from gitmodels.repo import Repo
-from tests.histutil import (Sandbox, cache_oids, flip_byte, manifest_oids, object_path, remote_oids, sha256)
+from tests.gitutil import (Sandbox, cache_oids, flip_byte, manifest_oids, object_path, remote_oids, sha256)
 
 
 def remote_path(h, oid: str) -> Path:

@@ -7,8 +7,18 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.histutil import (Sandbox, blob, build_history, cache_oids, manifest_oids, object_path, remote_oids,
-                            sha256, verify_checkouts)
+from tests.gitutil import (
+    Sandbox,
+    blob,
+    build_history,
+    cache_oids,
+    manifest_oids,
+    object_path,
+    remote_oids,
+    sha256,
+    verify_checkouts,
+)
+from tests.seeded import seeded_bytes
 
 
 def enc_objects(h, label: str) -> set[str]:
@@ -190,8 +200,8 @@ def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
     sb.git(work, "remote", "add", "origin", "../origin.git")
     sb.gm(work, "init", "--no-hooks", "--remote", "../store")
     Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
-    big1 = os.urandom(600_000)
-    big2 = big1[:300_000] + os.urandom(300_000)
+    big1 = seeded_bytes("big1", 600_000)
+    big2 = big1[:300_000] + seeded_bytes("big2", 300_000)
     v1 = sb.add(work, "m.bin", big1)
     sb.git(work, "commit", "-q", "-m", "v1")
     sb.gm(work, "push")

@@ -6,10 +6,9 @@ import json
 import os
 from pathlib import Path
 
-
 from gitmodels import history
 from gitmodels.repo import Repo
-from tests.histutil import (blob, cache_oids, flip_byte, object_path)
+from tests.gitutil import blob, cache_oids, flip_byte, object_path
 
 
 def rows(sb, work, *args):

@@ -13,6 +13,7 @@ import pytest
 from gitmodels.hooks import install as hooks
 from gitmodels.repo import Repo
 from tests.gitutil import commit_all, git, gitmodels, model_bytes, rev, sha256_of
+from tests.requires import require_module
 
 USER_HOOK = """#!/bin/sh
 # a user's own hook
@@ -273,7 +274,7 @@ def test_hook_command(repo_dir):
 
 
 def test_pre_commit_framework_manifest():
-    yaml = pytest.importorskip("yaml")
+    yaml = require_module("yaml", "pip install pyyaml")
     manifest = yaml.safe_load((Path(hooks.__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
     stages = {stage for entry in manifest for stage in entry["stages"]}
     # The pre-commit framework has no post-index-change stage: `gitmodels install` puts that one in.

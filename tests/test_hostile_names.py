@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gitmodels.workspace import ignore
 from gitmodels.errors import PathError
-from tests.gitutil import World, git, gitmodels, model_bytes, remote_has
+from gitmodels.workspace import ignore
+from tests.gitutil import World, git, gitmodels, model_bytes, remote_has, write_model
 
 HOSTILE = ["my model.bin", "it's \"quoted\".bin", "$(touch pwned).bin", "`touch pwned2`.bin", "a;rm -rf x.bin",
            "-rf.bin", "modèle✓ ünïcode.bin", "#hash.bin", "!bang.bin", "[br]acket.bin", "star*.bin", "q?.bin",
@@ -90,16 +90,6 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-def _write(path: Path, data: bytes | dict[str, bytes]) -> None:
-    if isinstance(data, dict):
-        for sub, content in data.items():
-            (path / sub).parent.mkdir(parents=True, exist_ok=True)
-            (path / sub).write_bytes(content)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 def test_hostile_names_go_through_add_commit_push_clone_and_pull(world: World):
     """Each name: `gitmodels add` (CLI), `git add -A` + commit (pre-commit), push (pre-push uploads), a clone
     restores it (install), a new version arrives by `git pull` (post-merge), and git never stages the bytes."""
@@ -108,7 +98,7 @@ def test_hostile_names_go_through_add_commit_push_clone_and_pull(world: World):
     models["models/dir $(x) [1] #!"] = {"config.json": b"{}", "w $(y).bin": model_bytes("dir")}
     models["-leading dash/m.bin"] = model_bytes("dash")
     for rel, data in models.items():
-        _write(alice / rel, data)
+        write_model(alice / rel, data)
         gitmodels(alice, "add", "--", rel)
     git(alice, "add", "-A")
     staged = set(git(alice, "diff", "--cached", "--name-only", "-z").stdout.split("\0")) - {""}
@@ -129,7 +119,7 @@ def test_hostile_names_go_through_add_commit_push_clone_and_pull(world: World):
     for rel in list(models)[:6] + ["models/dir $(x) [1] #!"]:  # new versions, restored by post-merge
         data = models[rel]
         models[rel] = model_bytes(rel + "v2") if isinstance(data, bytes) else {**data, "w $(y).bin": b"v2"}
-        _write(alice / rel, models[rel])
+        write_model(alice / rel, models[rel])
         gitmodels(alice, "add", "--", rel)
     git(alice, "commit", "-qam", "v2")
     git(alice, "push", "-q", "origin", "main")

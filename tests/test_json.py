@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from gitmodels.repo import STATES, Repo
-from tests.gitutil import git, gitmodels, model_bytes
+from gitmodels.repo import STATES
+from tests.gitutil import add_model, git, gitmodels, model_bytes
+from tests.requires import require_module
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "json.md"
 OID = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -89,33 +89,16 @@ def expect_keys(command: str, doc: dict, expected: set[str], opaque: tuple[str, 
     assert keys_of(documented(command), opaque) == expected, f"docs/json.md's {command} example drifted"
 
 
-def add_with_meta(work, path: str, content: bytes | dict, **meta) -> str:
-    target = Path(work, path)
-    if isinstance(content, dict):
-        for name, data in content.items():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            (target / name).write_bytes(data)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.chmod(target, 0o644)
-            target.unlink()
-        target.write_bytes(content)
-    with Repo(str(work)) as repo:
-        (result,) = repo.add([str(target)], meta=meta or None)
-    return result.oid
-
-
 @pytest.fixture
 def models(repo):
     """Two versions of a file model with metrics and params, and a directory model; v1.0 tags the first."""
-    oids = {"v1": add_with_meta(repo, "models/churn.bin", model_bytes("churn-1"), metrics={"auc": 0.8},
-                                params={"depth": 3}),
-            "enc": add_with_meta(repo, "models/enc", {"vocab.txt": b"a\nb\n", "w.bin": model_bytes("w", 3000)})}
+    oids = {"v1": add_model(repo, "models/churn.bin", model_bytes("churn-1"),
+                            {"metrics": {"auc": 0.8}, "params": {"depth": 3}}),
+            "enc": add_model(repo, "models/enc", {"vocab.txt": b"a\nb\n", "w.bin": model_bytes("w", 3000)})}
     git(repo, "commit", "-qm", "train v1")
     git(repo, "tag", "v1.0")
-    oids["v2"] = add_with_meta(repo, "models/churn.bin", model_bytes("churn-2"), metrics={"auc": 0.85},
-                               params={"depth": 5})
+    oids["v2"] = add_model(repo, "models/churn.bin", model_bytes("churn-2"),
+                           {"metrics": {"auc": 0.85}, "params": {"depth": 5}})
     git(repo, "commit", "-qm", "train v2")
     return repo, oids
 
@@ -126,7 +109,7 @@ MODEL_STATUS = {"path", "pointer_path", "state", "oid", "size", "kind", "in_cach
 def test_status_names_states_as_the_text_does(models):
     work, oids = models
     for name, seed in (("modified", "m"), ("missing", "x"), ("uncached", "u")):
-        add_with_meta(work, f"models/{name}.bin", model_bytes(seed))
+        add_model(work, f"models/{name}.bin", model_bytes(seed))
     Path(work, "models/modified.bin").unlink()
     Path(work, "models/modified.bin").write_bytes(b"changed by hand")
     Path(work, "models/missing.bin").unlink()
@@ -244,10 +227,10 @@ def test_remote_list(models, tmp_path):
 
 
 def test_stats(models):
-    pytest.importorskip("pyfastcdc")
+    require_module("pyfastcdc")
     work, _ = models
     Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
-    add_with_meta(work, "big.bin", model_bytes("big", 300_000))
+    add_model(work, "big.bin", model_bytes("big", 300_000))
     git(work, "commit", "-qm", "big")
     gitmodels(work, "push")
     cache = {f"cache.{k}" for k in ("cache_dir", "objects", "bytes", "quarantined", "stale_tmp", "spares",
@@ -283,8 +266,8 @@ def test_fsck(models):
 def test_gc_dry_run(models):
     work, oids = models
     gitmodels(work, "push")
-    add_with_meta(work, "models/churn.bin", model_bytes("scratch"))  # replaced before any commit: garbage
-    add_with_meta(work, "models/churn.bin", model_bytes("churn-2"))
+    add_model(work, "models/churn.bin", model_bytes("scratch"))  # replaced before any commit: garbage
+    add_model(work, "models/churn.bin", model_bytes("churn-2"))
     plan = {f"plan.{k}" for k in ("all_commits", "cache_objects", "cache_bytes", "keep", "keep_bytes", "delete",
                                   "delete_bytes", "protected", "protected_bytes", "checked_remote", "stale_tmp",
                                   "spares", "spare_bytes", "deleted_oids", "warnings")}

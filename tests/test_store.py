@@ -6,6 +6,7 @@ import pytest
 
 from gitmodels.errors import ArtifactChanged, CorruptObject
 from gitmodels.storage.store import Store
+from tests.seeded import seeded_bytes
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def store(tmp_path):
 
 def test_add_file_hashes_and_copies_read_only(store, tmp_path):
     src = tmp_path / "m.bin"
-    data = os.urandom(3 * 1024 * 1024 + 17)
+    data = seeded_bytes(1, 3 * 1024 * 1024 + 17)
     src.write_bytes(data)
     oid, size = store.add_file(str(src))
     assert oid == hashlib.sha256(data).hexdigest() and size == len(data)
@@ -31,7 +32,7 @@ def test_add_file_hashes_and_copies_read_only(store, tmp_path):
 def test_add_file_refuses_a_file_written_meanwhile(store, tmp_path, size):
     """A hash taken while something writes the file names bytes that never existed together."""
     src = tmp_path / "m.bin"
-    src.write_bytes(os.urandom(size))
+    src.write_bytes(seeded_bytes(2, size))
 
     def write_during(n):
         with open(src, "ab") as f:
@@ -81,7 +82,7 @@ def test_quarantine_moves_a_corrupt_object_aside(store):
 def test_large_objects_are_written_direct_and_intact(store, tmp_path, size):
     """Large objects bypass the page cache; unaligned tails must not be lost or padded."""
     src = tmp_path / "big.bin"
-    data = os.urandom(size)
+    data = seeded_bytes(3, size)
     src.write_bytes(data)
     oid, n = store.add_file(str(src))
     assert n == size and open(store.path(oid), "rb").read() == data
@@ -122,7 +123,7 @@ def test_direct_reader_returns_exactly_the_range(tmp_path, monkeypatch, refuse_d
 
     if refuse_direct:
         _refuse_o_direct(monkeypatch)
-    data = os.urandom(5 * 4096 + 33)
+    data = seeded_bytes(4, 5 * 4096 + 33)
     (tmp_path / "f").write_bytes(data)
     buf = memoryview(mmap.mmap(-1, 3 * 4096))
     if not from_page_cache:
@@ -138,7 +139,7 @@ def test_page_cache_residency_is_known_per_range(tmp_path):
     from gitmodels.storage import fileio
 
     path = tmp_path / "f"
-    path.write_bytes(os.urandom(3 * 4096 + 5))
+    path.write_bytes(seeded_bytes(5, 3 * 4096 + 5))
     fd = os.open(path, os.O_RDONLY)
     try:
         assert fileio.in_page_cache(fd, 4097, 4096) is True  # just written: cached
@@ -170,7 +171,7 @@ def test_page_cache_writes_are_sliced_to_one_mib():
             self.data += bytes(b[:take])
             return take
 
-    data = os.urandom(3 * fileio.PAGE_CACHE_WRITE + 12345)
+    data = seeded_bytes(6, 3 * fileio.PAGE_CACHE_WRITE + 12345)
     out = Recording()
     fileio.write_sliced(out, data)
     assert bytes(out.data) == data
@@ -190,7 +191,7 @@ def test_staged_direct_file_reads_back_what_it_wrote(tmp_path):
     """Chunk rebuilds read earlier bytes back (a chunk that occurs twice), flushed or still staged."""
     from gitmodels.storage import fileio
 
-    data = os.urandom(3 * 65536 + 123)
+    data = seeded_bytes(7, 3 * 65536 + 123)
     with fileio.StagedDirectFile(str(tmp_path / "f"), block_size=65536) as f:
         for i in range(0, len(data), 1000):
             f.write(data[i:i + 1000])
@@ -203,7 +204,7 @@ def test_staged_direct_file_reads_back_what_it_wrote(tmp_path):
 def test_followed_file_is_hashed_into_the_cache_as_it_is_written(store, tmp_path):
     from gitmodels.hooks.following import FollowedFile
 
-    data = os.urandom(20 * 1024 * 1024 + 99)
+    data = seeded_bytes(8, 20 * 1024 * 1024 + 99)
     with FollowedFile(store, str(tmp_path / "weights.pt")) as f:
         for i in range(0, len(data), 3 * 1024 * 1024 + 7):  # odd-sized writes, like a serializer's
             f.write(data[i:i + 3 * 1024 * 1024 + 7])
@@ -219,6 +220,6 @@ def test_a_serializer_that_fails_leaves_nothing_in_the_cache(store, tmp_path):
 
     with pytest.raises(RuntimeError):
         with FollowedFile(store, str(tmp_path / "weights.pt")) as f:
-            f.write(os.urandom(9 * 1024 * 1024))
+            f.write(seeded_bytes(9, 9 * 1024 * 1024))
             raise RuntimeError("the framework failed half way")
     assert list(store.iter_oids()) == [] and os.listdir(store.tmp_dir) == []

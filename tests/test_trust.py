@@ -19,7 +19,9 @@ import gitmodels
 from gitmodels.errors import UntrustedModel
 from gitmodels.serializers import register, reset_registry
 from gitmodels.serializers.base import Serializer
-from tests.gitutil import World, commit_all, git, gitmodels as gm, rev
+from tests.gitutil import World, commit_all, git, rev
+from tests.gitutil import gitmodels as gm
+from tests.requires import require_module
 
 MALLORY = {"GIT_AUTHOR_NAME": "Mallory", "GIT_AUTHOR_EMAIL": "mallory@example.com"}
 CAROL = {"GIT_AUTHOR_NAME": "Carol", "GIT_AUTHOR_EMAIL": "carol@example.com"}
@@ -187,7 +189,7 @@ def test_skops_is_the_default_and_loads_in_another_clone_without_a_decision(worl
 
 
 def test_torch_weights_load_without_asking_the_whole_module_asks(world, owner, monkeypatch):
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     net = torch.nn.Sequential(torch.nn.Linear(3, 2))
     gitmodels.save(net, "models/net")
     commit_all(owner, "net")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import git, gitmodels
+from tests.seeded import seeded_bytes
 
 try:
     import tomllib
@@ -83,7 +84,7 @@ def _save(work: Path, rel: str, seed: int, metrics: dict, params: dict) -> None:
     from gitmodels.repo import Repo
 
     (work / rel).parent.mkdir(parents=True, exist_ok=True)
-    (work / rel).write_bytes(os.urandom(1000 + seed))
+    (work / rel).write_bytes(seeded_bytes(seed, 1000 + seed))
     with Repo(str(work)) as repo:
         gitmodels.save(str(work / rel), None, metrics=metrics, params=params, repo=repo)
 

@@ -29,10 +29,7 @@ def _dir_remote(request, tmp_path):
 
 
 def _s3_remote(request, tmp_path):
-    try:
-        url, settings = request.getfixturevalue("s3_remote")
-    except pytest.FixtureLookupError:
-        pytest.skip("the S3 test server fixture (tests/servers.py) is not available")
+    url, settings = request.getfixturevalue("s3_remote")
     return url, {**settings, "part_size": "5MiB", "jobs": 4}
 
 
@@ -69,10 +66,7 @@ def dir_remote(tmp_path) -> Iterator[Counting]:
 
 @pytest.fixture
 def gcs_backend(request) -> Iterator[Counting]:
-    try:
-        url, settings = request.getfixturevalue("gcs_remote")
-    except pytest.FixtureLookupError:
-        pytest.skip("the GCS test server fixture (tests/servers.py) is not available")
+    url, settings = request.getfixturevalue("gcs_remote")
     backend = Counting(open_backend(url, {**settings, "chunk_size": "1MiB", "jobs": 4}))
     yield backend
     backend.close()

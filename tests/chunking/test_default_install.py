@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 try:
@@ -12,6 +11,7 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
 from tests.gitutil import git, gitmodels
+from tests.seeded import seeded_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -41,9 +41,8 @@ def test_broken_extension_stores_whole_and_warns_once(repo, remote_dir, tmp_path
         "raise ImportError('pyfastcdc.cy: undefined symbol: PyFastCDC_broken')\n")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))}
     (repo / ".git/gitmodels/config.toml").write_text(f"[core]\nchunk_threshold = {MiB}\n")
-    rng = random.Random(1)
     for name in ("a.bin", "b.bin"):  # two objects over the threshold: each would warn without the once-guard
-        (repo / name).write_bytes(rng.randbytes(2 * MiB))
+        (repo / name).write_bytes(seeded_bytes(name, 2 * MiB))
 
     added = gitmodels(repo, "add", "a.bin", "b.bin", extra_env=env)
     git(repo, "add", "-A")
@@ -61,7 +60,7 @@ def test_broken_extension_stores_whole_and_warns_once(repo, remote_dir, tmp_path
     assert not objects_on(remote_dir, "recipes") and not (remote_dir / "packs").exists()  # ...and no chunks
 
     # The same push with the real extension: no warning (the line above comes from the broken import).
-    (repo / "a.bin").write_bytes(rng.randbytes(2 * MiB))
+    (repo / "a.bin").write_bytes(seeded_bytes("a.bin v2", 2 * MiB))
     gitmodels(repo, "add", "a.bin")
     quiet = gitmodels(repo, "push")
     assert "dedup" not in quiet.stderr and len(objects_on(remote_dir, "recipes")) == 1
@@ -70,10 +69,9 @@ def test_broken_extension_stores_whole_and_warns_once(repo, remote_dir, tmp_path
 def test_default_install_grows_remote_by_the_changed_bytes(repo, remote_dir):
     """Default config, no extra: a 2 MiB edit in the middle of a 48 MiB model costs ~2 MiB on the remote."""
     size, changed = 48 * MiB, 2 * MiB
-    rng = random.Random(7)
-    v1 = rng.randbytes(size)
+    v1 = seeded_bytes(7, size)
     middle = size // 2
-    v2 = v1[:middle] + rng.randbytes(changed) + v1[middle + changed:]
+    v2 = v1[:middle] + seeded_bytes(8, changed) + v1[middle + changed:]
     model = repo / "model.bin"
 
     model.write_bytes(v1)

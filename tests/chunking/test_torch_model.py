@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from gitmodels import chunking
+from tests.requires import require_module
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 
 def _train_last_layer(model, steps: int = 3) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import threading
 
 from gitmodels.chunking.download import cache_object_path
 from gitmodels.errors import RemoteError
 from gitmodels.remotes.base import Backend
+from tests.seeded import seeded_bytes
 
 MiB = 1024 * 1024
 
 
-def data(seed: int, size: int) -> bytes:
-    """Deterministic bytes (Mersenne Twister: the same on every Python version and platform)."""
-    return random.Random(seed).randbytes(size)
+data = seeded_bytes  # data(seed, size): the dedup tests' name for the shared deterministic bytes
 
 
 class Counting(Backend):

@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 
 from gitmodels.errors import ReadOnlyRemote, RemoteError
-from gitmodels.remotes import KeyNotFound, object_key, open_backend
-from gitmodels.remotes import _cloud
+from gitmodels.remotes import KeyNotFound, _cloud, object_key, open_backend
 from gitmodels.remotes.base import oid_from_key
+from tests.seeded import seeded_bytes
 
 MiB = 1024 * 1024
 
@@ -98,16 +98,6 @@ def readable(request, tmp_path):
     backend.close()
 
 
-def blob(size: int, seed: int = 0) -> bytes:
-    """Deterministic bytes that do not repeat within a part (so misplaced ranges are caught)."""
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
-
-
 def put(remote, key: str, data: bytes, tmp_path, progress=None) -> None:
     src = tmp_path / f"src-{hashlib.sha256(data).hexdigest()[:16]}-{threading.get_ident()}"
     src.write_bytes(data)
@@ -166,7 +156,7 @@ def test_absent_key(readable, tmp_path):
 
 def test_small_roundtrip(readable, tmp_path):
     remote = readable
-    data = blob(1000)
+    data = seeded_bytes(0, 1000)
     key = okey(data)
     put(remote, key, data, tmp_path)
     assert remote.stat(key) == 1000
@@ -187,7 +177,7 @@ def test_empty_object(readable, tmp_path):
 
 def test_large_object_above_multipart_threshold(readable, tmp_path):
     remote = readable
-    data = blob(remote.large_size, seed=1)
+    data = seeded_bytes(1, remote.large_size)
     key = okey(data)
     up, down = Counter(), Counter()
     put(remote, key, data, tmp_path, up)
@@ -205,7 +195,7 @@ def test_s3_large_object_is_multipart(s3_remote, tmp_path):
 
     url, settings = s3_remote
     backend = open_backend(url, {**settings, "part_size": "5MiB"})
-    data = blob(11 * MiB, seed=2)
+    data = seeded_bytes(2, 11 * MiB)
     put(backend, "big", data, tmp_path)
     bucket, _, prefix = url[len("s3://"):].partition("/")
     head = boto3.client("s3", endpoint_url=settings["endpoint_url"]).head_object(Bucket=bucket, Key=f"{prefix}/big")
@@ -220,7 +210,7 @@ def test_s3_store_that_ignores_range_headers(s3_remote, tmp_path, monkeypatch):
 
     url, settings = s3_remote
     backend = open_backend(url, settings, retry=False)
-    data = blob(10000, seed=5)
+    data = seeded_bytes(5, 10000)
     put(backend, "misc/r", data, tmp_path)
     real_client = backend.client
 
@@ -245,7 +235,7 @@ def test_s3_store_that_ignores_range_headers(s3_remote, tmp_path, monkeypatch):
 
 def test_read_range(readable, tmp_path):
     remote = readable
-    data = blob(5000, seed=3)
+    data = seeded_bytes(3, 5000)
     put(remote, "misc/r", data, tmp_path)
     assert remote.read_range("misc/r", 0, 10) == data[:10]
     assert remote.read_range("misc/r", 4990, 10) == data[4990:]
@@ -262,7 +252,7 @@ def test_read_range_into_a_reused_buffer(readable, tmp_path):
 
     from gitmodels.remotes.base import READ_SLACK
 
-    data = blob(3 * 4096 + 700, seed=4)
+    data = seeded_bytes(4, 3 * 4096 + 700)
     put(remote, "misc/r", data, tmp_path)
     buf = memoryview(mmap.mmap(-1, 4096 + READ_SLACK))
     for offset, length in [(0, 4096), (100, 4096), (4095, 2), (3 * 4096, 4096), (len(data) - 5, 10),
@@ -284,7 +274,7 @@ def test_overwrite_replaces(readable, tmp_path):
 def test_list_with_prefix(remote, tmp_path):
     keys = {}
     for i in range(6):
-        data = blob(100 + i, seed=10 + i)
+        data = seeded_bytes(10 + i, 100 + i)
         keys[okey(data)] = len(data)
         put(remote, okey(data), data, tmp_path)
     put(remote, "packs/p1", b"pack", tmp_path)
@@ -317,7 +307,7 @@ def test_exists_many_in_batches(readable, tmp_path, monkeypatch, page):
     monkeypatch.setattr(_cloud, "PAGE", page)  # page=2: listings span pages and hit their budget
     present = []
     for i in range(14):
-        data = blob(10, seed=100 + i)
+        data = seeded_bytes(100 + i, 10)
         # put most of them in one fan-out folder so the listing path is taken
         key = f"objects/aa/{hashlib.sha256(data).hexdigest()}" if i < 10 else okey(data)
         present.append(key)
@@ -335,7 +325,7 @@ def test_exists_many_large_batch(readable, tmp_path, monkeypatch, page):
     remote = readable
     monkeypatch.setattr(_cloud, "PAGE", page)
     monkeypatch.setattr(_cloud, "BULK_KEYS_PER_PAGE", 40)
-    datas = [blob(10, seed=300 + i) for i in range(24)]
+    datas = [seeded_bytes(300 + i, 10) for i in range(24)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda d: put(remote, okey(d), d, tmp_path), datas))
     put(remote, "packs/p1", b"not an object", tmp_path)
@@ -366,7 +356,7 @@ def test_unsafe_keys_refused(readable, tmp_path, key):
 
 def test_concurrent_uploads_of_one_key(remote, tmp_path):
     """Many clones pushing the same object at once: the result is that object, whole."""
-    data = blob(remote.large_size, seed=4)
+    data = seeded_bytes(4, remote.large_size)
     key = okey(data)
     src = tmp_path / "src"
     src.write_bytes(data)
@@ -380,7 +370,7 @@ def test_concurrent_uploads_of_one_key(remote, tmp_path):
 def test_many_objects_from_threads(readable, tmp_path):
     """One backend shared by the transfer engine's threads."""
     remote = readable
-    datas = [blob(2000 + i, seed=200 + i) for i in range(24)]
+    datas = [seeded_bytes(200 + i, 2000 + i) for i in range(24)]
 
     def roundtrip(data: bytes) -> bytes:
         put(remote, okey(data), data, tmp_path)
@@ -393,7 +383,7 @@ def test_many_objects_from_threads(readable, tmp_path):
 
 def test_upload_is_atomic(remote, tmp_path):
     """While a large upload is under way, readers see no object at all, never part of one."""
-    data = blob(remote.large_size, seed=5)
+    data = seeded_bytes(5, remote.large_size)
     key = okey(data)
     midway, resume = threading.Event(), threading.Event()
     seen: dict = {}

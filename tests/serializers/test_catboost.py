@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from gitmodels.serializers import find_serializer, load_from_dir, save_to_dir
+from tests.requires import require_module
 
 from .helpers import file_bytes, predict_in_fresh_process, toml_roundtrip
 
-catboost = pytest.importorskip("catboost")
+catboost = require_module("catboost")
 FAST = dict(iterations=5, depth=2, verbose=False, allow_writing_files=False, thread_count=1, random_seed=0)
 
 
@@ -44,7 +45,7 @@ def test_classifier_reloads_in_fresh_process_as_the_same_class(tmp_path, classif
 
 
 def test_regressor_with_feature_names_keeps_class_and_names(tmp_path, tiny_xy):
-    pd = pytest.importorskip("pandas")
+    pd = require_module("pandas", "pip install pandas")
     X, y = tiny_xy
     df = pd.DataFrame(X, columns=["age", "tenure", "spend"])
     reg = catboost.CatBoostRegressor(**FAST).fit(df, y.astype("float64"))

@@ -9,10 +9,11 @@ import pytest
 
 from gitmodels.errors import SerializerError
 from gitmodels.serializers import find_serializer, load_from_dir, save_to_dir
+from tests.requires import require_module
 
 from .helpers import predict_in_fresh_process, toml_roundtrip
 
-keras = pytest.importorskip("keras")
+keras = require_module("keras")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras + numpy 2 noise
 
 

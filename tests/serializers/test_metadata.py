@@ -6,9 +6,8 @@ import importlib.metadata
 import platform
 import re
 
-import pytest
-
 from gitmodels import metadata
+from tests.requires import require_module
 
 
 def test_runtime_info():
@@ -27,7 +26,7 @@ def test_dependency_versions_skip_missing_and_keep_order():
 
 
 def test_dependency_versions_find_renamed_distributions():
-    xgboost = pytest.importorskip("xgboost")
+    xgboost = require_module("xgboost")
     # installed here as xgboost-cpu; recorded under the name users know
     assert metadata.dependency_versions(["xgboost"]) == {"xgboost": xgboost.__version__}
     # an import name resolves to the distribution that provides it

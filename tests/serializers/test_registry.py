@@ -11,11 +11,21 @@ import pytest
 
 from gitmodels import serializers
 from gitmodels.errors import FrameworkMissing, SerializerError
-from gitmodels.serializers import (DESCRIPTOR, Serializer, available, find_serializer, get_serializer, load_from_dir, read_descriptor, register, save_to_dir)
+from gitmodels.serializers import (
+    DESCRIPTOR,
+    Serializer,
+    available,
+    find_serializer,
+    get_serializer,
+    load_from_dir,
+    read_descriptor,
+    register,
+    save_to_dir,
+)
 from gitmodels.serializers.base import class_path
+from tests.requires import require_module
 
 from .helpers import HEAVY, REPO, missing_framework_code, run_python
-
 
 # --------------------------------------------------------------------------- a third-party serializer
 
@@ -88,20 +98,20 @@ def _objects():
 
     def xgb(cls):
         def make():
-            xgboost = pytest.importorskip("xgboost")
+            xgboost = require_module("xgboost")
             return getattr(xgboost, cls)()
         return make
 
     def cat():
-        catboost = pytest.importorskip("catboost")
+        catboost = require_module("catboost")
         return catboost.CatBoostRegressor()
 
     def ker():
-        keras = pytest.importorskip("keras")
+        keras = require_module("keras")
         return keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
 
     def tor():
-        pytest.importorskip("torch")
+        require_module("torch")
         from .torch_nets import TinyNet
         return TinyNet()
 
@@ -185,7 +195,7 @@ def test_target_must_be_new_or_empty(tmp_path, fitted):
 
 
 def test_a_failed_save_leaves_nothing_behind(tmp_path):
-    xgboost = pytest.importorskip("xgboost")
+    xgboost = require_module("xgboost")
     with pytest.raises(SerializerError, match="could not save"):
         save_to_dir(xgboost.XGBClassifier(), tmp_path / "m")  # not fitted
     assert os.listdir(tmp_path) == []

@@ -12,13 +12,20 @@ import pytest
 from gitmodels.errors import FrameworkMissing, SerializerError
 from gitmodels.serializers import find_serializer, load_from_dir, save_to_dir
 from gitmodels.serializers.sklearn import is_trusted_type
+from tests.requires import require_module
 
-from .helpers import file_bytes, missing_framework_code, predict_in_fresh_process, run_python, toml_roundtrip
+from .helpers import (
+    file_bytes,
+    missing_framework_code,
+    predict_in_fresh_process,
+    run_python,
+    toml_roundtrip,
+)
 
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_xy):
-    pd = pytest.importorskip("pandas")
+    pd = require_module("pandas", "pip install pandas")
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -54,7 +61,7 @@ def test_joblib_pipeline_reloads_in_fresh_process_with_identical_predictions(tmp
 
 
 def test_skops_format_reloads_in_fresh_process_without_unpickling(tmp_path, pipeline, tiny_xy):
-    pytest.importorskip("skops")
+    require_module("skops")
     X, _ = tiny_xy
     result = save_to_dir(pipeline, tmp_path / "model", format="skops")
     assert result["model"]["format"] == "skops"
@@ -101,7 +108,7 @@ def test_default_is_joblib_without_skops(tmp_path, tiny_xy, monkeypatch):
 
 
 def test_skops_refuses_types_outside_the_policy(tmp_path):
-    pytest.importorskip("skops")
+    require_module("skops")
     from sklearn.preprocessing import FunctionTransformer
 
     save_to_dir(FunctionTransformer(os.system), tmp_path / "model", format="skops")

@@ -11,10 +11,11 @@ import pytest
 
 from gitmodels.errors import SerializerError
 from gitmodels.serializers import find_serializer, load_from_dir, save_to_dir
+from tests.requires import require_module
 
 from .helpers import file_bytes, run_python, toml_roundtrip
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 from . import torch_nets  # noqa: E402
 
 
@@ -115,7 +116,7 @@ def test_tied_weights_stay_tied(tmp_path, tiny_xy):
 
 
 def test_safetensors_format(tmp_path, tiny_net, tiny_xy):
-    pytest.importorskip("safetensors")
+    require_module("safetensors")
     X, _ = tiny_xy
     result = save_to_dir(tiny_net, tmp_path / "m", format="safetensors")
     assert result["model"]["format"] == "safetensors"

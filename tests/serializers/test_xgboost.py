@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 from gitmodels.serializers import find_serializer, load_from_dir, save_to_dir
+from tests.requires import require_module
 
 from .helpers import file_bytes, predict_in_fresh_process, toml_roundtrip
 
-xgboost = pytest.importorskip("xgboost")
+xgboost = require_module("xgboost")
 
 
 @pytest.fixture(scope="module")
 def classifier(tiny_xy):
-    pd = pytest.importorskip("pandas")
+    pd = require_module("pandas", "pip install pandas")
     X, y = tiny_xy
     df = pd.DataFrame(X, columns=["a", "b", "c"])
     return xgboost.XGBClassifier(n_estimators=4, max_depth=2, n_jobs=1, random_state=0).fit(df, y)
