@@ -385,7 +385,7 @@ def test_housekeeping_reads_git_only_through_the_git_package():
     import gitmodels.housekeeping as pkg
 
     folder = Path(pkg.__file__).parent
-    modules = sorted(folder.glob("*.py")) + [folder.parent / "history.py", folder.parent / "cli" / "housekeeping.py"]
+    modules = sorted(folder.glob("*.py")) + sorted((folder.parent / "history").glob("*.py")) + [folder.parent / "cli" / "housekeeping.py"]
     assert len(modules) >= 7
     for path in modules:
         tree = ast.parse(path.read_text())

@@ -89,7 +89,7 @@ def _resolve(repo, rev: str) -> str:
 def resolve_for(repo, art: str, rev: str) -> str:
     """The commit of `rev` for the model `art`: an alias of that model first (docs/registry.md), then any git
     revision."""
-    from gitmodels.registry import aliases
+    from gitmodels.history import aliases
 
     sha = aliases.resolve(repo, art, rev)
     if sha is not None:
