@@ -9,7 +9,8 @@ import copy
 import os
 from typing import Any
 
-from gitmodels import credentials, tomlwriter
+from gitmodels import credentials
+from gitmodels.storage import tomlwriter
 from gitmodels.storage import fileio
 from gitmodels.errors import BadConfig, NoRemote, RemoteNotFound, UsageError
 

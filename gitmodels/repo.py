@@ -12,7 +12,7 @@ from gitmodels.errors import (BadPointer, CorruptObject, GitModelsError, ModelNo
 from gitmodels.git.repo import GitRepo
 from gitmodels.storage.hashing import prefixed
 from gitmodels.storage.locking import repo_lock
-from gitmodels.storage.pointer import Pointer
+from gitmodels.storage.pointer import Pointer, extra_objects
 from gitmodels.progress import Bar, wanted
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
@@ -63,15 +63,6 @@ class ModelStatus:
         if not remote_checked:
             del out["pushed"]
         return out
-
-
-def extra_objects(ptr: Pointer) -> set[str]:
-    """Objects named in a pointer's metadata (the stored full environment listing)."""
-    env = ptr.meta.get("environment")
-    ref = env.get("requirements") if isinstance(env, dict) else None
-    if isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71:
-        return {ref[7:]}
-    return set()
 
 
 def _model_of_key(key: str) -> str:

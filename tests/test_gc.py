@@ -413,3 +413,31 @@ def test_sweep_takes_the_keep_set_and_a_minimum_age(hist):
         assert gc_mod.plan(repo).delete
         young = gc_mod.plan(repo, min_age=10 ** 9)
     assert young.delete == {} and young.keep == young.cache_objects
+
+
+def test_gc_keeps_the_environment_listing_a_saved_model_names(tmp_path, monkeypatch):
+    """`gitmodels.save` stores the full environment listing as an object its pointer names
+    (`environment.requirements`): gc, local or remote, must keep it while the pointer is used."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import gitmodels
+
+    sb = Sandbox(tmp_path, monkeypatch)
+    work, store = tmp_path / "work", tmp_path / "store"
+    store.mkdir()
+    sb.git(tmp_path, "init", "-q", "-b", "main", str(work))
+    sb.gm(work, "init", "--no-hooks", "--remote", "../store")
+    model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+    monkeypatch.chdir(work)
+    gitmodels.save(model, "models/clf")
+    ptr = (work / "models" / "clf.gitmodel").read_text()
+    listing = ptr.split('requirements = "sha256:')[1][:64]
+    sb.git(work, "add", "-A")
+    sb.git(work, "commit", "-q", "-m", "model")
+    sb.gm(work, "push")
+    assert listing in cache_oids(work) and listing in remote_oids(store)
+    sb.gm(work, "gc")
+    sb.gm(work, "gc", "--remote", "-y")
+    assert listing in cache_oids(work), "local gc deleted the environment listing"
+    assert listing in remote_oids(store), "remote gc deleted the environment listing"

@@ -23,6 +23,7 @@ from gitmodels.errors import BadManifest, BadPointer, CorruptObject, GitModelsEr
 from gitmodels.git.trees import GitIncomplete
 from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
+from gitmodels.storage.pointer import extra_objects
 from gitmodels.storage.hashing import is_hex_oid
 
 _OID_IN_TEXT = re.compile(r"sha256:([0-9a-f]{64})")
@@ -59,7 +60,7 @@ def refs_in(data: bytes, label: str) -> list[Ref]:
         # Conflict markers or damage: keep every oid written in it (both sides of a conflict).
         text = data.decode("utf-8", "replace")
         return [Ref(label, oid, None) for oid in dict.fromkeys(_OID_IN_TEXT.findall(text))]
-    return [Ref(label, ptr.oid, ptr.kind)]
+    return [Ref(label, ptr.oid, ptr.kind)] + [Ref(label, oid, "file") for oid in sorted(extra_objects(ptr))]
 
 
 def manifest_fetcher(repo, transfer) -> Callable[[str], bool] | None:
@@ -146,8 +147,6 @@ class Needs:
 
 def objects_of(store, ptr) -> set[str]:
     """Every object a pointer needs: itself, its stored environment listing, a cached manifest's files."""
-    from gitmodels.repo import extra_objects
-
     oids = {ptr.oid} | extra_objects(ptr)
     if ptr.is_dir:
         oids.update(Needs(store, None).entries(ptr.oid) or ())

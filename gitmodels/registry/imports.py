@@ -204,7 +204,7 @@ class Source:
     def fetch_bytes(self, ptr: Pointer, commit: str) -> int:
         """Download the model's objects from the source's model remote into the cache (verified); returns
         how many were downloaded."""
-        from gitmodels.repo import extra_objects
+        from gitmodels.storage.pointer import extra_objects
 
         src = self.repo
         if src.in_cache(ptr) and all(src.store.has(o) for o in extra_objects(ptr)):

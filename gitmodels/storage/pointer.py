@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from gitmodels import tomlwriter
+from gitmodels.storage import tomlwriter
 from gitmodels.errors import BadPointer, SizeMismatch
 from gitmodels.storage.hashing import OID_PREFIX
 from gitmodels.storage.hashing import is_hex_oid
@@ -282,3 +282,12 @@ def read(path: str, where: str | None = None) -> Pointer:
     with open(path, "rb") as f:
         data = f.read(MAX_SIZE + 1)
     return parse_fast(data, where or path)
+
+
+def extra_objects(ptr: Pointer) -> set[str]:
+    """Objects named in a pointer's metadata (the stored full environment listing)."""
+    env = ptr.meta.get("environment")
+    ref = env.get("requirements") if isinstance(env, dict) else None
+    if isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71:
+        return {ref[7:]}
+    return set()

@@ -76,7 +76,7 @@ def toml_roundtrip(tables: dict[str, Any]) -> dict[str, Any]:
     """Write the returned tables with the pointer's TOML writer and read them back."""
     import tomllib
 
-    from gitmodels import tomlwriter
+    from gitmodels.storage import tomlwriter
 
     text = tomlwriter.dumps({k: v for k, v in tables.items() if v != {}})
     return tomllib.loads(text)
