@@ -329,7 +329,7 @@ def _check_rebuilt(chunking, transfer, oid: str, tmp: str, bar) -> str | None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     try:
-        stats = chunking.download_object(transfer.backend, transfer._chunk_state(), oid, tmp, None, bar, fsync=False)
+        stats = chunking.download_object(transfer.backend, transfer.store.chunk_dir, oid, tmp, None, bar, fsync=False)
     except KeyNotFound:
         return None
     except GitModelsError as exc:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from gitmodels.chunking import cdc, state as chunk_state
+from gitmodels.chunking import cdc, index as chunk_state
 from gitmodels.errors import CorruptObject
 from gitmodels.remotes.local import LocalBackend
 from gitmodels.repo import Repo
