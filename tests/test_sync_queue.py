@@ -246,3 +246,27 @@ def test_one_push_of_a_new_20_mib_model_heads_s3_at_most_twice_about_it(s3_remot
         second = r.push(progress=False)
     assert second.moved == 0 and not second.failed
     assert sent == []  # the object was seen there by the first push: nothing is asked
+
+
+def _imports(folder: str) -> set[str]:
+    import ast
+    from pathlib import Path
+
+    import gitmodels
+
+    names = set()
+    for path in (Path(gitmodels.__file__).parent / folder).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("gitmodels")}
+
+
+def test_sync_and_storage_import_only_what_lies_below_them():
+    assert not [n for n in _imports("sync") if n.startswith(("gitmodels.git", "gitmodels.hooks", "gitmodels.cli",
+                                                             "gitmodels.workspace"))]
+    # the object layout is storage's own: storage asks nothing of remotes, sync, chunking or git
+    assert not [n for n in _imports("storage") if n.startswith(("gitmodels.remotes", "gitmodels.sync",
+                                                                "gitmodels.chunking", "gitmodels.git"))]
