@@ -34,7 +34,7 @@ class WholeObject:
     """The object is one blob at objects/<2hex>/<oid>."""
 
     chunked = False
-    key = staticmethod(object_key)
+    key = staticmethod(object_key)  # where the remote holds it (the queue's existence pass asks here)
 
     def push(self, side: Side, oid: str, size: int, progress: Progress | None, jobs: int) -> int:
         """Upload the cached object; returns the bytes sent."""

@@ -23,10 +23,10 @@ from gitmodels.config import DEFAULTS
 from gitmodels.errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
                               ReadOnlyRemote, RemoteUnreachable)
 from gitmodels.remotes.base import Backend, KeyNotFound, Progress
-from gitmodels.storage.objects import is_manifest, object_key, recipe_key
+from gitmodels.storage.objects import is_manifest, object_key
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
-from gitmodels.sync.adapters import choose
+from gitmodels.sync.adapters import CHUNKED, WHOLE, choose
 
 FATAL = (RemoteUnreachable, AccessDenied, CredentialsError, BucketMissing)
 OnTotal = Callable[[int, int], None]  # (objects, bytes) about to move
@@ -90,9 +90,11 @@ class TransferQueue:
         ask = sorted(oids - known)
         if not ask:
             return set()
-        present = self._present(ask, object_key)
-        if self.chunking and len(present) < len(ask):
-            present |= self._present([o for o in ask if o not in present], recipe_key)
+        present: set[str] = set()
+        for adapter in (WHOLE, CHUNKED) if self.chunking else (WHOLE,):
+            rest = [o for o in ask if o not in present]
+            if rest:
+                present |= self._present(rest, adapter.key)
         self.state.remote_add(self.remote_id, present)
         return set(ask) - present
 
