@@ -108,7 +108,7 @@ def test_files_go_before_manifests_and_the_result_counts_them(side):
 
 
 def test_one_existence_question_per_object_and_key_kind(side):
-    store, state, url = side
+    store, _, url = side
     small = store.add_bytes(model_bytes("small", 5000))
     backend = Recording(url)
     result = queue(side, backend, chunk_threshold=1 * MiB).push([small])

@@ -16,8 +16,6 @@ import hashlib
 import struct
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from gitmodels.storage.objects import (PACKS_PREFIX, RECIPES_PREFIX, oid_from_recipe_key, pack_id_from_key, pack_key,
-                                       recipe_key)
 from gitmodels.chunking.cdc import ID_SIZE
 
 MAX_CHUNK = 16 * 1024 * 1024  # larger lengths are refused when parsing (bounds every read)

@@ -131,4 +131,4 @@ def _rebuild(side: Side, oid: str, tmp: str, progress: Progress | None, copy_to:
     return None if stats is None else stats.bytes_downloaded
 
 
-__all__ = ["CHUNKED", "DEFAULT_THRESHOLD", "Adapter", "Chunked", "WHOLE", "WholeObject", "choose"]
+__all__ = ["CHUNKED", "DEFAULT_THRESHOLD", "WHOLE", "Adapter", "Chunked", "WholeObject", "choose"]

@@ -122,7 +122,7 @@ def test_version_1_recipes_from_older_clients_still_work(dir_remote, clone_facto
     oid2, _ = clone.push(dir_remote, v2)
     recipe, _ = chunking.remote.fetch_recipe(dir_remote, oid1)
     assert recipe.version == 2
-    key = formats.recipe_key(oid1)
+    key = chunking.recipe_key(oid1)
     dir_remote.delete(key)
     tmp = os.path.join(clone.cache, "old-recipe")
     with open(tmp, "wb") as f:
