@@ -16,8 +16,7 @@ from gitmodels.storage.pointer import Pointer, extra_objects
 from gitmodels.progress import Bar, wanted
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
-from gitmodels.sync.transfer import Transfer
-from gitmodels.sync.transfer import TransferResult
+from gitmodels.sync.queue import TransferQueue, TransferResult
 from gitmodels.sync.transfer import manifest_entries
 from gitmodels.workspace import restore as restore_mod
 from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, Scanned, Workspace
@@ -401,7 +400,7 @@ class Repo:
             warnings += create_root(path, mask_url(url) if url.startswith("file://") else path)
         return warnings
 
-    def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, Transfer]:
+    def open_transfer(self, name: str | None = None, jobs: int | None = None) -> tuple[str, TransferQueue]:
         from gitmodels.remotes import open_backend
 
         name, settings = self.config.remote(name)
@@ -409,9 +408,9 @@ class Repo:
         extra = {k: v for k, v in settings.items() if k != "url"}
         extra.setdefault("fsync", self.config.get("core", "fsync"))
         backend = open_backend(url, extra)
-        transfer = Transfer(self.store, backend, self.state, backend.url,
-                            jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
-                            chunk_threshold=self.chunk_threshold)
+        transfer = TransferQueue(self.store, backend, self.state, backend.url,
+                                 jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
+                                 chunk_threshold=self.chunk_threshold, name=name)
         return name, transfer
 
     def pointers_for_transfer(self, rev: str | None = None, all_refs: bool = False,
@@ -443,14 +442,8 @@ class Repo:
         bar = Bar(f"pushing to {name}", wanted(progress))
         try:
             with transfer.backend:
-                missing_remote = transfer.remote_missing(oids)
-                not_cached = sorted(o for o in missing_remote if not self.store.has(o))
-                result = transfer.push(sorted(missing_remote - set(not_cached)), bar, bar.set_total)
-                result.objects = len(oids)
+                result = transfer.push(oids, bar, bar.set_total)  # one existence pass, then the uploads
                 result.failed.extend(refused.values())
-                for oid in not_cached:
-                    result.failed.append((oid, ObjectMissing(f"object {oid[:12]} is in neither the cache nor remote {name}",
-                                                             "fetch it from a remote that has it, or add the model again")))
         finally:
             bar.close()
         return result

@@ -195,10 +195,18 @@ def test_unreachable_model_remote_stops_the_push(world, alice):
     assert remote_has(world.models, oid(V2))
 
 
-def test_second_push_of_known_objects_asks_the_remote_nothing(world, alice):
+def test_second_push_of_known_objects_asks_the_remote_nothing(world, alice, monkeypatch, tmp_path):
+    from tests.remote_calls import count_remote_calls
+
+    remote = count_remote_calls(monkeypatch, tmp_path)
     world.add_model(alice, "model.bin", V2)
     commit_all(alice, "v2")
     git(alice, "push", "-q", "origin", "main")
+    # The new object: one existence question per key kind it may live under (objects/, recipes/), then its upload.
+    asked = remote.existence_questions(oid(V2))
+    assert 1 <= len(asked) <= 2 and len(set(asked)) == len(asked)
+    assert remote_has(world.models, oid(V2))
+    remote.clear()
     hidden = world.models.with_name("models-offline")
     world.models.rename(hidden)  # any question to the remote would now fail
     try:
@@ -206,8 +214,10 @@ def test_second_push_of_known_objects_asks_the_remote_nothing(world, alice):
         world.add_model(alice, "model.bin", V1)
         commit_all(alice, "back to v1")
         git(alice, "push", "-q", "origin", "back-to-v1")
+        assert ls_remote(alice, "back-to-v1") == rev(alice)
     finally:
         hidden.rename(world.models)
+    assert remote.calls() == []  # the pushed commit's objects were all seen on the remote before
 
 
 def test_offline_checkout_warns_and_succeeds(world, alice):

@@ -7,47 +7,32 @@ reads of packs, checking every chunk and the whole file. The oid, the cache's
 whole-file objects and the pointer never change: chunking is only how a
 remote stores bytes, and remotes keep serving whole objects too.
 
-What the transfer engine calls, per object:
+Whether an object is chunked is decided in one place, `gitmodels.sync.adapters.choose`;
+the transfer queue's `Chunked` adapter calls, per object:
 
-    if should_chunk(size):                    upload_object(backend, state_dir, oid, path, size, progress)
-    stats = download_object(backend, state_dir, oid, tmp, cache_root, progress)
+    upload_object(backend, state_dir, oid, path, size, progress, jobs=share)
+    stats = download_object(backend, state_dir, oid, tmp, cache_root, progress, jobs=share)
     if stats is None:                         ...download the whole object as before...
     index_local_object(state_dir, oid, path)  after add / a whole-object pull (cheap when done)
     forget_local_object(state_dir, oid)       when the cache drops an object
 
-`state_dir` is a directory of the caller's choosing (`<cache>/chunks/`).
+`state_dir` is a directory of the caller's choosing (`<cache>/chunks/`). Keys
+(`recipe_key`, `pack_key`) come from `gitmodels.storage.objects`.
 """
 
 from __future__ import annotations
 
 import os
 
-from gitmodels.config import DEFAULTS
 from gitmodels.errors import CorruptObject
 from gitmodels.chunking.cdc import (CHUNKER, ChunkerUnavailable, ChunkList, DedupUnavailable, FileScan, available, scan_file, unavailable_reason, warn_unavailable)
 from gitmodels.chunking.download import DownloadStats, download_object
-from gitmodels.chunking.formats import Recipe, pack_key, recipe_key
+from gitmodels.storage.objects import pack_key, recipe_key
+from gitmodels.chunking.formats import Recipe
 from gitmodels.chunking.maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes, referenced_packs, remote_stats, verify_pack, verify_remote)
 from gitmodels.chunking.remote import SyncResult, remote_has_object, remote_has_objects, sync_remote
 from gitmodels.chunking.index import open_index
 from gitmodels.chunking.upload import UploadStats, upload_object
-
-DEFAULT_THRESHOLD: int = DEFAULTS["core"]["chunk_threshold"]  # smaller objects are stored whole
-
-
-def should_chunk(size: int, threshold: int | None = DEFAULT_THRESHOLD) -> bool:
-    """Whether an object of `size` bytes is chunked (at add) and pushed as chunks.
-
-    False below the threshold (None turns chunking off) and when pyfastcdc's
-    extension does not import: then the first such object of the process
-    warns (`warn_unavailable`). Downloads of chunked objects never need it.
-    """
-    if threshold is None or size < threshold:
-        return False
-    if not available():
-        warn_unavailable()
-        return False
-    return True
 
 
 def index_local_object(state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
@@ -86,10 +71,10 @@ def forget_remote(backend, state_dir: str | os.PathLike) -> None:
 
 
 __all__ = [
-    "CHUNKER", "DEFAULT_THRESHOLD", "ChunkList", "ChunkerUnavailable", "DedupUnavailable", "DownloadStats",
+    "CHUNKER", "ChunkList", "ChunkerUnavailable", "DedupUnavailable", "DownloadStats",
     "FileScan", "GcPlan", "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats",
     "apply_gc", "available", "download_object", "forget_local_object", "forget_remote", "index_local_object",
     "pack_key", "plan_gc", "read_recipes", "recipe_key", "referenced_packs", "remote_has_object",
-    "remote_has_objects", "remote_stats", "scan_file", "should_chunk", "sync_remote", "unavailable_reason",
+    "remote_has_objects", "remote_stats", "scan_file", "sync_remote", "unavailable_reason",
     "upload_object", "verify_pack", "verify_remote", "warn_unavailable",
 ]

@@ -16,15 +16,17 @@ from typing import Union
 
 from gitmodels.storage import fileio
 from gitmodels.errors import CorruptObject, ObjectMissing
-from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress, object_key
+from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress
+from gitmodels.storage.objects import cache_path, pack_key, recipe_key
 from gitmodels.chunking.cdc import ChunkList
-from gitmodels.chunking.formats import Recipe, RecipeChunk, pack_key, recipe_key
+from gitmodels.chunking.formats import Recipe, RecipeChunk
 from gitmodels.chunking.remote import fetch_recipe
 from gitmodels.chunking.index import ChunkIndex, open_index
 
 MAX_RANGE = 4 * 1024 * 1024  # largest ranged read; with `jobs`, bounds the memory in flight
 MAX_GAP = 64 * 1024  # read through a gap this small rather than make a second request
 MAX_IN_FLIGHT = 16 * 1024 * 1024  # bytes handed to the writer threads and not yet written
+RANGES_IN_FLIGHT = 4  # ranged reads of one rebuild at once; with MAX_RANGE, bounds its buffers
 RECIPE_CHUNKER = "recipe"  # chunk lists learnt from a recipe, not computed here
 
 
@@ -71,10 +73,6 @@ class _Repeat:
 _Segment = Union[_Remote, _Local, _Repeat]
 
 
-def cache_object_path(cache_root: str | os.PathLike, oid: str) -> str:
-    return os.path.join(os.fspath(cache_root), *object_key(oid).split("/"))
-
-
 class _Rebuild:
     def __init__(self, backend: Backend, oid: str, recipe: Recipe, jobs: int, trusting: bool = True):
         self.backend = backend
@@ -97,7 +95,7 @@ class _Rebuild:
             for chunk_id, places in found.items():
                 for src_oid, offset in places:
                     if src_oid not in exists:
-                        path = cache_object_path(cache_root, src_oid)
+                        path = cache_path(cache_root, src_oid)
                         exists[src_oid] = path if os.path.isfile(path) else None
                     if exists[src_oid]:
                         sources[chunk_id] = (exists[src_oid], offset)
@@ -300,7 +298,7 @@ class _Rebuild:
 
 def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, dst_path: str | os.PathLike,
                     cache_root: str | os.PathLike | None = None, progress: Progress | None = None, *,
-                    jobs: int = 4, fsync: bool = True, copy_to: str | None = None) -> DownloadStats | None:
+                    jobs: int = 8, fsync: bool = True, copy_to: str | None = None) -> DownloadStats | None:
     """Rebuild the object `oid` from its recipe on `backend` into `dst_path`.
 
     Returns None when the remote has no recipe for `oid` (the caller then
@@ -311,12 +309,15 @@ def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, ds
     written; `dst_path` appears (atomically) only when all of it matches.
     With `copy_to`, a second copy is written there in the same pass.
 
+    `jobs`: the workers this object may use (the transfer queue's share of
+    its budget): reading pack indexes, and up to RANGES_IN_FLIGHT ranged reads.
+
     Raises CorruptObject naming the pack (or recipe) when bytes do not match,
     ObjectMissing when a pack the recipe names is gone, RemoteError when the
     remote fails. Nothing is left at `dst_path` on failure.
     """
     state = open_index(state_dir)
-    found = fetch_recipe(backend, oid, state)
+    found = fetch_recipe(backend, oid, state, jobs=jobs)
     if found is None:
         return None
     recipe, recipe_bytes = found
@@ -327,7 +328,7 @@ def download_object(backend: Backend, state_dir: str | os.PathLike, oid: str, ds
     # is named and a damaged cached chunk is fetched instead.
     runs: list[_Rebuild] = []
     for trusting in (True, False):
-        job = _Rebuild(backend, oid, recipe, jobs, trusting)
+        job = _Rebuild(backend, oid, recipe, min(jobs, RANGES_IN_FLIGHT), trusting)
         runs.append(job)
         segments = job.plan(state, cache_root)
         try:

@@ -16,42 +16,13 @@ import hashlib
 import struct
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from gitmodels.storage.hashing import is_hex_oid
 from gitmodels.chunking.cdc import ID_SIZE
-
-PACKS_PREFIX = "packs/"
-RECIPES_PREFIX = "recipes/"
 
 MAX_CHUNK = 16 * 1024 * 1024  # larger lengths are refused when parsing (bounds every read)
 
 
 class FormatError(ValueError):
     """Bytes that are not a valid pack index or recipe."""
-
-
-def pack_key(pack_id: str) -> str:
-    return f"{PACKS_PREFIX}{pack_id[:2]}/{pack_id}"
-
-
-def recipe_key(oid: str) -> str:
-    return f"{RECIPES_PREFIX}{oid[:2]}/{oid}"
-
-
-def _name_from_key(key: str, prefix: str) -> str | None:
-    if not key.startswith(prefix):
-        return None
-    parts = key[len(prefix):].split("/")
-    if len(parts) != 2 or not is_hex_oid(parts[1]) or parts[0] != parts[1][:2]:
-        return None
-    return parts[1]
-
-
-def pack_id_from_key(key: str) -> str | None:
-    return _name_from_key(key, PACKS_PREFIX)
-
-
-def oid_from_recipe_key(key: str) -> str | None:
-    return _name_from_key(key, RECIPES_PREFIX)
 
 
 # ---------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Mapping
 
 from gitmodels.errors import CorruptObject, ObjectMissing
-from gitmodels.remotes.base import Backend, KeyNotFound, oid_from_key
+from gitmodels.remotes.base import Backend, KeyNotFound
+from gitmodels.storage.objects import OBJECTS_PREFIX, oid_from_key, pack_key, recipe_key
 from gitmodels.chunking import formats
-from gitmodels.chunking.formats import FormatError, Recipe, RecipeRuns, pack_key, recipe_key
+from gitmodels.chunking.formats import FormatError, Recipe, RecipeRuns
 from gitmodels.chunking.remote import _tmp_path, fetch_recipe, list_packs, list_recipes, pack_indexes
 from gitmodels.chunking.index import open_index
 
@@ -247,8 +248,6 @@ class RemoteStats:
 
 def remote_stats(backend: Backend, oids: Iterable[str] | None = None, jobs: int = 8) -> RemoteStats:
     """Bytes referenced vs bytes stored, and per object what only it uses (for `gitmodels stats`)."""
-    from gitmodels.remotes.base import OBJECTS_PREFIX
-
     whole = {}
     for key, size in backend.list(OBJECTS_PREFIX):
         oid = oid_from_key(key)

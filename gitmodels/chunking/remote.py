@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 from gitmodels.errors import CorruptObject, ObjectMissing
-from gitmodels.remotes.base import Backend, KeyNotFound, object_key
+from gitmodels.remotes.base import Backend, KeyNotFound
+from gitmodels.storage.objects import (PACKS_PREFIX, RECIPES_PREFIX, object_key, oid_from_recipe_key, pack_id_from_key,
+                                       pack_key, recipe_key)
 from gitmodels.chunking import formats
-from gitmodels.chunking.formats import (FormatError, PackEntry, Recipe, RecipeRuns, decode_recipe, pack_id_from_key, pack_key, recipe_key)
+from gitmodels.chunking.formats import FormatError, PackEntry, Recipe, RecipeRuns, decode_recipe
 from gitmodels.chunking.index import ChunkIndex, open_index
 
 SYNC_TTL = 300.0  # seconds a process trusts its view of a remote's packs before listing them again
@@ -59,7 +61,7 @@ def fetch_recipe_bytes(backend: Backend, oid: str, state: ChunkIndex | None = No
 
 
 def fetch_recipe(backend: Backend, oid: str, state: ChunkIndex | None = None, *,
-                 resolve: bool = True) -> tuple[Recipe | RecipeRuns, int] | None:
+                 resolve: bool = True, jobs: int = 8) -> tuple[Recipe | RecipeRuns, int] | None:
     """(recipe, bytes read) for `oid`, or None when the remote has none.
 
     A version 2 recipe is resolved into its chunk list from its packs' indexes
@@ -77,7 +79,7 @@ def fetch_recipe(backend: Backend, oid: str, state: ChunkIndex | None = None, *,
     if not resolve or isinstance(recipe, Recipe):
         return recipe, len(blob)
     read: list[int] = []
-    indexes = pack_indexes(backend, recipe.pack_ids, oid, read=read)
+    indexes = pack_indexes(backend, recipe.pack_ids, oid, jobs, read=read)
     try:
         resolved = recipe.resolve(indexes.__getitem__)
     except FormatError as exc:
@@ -169,7 +171,7 @@ class SyncResult:
 def list_packs(backend: Backend) -> dict[str, int]:
     """pack id -> size of every pack on the remote."""
     out = {}
-    for key, size in backend.list(formats.PACKS_PREFIX):
+    for key, size in backend.list(PACKS_PREFIX):
         pack_id = pack_id_from_key(key)
         if pack_id:
             out[pack_id] = size
@@ -179,8 +181,8 @@ def list_packs(backend: Backend) -> dict[str, int]:
 def list_recipes(backend: Backend) -> dict[str, int]:
     """oid -> recipe size of every recipe on the remote."""
     out = {}
-    for key, size in backend.list(formats.RECIPES_PREFIX):
-        oid = formats.oid_from_recipe_key(key)
+    for key, size in backend.list(RECIPES_PREFIX):
+        oid = oid_from_recipe_key(key)
         if oid:
             out[oid] = size
     return out

@@ -17,13 +17,15 @@ from gitmodels.errors import CorruptObject, RemoteError
 from gitmodels.remotes.base import READ_SLACK, Backend, Progress
 from gitmodels.chunking import formats
 from gitmodels.chunking.cdc import CHUNKER, ChunkList, scan_file
-from gitmodels.chunking.formats import PackEntry, build_recipe, pack_key, recipe_key
+from gitmodels.storage.objects import pack_key, recipe_key
+from gitmodels.chunking.formats import PackEntry, build_recipe
 from gitmodels.chunking.remote import _tmp_path, pack_indexes, sync_remote
 from gitmodels.chunking.index import ChunkIndex, open_index
 
 PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
 READ_RUN = 8 * 1024 * 1024  # adjacent chunks are read from the object in runs of up to this
 _ATTEMPTS = 3
+PACKS_IN_FLIGHT = 2  # packs of one object built and sent at once: more only adds temp space and memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +209,10 @@ def _send_missing(backend: Backend, state: ChunkIndex, remote: int, oid: str, pa
 
 
 def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path: str | os.PathLike,
-                  size: int, progress: Progress | None = None, *, jobs: int = 2,
+                  size: int, progress: Progress | None = None, *, jobs: int = 8,
                   pack_size: int = PACK_SIZE, rewrite: bool = False,
-                  avoid_packs: Iterable[str] = (), trusted: bool = False) -> UploadStats:
+                  avoid_packs: Iterable[str] = (), trusted: bool = False,
+                  recipe_checked: bool = False) -> UploadStats:
     """Push the cached object `oid` (the file `path`, `size` bytes) to `backend` as chunks.
 
     Only chunks the remote does not hold are uploaded, grouped into packs;
@@ -224,6 +227,10 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     an existing recipe, and chunks held only in `avoid_packs` are sent again.
     `trusted`: the caller vouches that the file is unchanged since it was
     verified (its stat), so chunks from the index are packed without re-hashing.
+    `recipe_checked`: the caller just found no recipe for `oid` on the remote
+    (the transfer queue's one existence pass), so it is not looked up again.
+    `jobs`: the workers this object may use (the queue's share of its budget):
+    reading the remote's pack indexes, and up to PACKS_IN_FLIGHT pack uploads.
 
     Raises CorruptObject when the file does not match `oid`, RemoteError
     (and subclasses) when the remote fails, ChunkerUnavailable without pyfastcdc
@@ -234,13 +241,13 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     counter = _Counter(progress, size)
     rkey = recipe_key(oid)
     avoid = set(avoid_packs)
-    if not rewrite and backend.stat(rkey) is not None:
+    if not rewrite and not recipe_checked and backend.stat(rkey) is not None:
         counter(size)
         return UploadStats(oid, size, 0, 0, 0, 0, 0, 0, already_present=True)
 
     chunks, scanned = _chunk_list_for(state, oid, path, size)
     remote = state.remote_id(backend.url)
-    sync_remote(backend, state)
+    sync_remote(backend, state, jobs=jobs)
 
     first: dict[bytes, tuple[int, int]] = {}  # unique chunk id -> (offset, length), first occurrence
     for chunk_id, offset, length in chunks:
@@ -249,7 +256,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
     bytes_sent = bytes_new = chunks_new = packs = 0
     uploaded: set[str] = set()
     for attempt in range(_ATTEMPTS):
-        where = _locate(state, remote, first, avoid)
+        where = state.locate(remote, first, avoid)
         missing = [(cid, off, length) for cid, (off, length) in first.items() if cid not in where]
         if attempt == 0:
             counter(size - sum(m[2] for m in missing))
@@ -257,7 +264,8 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
         try:
             mine_items = [m for m in missing if m[0] in mine]
             sent, n_packs, new_packs = _send_missing(backend, state, remote, oid, path, mine_items, where, counter,
-                                                     jobs, pack_size, verify=not (scanned or trusted))
+                                                     min(jobs, PACKS_IN_FLIGHT), pack_size,
+                                                     verify=not (scanned or trusted))
         finally:
             state.release(remote, mine, done)
         bytes_sent += sent
@@ -268,21 +276,21 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
         if theirs:  # other threads were sending some of our chunks: use theirs once they are up
             for event in theirs:
                 event.wait()
-            where = _locate(state, remote, first, avoid)
+            where = state.locate(remote, first, avoid)
             if len(where) < len(first):
                 continue  # a thread failed: send what is still missing ourselves
 
         referenced = {where[cid][0] for cid in first}
-        lost = _missing_packs(backend, referenced - uploaded)
+        lost = _missing_packs(backend, referenced - uploaded, jobs)
         if lost:  # another clone's gc removed them since we last looked: send those chunks again
             state.forget_packs(remote, lost)
             continue
         recipe = build_recipe(oid, ((cid, length) for cid, _, length in chunks), where, size)
-        blob = recipe.encode_runs(_entry_index(backend, state, remote))
+        blob = recipe.encode_runs(_entry_index(backend, state, remote, jobs))
         _upload_bytes(backend, state, rkey, blob)
         bytes_sent += len(blob)
         # A gc racing with this push could have removed a pack between the check and the recipe.
-        lost = _missing_packs(backend, referenced)
+        lost = _missing_packs(backend, referenced, jobs)
         if lost:
             state.forget_packs(remote, lost)
             uploaded -= set(lost)
@@ -294,7 +302,7 @@ def upload_object(backend: Backend, state_dir: str | os.PathLike, oid: str, path
                       "is a `gitmodels gc` running on the remote? wait for it to finish, then push again")
 
 
-def _entry_index(backend: Backend, state: ChunkIndex, remote: int):
+def _entry_index(backend: Backend, state: ChunkIndex, remote: int, jobs: int):
     """(pack id, offset) -> the chunk's place in that pack's index, from the local view of the
     remote (every pack pushed or synced is recorded whole), else from the pack itself."""
     offsets: dict[str, list[int]] = {}
@@ -302,7 +310,7 @@ def _entry_index(backend: Backend, state: ChunkIndex, remote: int):
     def index(pack_id: str, offset: int) -> int:
         if pack_id not in offsets:
             offsets[pack_id] = state.pack_offsets(remote, pack_id) or \
-                [e.offset for e in pack_indexes(backend, [pack_id])[pack_id]]
+                [e.offset for e in pack_indexes(backend, [pack_id], jobs=jobs)[pack_id]]
         known = offsets[pack_id]
         i = bisect.bisect_left(known, offset)
         if i == len(known) or known[i] != offset:
@@ -313,15 +321,11 @@ def _entry_index(backend: Backend, state: ChunkIndex, remote: int):
     return index
 
 
-def _locate(state: ChunkIndex, remote: int, chunk_ids, avoid: set[str]) -> dict[bytes, tuple[str, int]]:
-    return state.locate(remote, chunk_ids, avoid)
-
-
-def _missing_packs(backend: Backend, pack_ids: set[str]) -> list[str]:
+def _missing_packs(backend: Backend, pack_ids: set[str], jobs: int) -> list[str]:
     if not pack_ids:
         return []
     keys = {pack_key(p): p for p in pack_ids}
-    present = backend.exists_many(list(keys))
+    present = backend.exists_many(list(keys), jobs)
     return [p for k, p in keys.items() if k not in present]
 
 

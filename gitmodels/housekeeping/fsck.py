@@ -24,7 +24,7 @@ from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import GitModelsError, ReadOnlyRemote, RemoteError, SizeMismatch
 from gitmodels.housekeeping.reachability import objects_of
-from gitmodels.housekeeping.sweep import chunking_api, forget_chunk_sources
+from gitmodels.housekeeping.sweep import forget_chunk_sources
 from gitmodels.storage.hashing import hash_file
 from gitmodels.storage.hashing import prefixed
 from gitmodels.progress import Bar, wanted
@@ -233,7 +233,9 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
     keys: list[tuple[str, str, int]] = []
     bar = Bar(f"checking remote {name}", wanted(progress))
     chunk_keys = 0
-    rebuild = chunking_api("download_object") if transfer.chunking else None
+    from gitmodels import chunking
+
+    rebuild = chunking if transfer.chunking else None
     with backend:
         # A remote that cannot be listed (HTTP) is checked for the objects this repository's history refers to.
         listing = backend.list("") if backend.can_list else ((object_key(oid), 0) for oid in _referenced(repo))
@@ -280,10 +282,7 @@ def check_remote(repo, remote: str | None = None, *, repair: bool = False, jobs:
         finally:
             bar.close()
         chunk_problems: list[Problem] = []
-        chunking = chunking_api("verify_remote", "recipe_key")
-        if chunk_keys and chunking is None:
-            result.other_keys += chunk_keys
-        elif chunk_keys:
+        if chunk_keys:
             state_dir = store.chunk_dir
             report = chunking.verify_remote(backend, jobs=transfer.jobs,
                                             state_dir=state_dir if os.path.isdir(state_dir) else None)
@@ -329,7 +328,7 @@ def _check_rebuilt(chunking, transfer, oid: str, tmp: str, bar) -> str | None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     try:
-        chunking.download_object(transfer.backend, transfer._chunk_state(), oid, tmp, None, bar, fsync=False)
+        chunking.download_object(transfer.backend, transfer.store.chunk_dir, oid, tmp, None, bar, fsync=False)
     except KeyNotFound:
         return None
     except GitModelsError as exc:

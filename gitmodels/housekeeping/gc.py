@@ -44,7 +44,7 @@ from typing import Callable
 
 from gitmodels.errors import NoRemote, ReadOnlyRemote, RemoteError, UsageError
 from gitmodels.housekeeping.reachability import GcRefused, Reachability, manifest_fetcher
-from gitmodels.housekeeping.sweep import (RemoteListing, RemotePlan, cache_listing, chunking_api, delete_from_cache,
+from gitmodels.housekeeping.sweep import (RemoteListing, RemotePlan, cache_listing, delete_from_cache,
                                           delete_from_remote, forget_chunk_sources, hardlinked, narrow, plan_remote,
                                           stale_tmp, sweep)
 from gitmodels.storage.hashing import prefixed
@@ -281,4 +281,4 @@ def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: boo
         session.close()
 
 
-__all__ = ["GcPlan", "RemotePlan", "GcResult", "GcRefused", "plan", "gc", "chunking_api", "forget_chunk_sources"]
+__all__ = ["GcPlan", "RemotePlan", "GcResult", "GcRefused", "plan", "gc", "forget_chunk_sources"]

@@ -23,6 +23,7 @@ from gitmodels.errors import BadManifest, BadPointer, CorruptObject, GitModelsEr
 from gitmodels.git.trees import GitIncomplete
 from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
+from gitmodels.storage.objects import is_manifest
 from gitmodels.storage.pointer import extra_objects
 from gitmodels.storage.hashing import is_hex_oid
 
@@ -110,7 +111,7 @@ class Needs:
         for ref in refs:
             out.add(ref.oid)
             maybe_dir = ref.kind == "dir" or (ref.kind in (None, "file")
-                                               and manifest_mod.looks_like_manifest(self.store.path(ref.oid)))
+                                               and is_manifest(self.store.path(ref.oid)))
             if not maybe_dir:
                 continue
             listed = self.entries(ref.oid)

@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from gitmodels.housekeeping.reachability import objects_of
-from gitmodels.housekeeping.sweep import cache_listing, chunking_api, stale_tmp
+from gitmodels.housekeeping.sweep import cache_listing, stale_tmp
 
 
 @dataclasses.dataclass
@@ -93,8 +93,9 @@ def remote_stats(repo, remote: str | None = None) -> RemoteStats:
             else:
                 out.other_keys += 1
                 out.other_bytes += size
-        chunking = chunking_api("remote_stats")
-        if chunking is not None and out.other_keys:
+        if out.other_keys:
+            from gitmodels import chunking
+
             s = chunking.remote_stats(backend)
             out.chunking = ChunkStats(s.objects, s.bytes_referenced, s.bytes_stored, s.packs, s.pack_bytes,
                                       s.recipe_bytes, round(s.dedup_ratio, 3))

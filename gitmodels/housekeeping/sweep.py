@@ -43,20 +43,12 @@ def sweep(listing: Mapping[str, Item], keep: Iterable[str], min_age: float = 0.0
     return dict(sorted(out.items()))
 
 
-def chunking_api(*names: str):
-    """The chunk-dedup package when it provides all of `names`, else None."""
-    try:
-        from gitmodels import chunking
-    except ImportError:
-        return None
-    return chunking if all(callable(getattr(chunking, n, None)) for n in names) else None
-
-
 def forget_chunk_sources(repo, oids: Iterable[str]) -> None:
     """Tell the local chunk index that these cached objects are gone (it rebuilds downloads from them)."""
     state_dir = repo.store.chunk_dir
-    chunking = chunking_api("forget_local_object")
-    if chunking is None or not os.path.isdir(state_dir):
+    from gitmodels import chunking
+
+    if not os.path.isdir(state_dir):
         return
     for oid in oids:
         try:
@@ -207,16 +199,13 @@ def plan_remote(name: str, url: str, listing: RemoteListing, keep: set[str], bac
     rp.delete = sweep({o: Item(s) for o, s in listing.objects.items()}, keep, min_age)
     rp.keep = rp.objects - len(rp.delete)
     if rp.chunk_keys:
-        chunking = chunking_api("plan_gc", "apply_gc")
-        if chunking is None:
-            warnings.append(f"{rp.chunk_keys} chunk key(s) (packs/, recipes/) on remote {name} are left alone: "
-                            f"this installation has no chunk-store gc")
-        else:
-            try:
-                rp.chunks = chunking.plan_gc(backend, keep, jobs, recipes=listing.recipes, packs=listing.packs)
-            except CorruptObject as exc:
-                raise GcRefused(f"remote {name}: a chunk recipe of a kept model is damaged ({exc}); "
-                                f"nothing was deleted", "run `gitmodels fsck --remote`") from None
+        from gitmodels import chunking
+
+        try:
+            rp.chunks = chunking.plan_gc(backend, keep, jobs, recipes=listing.recipes, packs=listing.packs)
+        except CorruptObject as exc:
+            raise GcRefused(f"remote {name}: a chunk recipe of a kept model is damaged ({exc}); "
+                            f"nothing was deleted", "run `gitmodels fsck --remote`") from None
     return rp
 
 
@@ -234,7 +223,9 @@ def narrow(rp: RemotePlan, keep: set[str], listing: RemoteListing, backend, jobs
         recipes = tuple(o for o in chunks.recipes if o not in keep)
         packs = chunks.packs
         if revived:
-            used = chunking_api("referenced_packs").referenced_packs(backend, revived, jobs)
+            from gitmodels import chunking
+
+            used = chunking.referenced_packs(backend, revived, jobs)
             packs = tuple(p for p in packs if p not in used)
         freed = sum(listing.recipes.get(o, 0) for o in recipes) + sum(listing.packs.get(p, 0) for p in packs)
         rp.chunks = dataclasses.replace(chunks, recipes=recipes, packs=packs, bytes_freed=freed,
@@ -256,7 +247,8 @@ def delete_from_remote(repo, backend, remote_id: str, rp: RemotePlan, result) ->
         result.remote_deleted_bytes += size
     chunks = rp.chunks
     if chunks is not None and (chunks.recipes or chunks.packs):
-        chunking = chunking_api("apply_gc")
+        from gitmodels import chunking
+
         state_dir = repo.store.chunk_dir
         try:
             chunking.apply_gc(backend, chunks, state_dir if os.path.isdir(state_dir) else None)
@@ -270,4 +262,4 @@ def delete_from_remote(repo, backend, remote_id: str, rp: RemotePlan, result) ->
 
 
 __all__ = ["Item", "sweep", "RemoteListing", "RemotePlan", "plan_remote", "narrow", "delete_from_cache",
-           "delete_from_remote", "cache_listing", "hardlinked", "stale_tmp", "chunking_api", "forget_chunk_sources"]
+           "delete_from_remote", "cache_listing", "hardlinked", "stale_tmp", "forget_chunk_sources"]

@@ -1,8 +1,9 @@
 """The storage primitives every remote implements.
 
 A backend stores immutable blobs under '/'-separated keys relative to its URL.
-It knows nothing of hashes or models: the object layout (`object_key`) and the
-hash checks live in `gitmodels.sync.transfer`, and retries and parallelism are
+It knows nothing of hashes or models: the object layout (`object_key` and the
+other keys) lives in `gitmodels.storage.objects`, the hash checks in the
+transfer queue (`gitmodels.sync.queue`), and retries and parallelism are
 wrappers stacked once (`gitmodels.remotes.wrappers`), never per backend.
 """
 
@@ -13,41 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
 from gitmodels.errors import RemoteError
-from gitmodels.storage.hashing import is_hex_oid
+# The layout is defined in storage.objects; these names stay importable from here for the backends' callers.
+from gitmodels.storage.objects import CHUNK_PREFIXES, OBJECTS_PREFIX, classify_key, object_key, oid_from_key  # noqa: F401
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just moved (an increment, not a total)."""
-
-OBJECTS_PREFIX = "objects/"
-
-
-def object_key(oid: str) -> str:
-    """Where the object `oid` lives, on every backend and in the local cache."""
-    return f"{OBJECTS_PREFIX}{oid[:2]}/{oid}"
-
-
-def oid_from_key(key: str) -> str | None:
-    if not key.startswith(OBJECTS_PREFIX):
-        return None
-    name = key.rsplit("/", 1)[-1]
-    return name if len(name) == 64 else None
-
-
-CHUNK_PREFIXES = ("packs/", "recipes/")  # chunked storage beside objects/ (docs/storage.md)
-
-
-def classify_key(key: str) -> tuple[str, str | None]:
-    """What a key listed on a remote is: ("object", oid), ("chunk", None) for packs and
-    recipes, ("stray", None) under objects/ but not an object's name, ("other", None) else."""
-    if key.startswith(CHUNK_PREFIXES):
-        return "chunk", None
-    if not key.startswith(OBJECTS_PREFIX):
-        return "other", None
-    oid = oid_from_key(key)
-    if oid is None or not is_hex_oid(oid) or key != object_key(oid):
-        return "stray", None
-    return "object", oid
-
 
 class KeyNotFound(RemoteError):
     """The key is not on the remote (a normal answer, never retried)."""

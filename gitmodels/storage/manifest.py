@@ -18,19 +18,6 @@ from gitmodels.storage.hashing import is_hex_oid
 
 VERSION = 1
 MAX_MANIFEST = 256 * 1024 * 1024
-# How every manifest starts (`dumps` writes this key first, without spaces): enough to tell one from a model file.
-MAGIC = b'{"gitmodels_manifest":'
-
-
-def looks_like_manifest(path: str) -> bool:
-    """Whether the file at `path` starts like a manifest (cheap: reads 22 bytes; unreadable files are not)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return False
-
-
 @dataclasses.dataclass(frozen=True)
 class Entry:
     path: str  # relative, '/'-separated

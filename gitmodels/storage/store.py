@@ -18,7 +18,7 @@ from gitmodels.storage import fileio
 from gitmodels.errors import CorruptObject, ObjectMissing
 from gitmodels.storage.hashing import hash_bytes
 from gitmodels.storage.hashing import hash_file
-from gitmodels.remotes.base import object_key
+from gitmodels.storage.objects import OBJECTS_PREFIX, cache_path
 
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
@@ -29,13 +29,13 @@ class Store:
     def __init__(self, root: str, *, fsync: bool = True):
         self.root = root
         self.fsync = fsync
-        self.objects_dir = os.path.join(root, "objects")
+        self.objects_dir = os.path.join(root, OBJECTS_PREFIX.rstrip("/"))
         self.tmp_dir = os.path.join(root, "tmp")
         self.chunk_dir = os.path.join(root, "chunks")  # the chunk index (docs/storage.md)
         self._unsynced: list[str] = []  # objects renamed into place since the last sync()
 
     def path(self, oid: str) -> str:
-        return os.path.join(self.root, *object_key(oid).split("/"))
+        return cache_path(self.root, oid)
 
     def has(self, oid: str) -> bool:
         return os.path.exists(self.path(oid))

@@ -152,8 +152,9 @@ class Workspace:
     def _add_to_store(self, path: str, size: int, progress: Progress | None) -> str:
         """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again."""
         from gitmodels import chunking
+        from gitmodels.sync.adapters import choose
 
-        if not chunking.should_chunk(size, self.chunk_threshold):
+        if not choose(size, self.chunk_threshold).chunked:
             return self.store.add_file(path, progress)[0]
         scans = []
 

@@ -122,7 +122,7 @@ def test_version_1_recipes_from_older_clients_still_work(dir_remote, clone_facto
     oid2, _ = clone.push(dir_remote, v2)
     recipe, _ = chunking.remote.fetch_recipe(dir_remote, oid1)
     assert recipe.version == 2
-    key = formats.recipe_key(oid1)
+    key = chunking.recipe_key(oid1)
     dir_remote.delete(key)
     tmp = os.path.join(clone.cache, "old-recipe")
     with open(tmp, "wb") as f:
@@ -176,10 +176,16 @@ def test_repeated_chunks_are_stored_once(dir_remote, clone_factory):
 
 
 def test_should_chunk():
-    assert chunking.should_chunk(chunking.DEFAULT_THRESHOLD)
-    assert not chunking.should_chunk(chunking.DEFAULT_THRESHOLD - 1)
-    assert not chunking.should_chunk(10 ** 12, None)
-    assert chunking.should_chunk(100, 50)
+    """`choose` is the one chunk-or-not decision; its default threshold is config.DEFAULTS's."""
+    from gitmodels.config import DEFAULTS
+    from gitmodels.sync.adapters import DEFAULT_THRESHOLD, choose
+
+    assert DEFAULT_THRESHOLD == DEFAULTS["core"]["chunk_threshold"]
+    assert choose(DEFAULT_THRESHOLD).chunked
+    assert not choose(DEFAULT_THRESHOLD - 1).chunked
+    assert not choose(10 ** 12, None).chunked
+    assert choose(100, 50).chunked
+    assert choose(100, 50, pushing=False).chunked and not choose(49, 50, pushing=False).chunked
 
 
 @pytest.mark.parametrize("size", [0, 1, cdc.MIN_SIZE, cdc.MAX_SIZE + 1, 300_000])

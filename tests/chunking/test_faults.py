@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gitmodels import chunking
-from gitmodels.chunking.formats import PACKS_PREFIX, RECIPES_PREFIX
+from gitmodels.storage.objects import PACKS_PREFIX, RECIPES_PREFIX
 from gitmodels.errors import RemoteError
 
 from .util import MiB, data, remote_bytes

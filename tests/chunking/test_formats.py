@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from gitmodels.chunking import formats
+from gitmodels.storage import objects
 from gitmodels.chunking.formats import FormatError, PackEntry, Recipe, RecipeChunk
 
 
@@ -125,11 +126,12 @@ def test_pack_index_must_cover_the_data():
 
 
 def test_keys():
+    """The chunk keys come from the one object layout (gitmodels.storage.objects)."""
     oid = "ab" + "0" * 62
-    assert formats.pack_key(oid) == f"packs/ab/{oid}"
-    assert formats.recipe_key(oid) == f"recipes/ab/{oid}"
-    assert formats.pack_id_from_key(formats.pack_key(oid)) == oid
-    assert formats.oid_from_recipe_key(formats.recipe_key(oid)) == oid
-    assert formats.pack_id_from_key(f"packs/cd/{oid}") is None
-    assert formats.pack_id_from_key(f"packs/ab/{oid}.tmp") is None
-    assert formats.oid_from_recipe_key(formats.pack_key(oid)) is None
+    assert objects.pack_key(oid) == f"packs/ab/{oid}"
+    assert objects.recipe_key(oid) == f"recipes/ab/{oid}"
+    assert objects.pack_id_from_key(objects.pack_key(oid)) == oid
+    assert objects.oid_from_recipe_key(objects.recipe_key(oid)) == oid
+    assert objects.pack_id_from_key(f"packs/cd/{oid}") is None
+    assert objects.pack_id_from_key(f"packs/ab/{oid}.tmp") is None
+    assert objects.oid_from_recipe_key(objects.pack_key(oid)) is None

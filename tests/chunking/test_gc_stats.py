@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from gitmodels import chunking
-from gitmodels.chunking.formats import PACKS_PREFIX, RECIPES_PREFIX
+from gitmodels.storage.objects import PACKS_PREFIX, RECIPES_PREFIX
 
 from .util import MiB, data, remote_bytes
 

@@ -8,7 +8,7 @@ import pytest
 
 from gitmodels import chunking
 from gitmodels.chunking import formats
-from gitmodels.chunking.formats import pack_key, recipe_key
+from gitmodels.storage.objects import pack_key, recipe_key
 from gitmodels.errors import CorruptObject, ObjectMissing
 
 from .util import MiB, data

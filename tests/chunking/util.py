@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 
-from gitmodels.chunking.download import cache_object_path
+from gitmodels.storage.objects import cache_path as cache_object_path
 from gitmodels.errors import RemoteError
 from gitmodels.remotes.base import Backend
 from tests.seeded import seeded_bytes

@@ -1,0 +1,223 @@
+"""The one transfer queue: what a push or fetch moves, decided once, moved once.
+
+A push asks the remote once what it holds (`remote_missing`: one existence
+question per object and key kind, none for objects this clone already saw
+there), then uploads the rest, files before manifests so a remote never lists
+a directory whose files it lacks. A fetch downloads what the cache lacks and
+hashes every byte before it enters the cache. Either one runs on one budget of
+`jobs` workers: the objects moving at once share it, and a chunked object's
+own pools (pack uploads, ranged reads) get its share, never a budget of their
+own. A fatal remote error (unreachable, access denied, no bucket) stops the
+whole operation at once; any other failure is reported per object in the
+`TransferResult`, and running the command again moves only what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Callable, Iterable, Protocol
+
+from gitmodels.config import DEFAULTS
+from gitmodels.errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
+                              ReadOnlyRemote, RemoteUnreachable)
+from gitmodels.remotes.base import Backend, KeyNotFound, Progress
+from gitmodels.storage.objects import is_manifest, object_key
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.store import Store
+from gitmodels.sync.adapters import CHUNKED, WHOLE, choose
+
+FATAL = (RemoteUnreachable, AccessDenied, CredentialsError, BucketMissing)
+OnTotal = Callable[[int, int], None]  # (objects, bytes) about to move
+
+
+@dataclasses.dataclass
+class TransferResult:
+    objects: int = 0          # objects the operation was about
+    moved: int = 0            # objects actually transferred
+    bytes_total: int = 0      # bytes of the objects moved
+    bytes_sent: int = 0       # bytes that crossed the wire (less than total with chunk dedup)
+    failed: list[tuple[str, GitModelsError]] = dataclasses.field(default_factory=list)  # (oid, why)
+
+    def merge(self, other: "TransferResult") -> None:
+        self.objects += other.objects
+        self.moved += other.moved
+        self.bytes_total += other.bytes_total
+        self.bytes_sent += other.bytes_sent
+        self.failed.extend(other.failed)
+
+
+class SpareCopies(Protocol):
+    """Workspace-ready second copies written during a fetch (gitmodels.workspace.spares.Spares)."""
+
+    def start(self, size: int) -> str | None: ...
+
+    def adopt(self, tmp: str, oid: str) -> None: ...
+
+    def drop(self, spare: str) -> None: ...
+
+
+class TransferQueue:
+    def __init__(self, store: Store, backend: Backend, state: StatCache, remote_id: str, *, jobs: int = 8,
+                 chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"], name: str | None = None):
+        """`jobs`: the worker budget of every push and fetch; `chunk_threshold`: objects this large
+        move as chunks (None: chunking is off); `name`: the remote's name, for messages."""
+        self.store = store
+        self.backend = backend
+        self.state = state
+        self.remote_id = remote_id
+        self.jobs = max(1, jobs)
+        self.chunk_threshold = chunk_threshold
+        self.name = name or backend.describe()
+
+    @property
+    def chunking(self) -> bool:
+        return self.chunk_threshold is not None
+
+    # -- what the remote holds ----------------------------------------------------------
+
+    def remote_missing(self, oids: Iterable[str], trust_known: bool = True) -> set[str]:
+        """The oids the remote cannot serve: the one existence pass of a push.
+
+        Objects this clone already saw on the remote are not asked about
+        (unless `trust_known` is False); the rest are asked under objects/,
+        then (with chunking on) those not found there under recipes/: at most
+        one question per object and key kind. What is found is remembered.
+        """
+        oids = set(oids)
+        known = self.state.remote_known(self.remote_id, oids) if trust_known else set()
+        ask = sorted(oids - known)
+        if not ask:
+            return set()
+        present: set[str] = set()
+        for adapter in (WHOLE, CHUNKED) if self.chunking else (WHOLE,):
+            rest = [o for o in ask if o not in present]
+            if rest:
+                present |= self._present(rest, adapter.key)
+        self.state.remote_add(self.remote_id, present)
+        return set(ask) - present
+
+    def _present(self, oids: list[str], key: Callable[[str], str]) -> set[str]:
+        keys = {key(o): o for o in oids}
+        return {keys[k] for k in self.backend.exists_many(list(keys), self.jobs)}
+
+    # -- push -------------------------------------------------------------------------
+
+    def push(self, oids: Iterable[str], progress: Progress | None = None,
+             on_total: OnTotal | None = None) -> TransferResult:
+        """Upload what the remote lacks of `oids`, files before manifests.
+
+        An object the remote lacks and the cache does not hold is reported as
+        failed, never guessed at. Raises ReadOnlyRemote when something must be
+        uploaded to a read-only remote, and the fatal remote errors.
+        """
+        oids = set(oids)
+        result = TransferResult(objects=len(oids))
+        missing = self.remote_missing(oids)
+        todo = sorted(o for o in missing if self.store.has(o))
+        absent = sorted(missing - set(todo))
+        if todo and self.backend.read_only:  # checked after the lookup: a push of what is published already is a no-op
+            raise ReadOnlyRemote(f"cannot push {len(todo)} object(s) to remote {self.backend.describe()}: "
+                                 "an HTTP(S) remote is read-only")
+        sizes = {o: self.store.size(o) or 0 for o in todo}
+        if on_total:
+            on_total(len(todo), sum(sizes.values()))
+
+        def upload(oid: str, jobs: int) -> int:
+            adapter = choose(sizes[oid], self.chunk_threshold)
+            return adapter.push(self, oid, sizes[oid], progress, jobs)
+
+        # Manifests last: a remote never lists a directory whose files it lacks.
+        manifests = [o for o in todo if is_manifest(self.store.path(o))]
+        files = [o for o in todo if o not in set(manifests)]
+        for batch in (files, manifests):
+            self._run(batch, upload, sizes, result, remember=True)
+            if result.failed:
+                break
+        for oid in absent:
+            result.failed.append((oid, ObjectMissing(f"object {oid[:12]} is in neither the cache nor remote {self.name}",
+                                                     "fetch it from a remote that has it, or add the model again")))
+        return result
+
+    # -- fetch ------------------------------------------------------------------------
+
+    def fetch(self, oids: Iterable[str], progress: Progress | None = None, on_total: OnTotal | None = None,
+              sizes: dict[str, int] | None = None, spares: SpareCopies | None = None) -> TransferResult:
+        """Download what the cache lacks of `oids` (no existence pass: a missing object is a failed
+        download). With `spares` (the objects are about to be checked out), large ones are also
+        written as workspace-ready copies in the same pass. `sizes` (from the pointers) choose
+        how each object is looked for: a large one as chunks first."""
+        oids = set(oids)
+        todo = sorted(o for o in oids if not self.store.has(o))
+        result = TransferResult(objects=len(oids))
+        sizes = {o: (sizes or {}).get(o, 0) for o in todo}
+        if on_total:
+            on_total(len(todo), sum(sizes.values()))
+
+        def download(oid: str, jobs: int) -> int:
+            key = object_key(oid)
+            adapter = choose(sizes[oid], self.chunk_threshold, pushing=False)
+            received = [0]
+            copy_to = spares.start(sizes[oid]) if spares is not None else None
+
+            def fill(tmp: str) -> str | None:
+                digest, received[0] = adapter.fill(self, oid, tmp, progress, copy_to, jobs)
+                return digest
+
+            try:
+                self.store.ingest(oid, fill, where=f"{self.backend.describe()}/{key}")
+            except BaseException:
+                if copy_to:
+                    spares.drop(copy_to)
+                raise
+            if copy_to:
+                spares.adopt(copy_to, oid)
+            path = self.store.path(oid)
+            self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
+            self.state.remote_add(self.remote_id, [oid])
+            return received[0]
+
+        self._run(todo, download, sizes, result)
+        self.store.sync()
+        return result
+
+    # -- the workers ------------------------------------------------------------------
+
+    def share(self, count: int) -> tuple[int, int]:
+        """(objects moved at once, workers each of them may use) for a batch of `count` objects:
+        together never more than the budget."""
+        at_once = max(1, min(self.jobs, count))
+        return at_once, max(1, self.jobs // at_once)
+
+    def _run(self, oids: list[str], fn: Callable[[str, int], int], sizes: dict[str, int], result: TransferResult,
+             remember: bool = False) -> None:
+        if not oids:
+            return
+        at_once, each = self.share(len(oids))
+        done = []
+        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="gm-transfer") as pool:
+            futures = {pool.submit(fn, oid, each): oid for oid in oids}
+            for fut in as_completed(futures):
+                oid = futures[fut]
+                try:
+                    sent = fut.result()
+                except FATAL as exc:
+                    # The remote itself is gone or refuses us: every other object would fail the same way.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    if remember:
+                        self.state.remote_add(self.remote_id, done)
+                    raise exc from None
+                except KeyNotFound:
+                    result.failed.append((oid, ObjectMissing(
+                        f"object {oid[:12]} is not on remote {self.backend.describe()}",
+                        "push it from a clone that has it (`gitmodels push`), then run this again")))
+                except GitModelsError as exc:
+                    result.failed.append((oid, exc))
+                else:
+                    done.append(oid)
+                    result.moved += 1
+                    result.bytes_total += sizes.get(oid) or (self.store.size(oid) or 0)
+                    result.bytes_sent += sent
+        if remember:
+            self.state.remote_add(self.remote_id, done)
