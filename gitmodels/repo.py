@@ -31,6 +31,7 @@ STATES = {
     "missing": "missing from workspace (run `gitmodels checkout`)",
     "not-in-cache": "not in cache (run `gitmodels fetch`)",
     "bad-pointer": "unreadable pointer",
+    "orphaned": "orphaned (pointer removed; `gitmodels rm PATH` deletes it)",
 }
 
 
@@ -70,6 +71,7 @@ class CheckoutResult:
     restored: list[str] = dataclasses.field(default_factory=list)
     unchanged: list[str] = dataclasses.field(default_factory=list)
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, why)
+    moved: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (old, new): after `git mv` of a pointer
     fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
 
 
@@ -328,6 +330,14 @@ class Repo:
                         if not st.in_cache:
                             st.state = "not-in-cache"
             out.append(st)
+        if paths is None:
+            from gitmodels.workspace import moves
+
+            for art in moves.orphans(self):
+                quick = self.workspace.quick_scan(self.abspath(art))
+                out.append(ModelStatus(art, pointer_mod.pointer_path_for(art), "orphaned",
+                                       quick.oid if quick else None, quick.size if quick else None,
+                                       quick.kind if quick else None, self.store.has(quick.oid) if quick else False))
         self.state.flush()
         if remote:
             name = None if remote is True else remote
@@ -508,6 +518,12 @@ class Repo:
             if strict:
                 raise exc
             result.skipped.append((pointer_mod.artifact_path_for(ppath), str(exc)))
+        if rev_pointers is None:
+            from gitmodels.workspace import moves
+
+            with self.lock():
+                result.moved = moves.adopt_orphans(self, {a: p for a, p in pointers.items()
+                                                          if not os.path.lexists(self.abspath(a))})
         need = [p for p in pointers.values() if not self.in_cache(p)]
         if need and fetch:
             try:

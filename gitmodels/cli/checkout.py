@@ -19,6 +19,8 @@ def checkout(paths, force, no_fetch, remote, progress):
     """
     with open_repo() as repo:
         result = repo.checkout(paths or None, force=force, fetch=not no_fetch, remote=remote, progress=progress)
+    for old, new in result.moved:
+        click.echo(f"moved     {old} -> {new} (its pointer was moved)")
     for path in result.restored:
         click.echo(f"restored  {path}")
     click.echo(f"{len(result.restored)} restored, {len(result.unchanged)} already up to date")

@@ -42,7 +42,9 @@ def pre_commit(repo: "Repo") -> HookReport:
                 if path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
     others = [(sha, path) for mode, sha, path in staged
               if not path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
+    _follow_moves(repo, pointers, against, report)
     problems.extend(_check_staged_pointers(repo, pointers, report))
+    problems.extend(_check_unsaved_models(repo, {path for _, path in pointers}, report))
     problems.extend(_check_big_files(repo, others))
     problems.extend(_check_staged_config(repo, others))
     if problems:
@@ -95,6 +97,43 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
     if behind and not problems:
         _restore(repo, behind, report)
     return problems
+
+
+def _follow_moves(repo: "Repo", pointers: list[tuple[str, str]], against: str, report: HookReport) -> None:
+    """`git mv` of a pointer: the model's bytes and ignore rule move with it (gitmodels.workspace.moves)."""
+    from gitmodels.workspace import moves
+
+    try:
+        followed = moves.follow_staged(repo, pointers, against)
+    except (GitModelsError, OSError) as exc:  # the commit is still checked below; say what did not follow
+        report.warnings.append(f"a moved model did not follow its pointer: {getattr(exc, 'message', exc)}")
+        return
+    report.info.extend(followed.info)
+    report.warnings.extend(followed.warnings)
+
+
+UNSAVED_MODES = ("warn", "refuse")
+
+
+def _check_unsaved_models(repo: "Repo", staged: set[str], report: HookReport) -> list[str]:
+    """Models whose bytes changed since their pointer and were never `gitmodels add`ed: the commit would
+    record the old model. A warning each (hooks.unsaved_models = "warn"), or problems that stop it ("refuse").
+
+    The same rule as `gitmodels status` "modified", through the stat cache: bytes the cache holds (an
+    earlier version gitmodels wrote or stored) are stale, not changed. Staged pointers were checked above.
+    """
+    from gitmodels.errors import BadConfig
+
+    mode = repo.config.get("hooks", "unsaved_models")
+    if mode not in UNSAVED_MODES:
+        raise BadConfig(f"hooks.unsaved_models must be \"warn\" or \"refuse\", not {mode!r}",
+                        "fix it in gitmodels.toml or .git/gitmodels/config.toml")
+    lines = [f"{st.path} changed since its pointer: run `gitmodels add {st.path}` to record it"
+             for st in repo.status() if st.state == "modified" and st.pointer_path not in staged]
+    if mode == "refuse":
+        return lines
+    report.warnings.extend(lines)
+    return []
 
 
 def _merge_in_progress(repo: "Repo") -> bool:
