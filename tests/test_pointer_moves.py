@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import World, commit_all, git, gitmodels, model_bytes
+from tests.test_json import check_forms, documented, keys_of
 
 V1, V2, EDITED = model_bytes("v1"), model_bytes("v2"), model_bytes("edited by hand")
 
@@ -104,6 +105,8 @@ def test_git_rm_leaves_an_orphan_that_status_lists_and_gitmodels_rm_deletes(alic
 def test_gitmodels_mv_moves_all_sides_in_one_step(alice):
     (alice / "archive").mkdir()
     doc = json.loads(gitmodels(alice, "mv", "models/m.bin", "archive", "--json").stdout)
+    check_forms(doc)
+    assert keys_of(doc) == keys_of(documented("mv"))
     assert doc["src"] == "models/m.bin" and doc["dst"] == "archive/m.bin" and doc["moved_bytes"] is True
     assert doc["dst_pointer"] == "archive/m.bin.gitmodel"
     assert (alice / "archive" / "m.bin").read_bytes() == V1 and not (alice / "models" / "m.bin").exists()
@@ -125,6 +128,8 @@ def test_gitmodels_rm_deletes_only_bytes_the_cache_holds(alice):
     assert (alice / "models" / "m.bin").read_bytes() == EDITED and states(alice) == {"models/m.bin": "modified"}
 
     doc = json.loads(gitmodels(alice, "rm", "--keep", "models/m.bin", "--json").stdout)
+    check_forms(doc)
+    assert keys_of(doc) == keys_of(documented("rm"))
     [entry] = doc["removed"]
     assert entry["path"] == "models/m.bin" and entry["pointer_removed"] is True and entry["deleted"] is False
     assert (alice / "models" / "m.bin").read_bytes() == EDITED
