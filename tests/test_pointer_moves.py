@@ -107,7 +107,7 @@ def test_gitmodels_mv_moves_all_sides_in_one_step(alice):
     doc = json.loads(gitmodels(alice, "mv", "models/m.bin", "archive", "--json").stdout)
     check_forms(doc)
     assert keys_of(doc) == keys_of(documented("mv"))
-    assert doc["src"] == "models/m.bin" and doc["dst"] == "archive/m.bin" and doc["moved_bytes"] is True
+    assert doc["src"] == "models/m.bin" and doc["dst"] == "archive/m.bin" and doc["artifact_moved"] is True
     assert doc["dst_pointer"] == "archive/m.bin.gitmodel"
     assert (alice / "archive" / "m.bin").read_bytes() == V1 and not (alice / "models" / "m.bin").exists()
     git(alice, "commit", "-q", "-m", "archive")

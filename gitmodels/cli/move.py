@@ -29,7 +29,7 @@ def mv(src, dst, as_json):
     if as_json:
         emit_json(result.to_json())
         return
-    what = "" if result.moved_bytes else " (its bytes were not in the working tree: `gitmodels checkout` puts them)"
+    what = "" if result.artifact_moved else " (its bytes were not in the working tree: `gitmodels checkout` puts them)"
     click.echo(f"moved     {result.src} -> {result.dst}{what}")
 
 

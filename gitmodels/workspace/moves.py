@@ -39,7 +39,7 @@ class MoveResult:
     dst: str
     src_pointer: str
     dst_pointer: str
-    moved_bytes: bool           # False: the artifact was not in the working tree, only its pointer moved
+    artifact_moved: bool           # False: the artifact was not in the working tree, only its pointer moved
     staged: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict:
