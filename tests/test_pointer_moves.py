@@ -195,3 +195,20 @@ def test_unsaved_models_bad_value_is_named(alice):
     (alice / "train.py").write_text("lr = 0.2\n")
     out = git(alice, "commit", "-q", "-am", "new lr", check=False)
     assert out.returncode != 0 and 'hooks.unsaved_models must be "warn" or "refuse"' in out.stderr
+
+
+def test_git_mv_committed_with_commit_a_and_with_paths(alice, world):
+    world.add_model(alice, "models/k.bin", V2)
+    commit_all(alice, "k")
+    git(alice, "mv", "models/m.bin.gitmodel", "models/n.bin.gitmodel")
+    (alice / "train.py").write_text("lr = 0.3\n")
+    git(alice, "commit", "-q", "-am", "rename with -a")
+    assert porcelain(alice) == [] and (alice / "models" / "n.bin").read_bytes() == V1
+
+    git(alice, "mv", "models/k.bin.gitmodel", "models/j.bin.gitmodel")
+    out = git(alice, "commit", "-q", "-m", "rename with paths", "--", "models/k.bin.gitmodel",
+              "models/j.bin.gitmodel")
+    assert "commit them" in out.stderr and (alice / "models" / "j.bin").read_bytes() == V2
+    assert porcelain(alice) == [" M models/.gitignore"]  # not half-staged: the real index still agrees with HEAD
+    git(alice, "commit", "-q", "-am", "rules")
+    assert porcelain(alice) == [] and states(alice) == {"models/j.bin": "up-to-date", "models/n.bin": "up-to-date"}

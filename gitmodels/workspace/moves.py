@@ -296,8 +296,20 @@ def follow_staged(repo: "Repo", added: list[tuple[str, str]], against: str) -> F
         if os.path.lexists(repo.abspath(art)):
             report.info.append(f"{art} is no longer tracked (its pointer is removed) and stays on disk, ignored: "
                                f"`gitmodels rm {art}` deletes it")
-    report.changed = _stage(repo, list(dict.fromkeys(report.changed)))
+    changed = list(dict.fromkeys(report.changed))
+    if changed and _partial_commit():
+        # `git commit PATH...` commits a temporary index and then writes the real one: a file staged into
+        # the temporary one would be committed but left out of the real one, which would then undo it.
+        report.info.append(f"the ignore rules moved in {', '.join(changed)}: commit them (`git add` them first)")
+    else:
+        _stage(repo, changed)
+    report.changed = changed
     return report
+
+
+def _partial_commit() -> bool:
+    """Is this pre-commit running for `git commit PATH...` (git's temporary index `next-index-<pid>.lock`)?"""
+    return os.path.basename(os.environ.get("GIT_INDEX_FILE", "")).startswith("next-index-")
 
 
 def _follow_one(repo: "Repo", old: str, new: str, ptr: "Pointer", report: FollowReport) -> None:
