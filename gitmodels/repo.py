@@ -547,6 +547,8 @@ class Repo:
                 self.state.flush()
         finally:
             bar.close()
+        if rev_pointers is None and result.restored:
+            moves.ensure_rules(self, result.restored)
         return result
 
     def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None],

@@ -212,3 +212,13 @@ def test_git_mv_committed_with_commit_a_and_with_paths(alice, world):
     assert porcelain(alice) == [" M models/.gitignore"]  # not half-staged: the real index still agrees with HEAD
     git(alice, "commit", "-q", "-am", "rules")
     assert porcelain(alice) == [] and states(alice) == {"models/j.bin": "up-to-date", "models/n.bin": "up-to-date"}
+
+
+def test_checkout_ignores_a_model_whose_pointer_was_renamed_without_hooks(alice):
+    git(alice, "mv", "models/m.bin.gitmodel", "models/n.bin.gitmodel")
+    git(alice, "commit", "-q", "-m", "rename", extra_env={"GITMODELS_SKIP": "1"})
+    (alice / "models" / "m.bin").unlink()  # nothing left to move: the cache has the model
+    assert porcelain(alice) == []
+    gitmodels(alice, "checkout")
+    assert (alice / "models" / "n.bin").read_bytes() == V1
+    assert porcelain(alice) == ["M  models/.gitignore"]  # never `?? models/n.bin`

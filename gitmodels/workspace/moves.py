@@ -251,6 +251,13 @@ def adopt_orphans(repo: "Repo", missing: dict[str, "Pointer"]) -> list[tuple[str
     return moved
 
 
+def ensure_rules(repo: "Repo", arts: list[str]) -> list[str]:
+    """Make sure each restored artifact is ignored (a pointer renamed where these hooks did not run keeps
+    the old name's rule); stages and returns the .gitignore files written."""
+    changed = [gi for gi in (ignore.ensure_ignored(repo.root, art) for art in arts) if gi]
+    return _stage(repo, list(dict.fromkeys(changed)))
+
+
 def staged_removals(repo: "Repo", against: str) -> dict[str, str]:
     """Pointer path -> blob sha of the pointers the commit being made removes."""
     out = repo.git.git("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=D", against,
