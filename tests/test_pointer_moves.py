@@ -222,3 +222,45 @@ def test_checkout_ignores_a_model_whose_pointer_was_renamed_without_hooks(alice)
     gitmodels(alice, "checkout")
     assert (alice / "models" / "n.bin").read_bytes() == V1
     assert porcelain(alice) == ["M  models/.gitignore"]  # never `?? models/n.bin`
+
+
+def test_pre_commit_starts_python_for_this_check_only_after_a_model_was_written(alice, tmp_path):
+    import os
+    import sys
+
+    from gitmodels.hooks import install as hooks
+    from gitmodels.repo import Repo
+
+    log = tmp_path / "python.log"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    with Repo(str(alice)) as repo:
+        hooks.install(repo, python=str(wrapper))
+
+    def commit(message: str) -> str:
+        with open(alice / "train.py", "a") as f:
+            f.write(f"# {message}\n")
+        return git(alice, "commit", "-q", "-am", message).stderr
+
+    def started() -> int:
+        return log.read_text().count("hook pre-commit") if log.exists() else 0
+
+    commit("nothing written since")
+    assert started() == 0  # the shell answered: no model file written since the last check (committing v1)
+    (alice / ".git" / "gitmodels-models-checked").unlink()
+    commit("never checked")
+    assert started() == 1
+    commit("checked since")
+    assert started() == 1
+    model = alice / "models" / "m.bin"
+    old = model.stat()
+    model.write_bytes(EDITED)
+    os.utime(model, ns=(old.st_atime_ns, old.st_mtime_ns))  # `rsync -a` / `cp -p` keep an old mtime; ctime moves
+    assert "models/m.bin changed since its pointer" in commit("retrained")
+    assert "models/m.bin changed since its pointer" in commit("still not added")  # said again until recorded
+    gitmodels(alice, "add", "models/m.bin")
+    git(alice, "commit", "-q", "-m", "record it")
+    runs = started()
+    commit("after add")
+    assert started() == runs

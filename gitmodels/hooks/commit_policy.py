@@ -128,12 +128,49 @@ def _check_unsaved_models(repo: "Repo", staged: set[str], report: HookReport) ->
     if mode not in UNSAVED_MODES:
         raise BadConfig(f"hooks.unsaved_models must be \"warn\" or \"refuse\", not {mode!r}",
                         "fix it in gitmodels.toml or .git/gitmodels/config.toml")
+    stamp = _ModelsChecked(repo)
     lines = [f"{st.path} changed since its pointer: run `gitmodels add {st.path}` to record it"
              for st in repo.status() if st.state == "modified" and st.pointer_path not in staged]
+    stamp.done(all_saved=not lines)
     if mode == "refuse":
         return lines
     report.warnings.extend(lines)
     return []
+
+
+MODELS_CHECKED = "gitmodels-models-checked"  # in the worktree's git dir; hooks/pre-commit compares ctimes with it
+
+
+class _ModelsChecked:
+    """The mark that every model was saved when the last check started: until a file of one is written
+    again (its ctime, which no tool sets back, is later than the mark's mtime), the pre-commit script
+    need not start Python for this check.
+
+    The check's start is taken from the file system's own clock (a file written just before it), one
+    nanosecond earlier, so a model written in the same clock tick as the check still counts as written.
+    """
+
+    def __init__(self, repo: "Repo"):
+        self.path = os.path.join(repo.git.git_dir, MODELS_CHECKED)
+        self.probe: int | None = None
+        try:
+            with open(self.path + ".new", "w") as f:
+                f.write("every model was saved when `gitmodels hook pre-commit` last checked\n")
+            self.probe = os.stat(self.path + ".new").st_mtime_ns
+        except OSError:
+            pass  # only an optimisation: every commit then checks
+
+    def done(self, all_saved: bool) -> None:
+        try:
+            if all_saved and self.probe is not None:
+                os.utime(self.path + ".new", ns=(self.probe - 1, self.probe - 1))
+                os.replace(self.path + ".new", self.path)
+                return
+            for path in (self.path + ".new", self.path):
+                if os.path.exists(path):
+                    os.unlink(path)
+        except OSError:
+            pass
 
 
 def _merge_in_progress(repo: "Repo") -> bool:
