@@ -192,6 +192,7 @@ def test_unsaved_models_refuse_stops_the_commit(alice):
 
 def test_unsaved_models_bad_value_is_named(alice):
     (alice / ".git" / "gitmodels" / "config.toml").write_text('[hooks]\nunsaved_models = "shout"\n')
+    (alice / "models" / "m.bin").write_bytes(EDITED)  # something for the check to look at
     (alice / "train.py").write_text("lr = 0.2\n")
     out = git(alice, "commit", "-q", "-am", "new lr", check=False)
     assert out.returncode != 0 and 'hooks.unsaved_models must be "warn" or "refuse"' in out.stderr
