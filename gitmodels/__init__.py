@@ -10,7 +10,7 @@ name below is resolved on first use.
 
 __version__ = "0.1.0"
 
-_API = {"save", "load", "show", "add", "push", "pull", "status"}
+_API = {"save", "load", "show", "add", "push", "pull", "status", "move", "remove"}
 __all__ = sorted(_API | {"Repo", "errors", "__version__"})
 
 

@@ -286,3 +286,20 @@ def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = No
     """
     with _opened(repo) as r:
         return r.status(paths, remote=remote)
+
+
+def move(src: str | os.PathLike, dst: str | os.PathLike, *, repo: Repo | None = None):
+    """Move a tracked model: its bytes, its pointer (staged as `git mv`) and its ignore rule (a MoveResult)."""
+    from gitmodels.workspace import moves
+
+    with _opened(repo) as r:
+        return moves.move(r, str(src), str(dst))
+
+
+def remove(path: str | os.PathLike, *, keep: bool = False, force: bool = False, repo: Repo | None = None):
+    """Stop tracking a model (or an orphan whose pointer git removed): pointer, ignore rule, and its bytes
+    unless `keep`; bytes the cache lacks only with `force` (a RemoveResult)."""
+    from gitmodels.workspace import moves
+
+    with _opened(repo) as r:
+        return moves.remove(r, str(path), keep=keep, force=force)

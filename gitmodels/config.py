@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
         "auto_push": True,           # pre-push uploads models
         "fetch_on_checkout": True,   # post-checkout/merge/rewrite fetch what the cache lacks
         "large_file_threshold": 10 * 1000 * 1000,
+        "unsaved_models": "warn",    # pre-commit and a model changed since its pointer: warn | refuse
     },
     "transfer": {"jobs": 8},
     "imports": {

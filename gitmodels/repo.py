@@ -30,6 +30,7 @@ STATES = {
     "missing": "missing from workspace (run `gitmodels checkout`)",
     "not-in-cache": "not in cache (run `gitmodels fetch`)",
     "bad-pointer": "unreadable pointer",
+    "orphaned": "orphaned (pointer removed; `gitmodels rm PATH` deletes it)",
 }
 
 
@@ -322,6 +323,14 @@ class Repo:
                         if not st.in_cache:
                             st.state = "not-in-cache"
             out.append(st)
+        if paths is None:
+            from gitmodels.workspace import moves
+
+            for art in moves.orphans(self):
+                quick = self.workspace.quick_scan(self.abspath(art))
+                out.append(ModelStatus(art, pointer_mod.pointer_path_for(art), "orphaned",
+                                       quick.oid if quick else None, quick.size if quick else None,
+                                       quick.kind if quick else None, self.store.has(quick.oid) if quick else False))
         self.state.flush()
         if remote:
             name = None if remote is True else remote
@@ -496,6 +505,12 @@ class Repo:
             if strict:
                 raise exc
             result.outcomes.append(ModelOutcome(pointer_mod.artifact_path_for(ppath), Outcome.BAD_POINTER, None, exc))
+        if rev_pointers is None:
+            from gitmodels.workspace import moves
+
+            with self.lock():
+                result.moved = moves.adopt_orphans(self, {a: p for a, p in pointers.items()
+                                                          if not os.path.lexists(self.abspath(a))})
         need = [p for p in pointers.values() if not self.in_cache(p)]
         if need and fetch:
             try:
@@ -525,6 +540,8 @@ class Repo:
                 synced.forget(self)  # the hooks' record of what the working tree matches is out of date
         finally:
             bar.close()
+        if rev_pointers is None and result.restored:
+            moves.ensure_rules(self, result.restored)
         return result
 
     def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None]) -> Outcome:

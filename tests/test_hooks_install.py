@@ -210,11 +210,11 @@ def test_hook_manager_that_moved_ours_aside_is_respected(repo_dir):
 def test_foreign_hook_with_a_taken_chain_slot_is_left_alone(repo_dir):
     folder = repo_dir / ".git" / "hooks"
     for name in ("post-merge", f"post-merge{hooks.CHAINED_SUFFIX}"):
-        (folder / name).write_text("#!/bin/sh\nexit 0\n")
+        (folder / name).write_text(f"#!/bin/sh\n# {name}\nexit 0\n")  # two different hooks: neither may go
         (folder / name).chmod(0o755)
     done = install(repo_dir)
     assert any("left the post-merge hook alone" in d for d in done)
-    assert (folder / "post-merge").read_text() == "#!/bin/sh\nexit 0\n"
+    assert (folder / "post-merge").read_text() == "#!/bin/sh\n# post-merge\nexit 0\n"
 
 
 def _path_without_gitmodels(tmp_path: Path) -> str:

@@ -19,7 +19,7 @@ from gitmodels.errors import GitModelsError, GitModelsWarning
 
 COMMANDS = {
     "init": "init", "install": "hooks_cmd:install", "uninstall": "hooks_cmd:uninstall", "hook": "hooks_cmd:hook",
-    "add": "add", "status": "status", "checkout": "checkout",
+    "add": "add", "status": "status", "checkout": "checkout", "mv": "move:mv", "rm": "move:rm",
     "push": "transfer:push", "fetch": "transfer:fetch", "pull": "transfer:pull",
     "ls": "ls", "remote": "remote", "show": "history:show", "log": "history:log", "diff": "history:diff",
     "get": "history:get", "gc": "housekeeping:gc", "fsck": "housekeeping:fsck", "stats": "housekeeping:stats",

@@ -22,6 +22,8 @@ def checkout(paths, force, no_fetch, remote, progress):
         result = repo.checkout(paths or None, force=force, fetch=not no_fetch, remote=remote, progress=progress)
         if repo.sparse_skipped:
             click.echo(sparse_summary(repo.sparse_skipped), err=True)
+    for old, new in result.moved:
+        click.echo(f"moved     {old} -> {new} (its pointer was moved)")
     for path in result.restored:
         click.echo(f"restored  {path}")
     click.echo(f"{len(result.restored)} restored, {len(result.unchanged)} already up to date")

@@ -30,7 +30,9 @@ def pre_commit(repo: "Repo") -> HookReport:
                 if path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
     others = [(sha, path) for mode, sha, path in staged
               if not path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
+    _follow_moves(repo, pointers, against, report)
     problems.extend(_check_staged_pointers(repo, pointers, report))
+    problems.extend(_check_unsaved_models(repo, {path for _, path in pointers}, report))
     problems.extend(_check_big_files(repo, others))
     problems.extend(_check_staged_config(repo, others))
     if problems:
@@ -83,6 +85,80 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
     if behind and not problems:
         _restore(repo, behind, report)
     return problems
+
+
+def _follow_moves(repo: "Repo", pointers: list[tuple[str, str]], against: str, report: HookReport) -> None:
+    """`git mv` of a pointer: the model's bytes and ignore rule move with it (gitmodels.workspace.moves)."""
+    from gitmodels.workspace import moves
+
+    try:
+        followed = moves.follow_staged(repo, pointers, against)
+    except (GitModelsError, OSError) as exc:  # the commit is still checked below; say what did not follow
+        report.warnings.append(f"a moved model did not follow its pointer: {getattr(exc, 'message', exc)}")
+        return
+    report.info.extend(followed.info)
+    report.warnings.extend(followed.warnings)
+
+
+UNSAVED_MODES = ("warn", "refuse")
+
+
+def _check_unsaved_models(repo: "Repo", staged: set[str], report: HookReport) -> list[str]:
+    """Models whose bytes changed since their pointer and were never `gitmodels add`ed: the commit would
+    record the old model. A warning each (hooks.unsaved_models = "warn"), or problems that stop it ("refuse").
+
+    The same rule as `gitmodels status` "modified", through the stat cache: bytes the cache holds (an
+    earlier version gitmodels wrote or stored) are stale, not changed. Staged pointers were checked above.
+    """
+    from gitmodels.errors import BadConfig
+
+    mode = repo.config.get("hooks", "unsaved_models")
+    if mode not in UNSAVED_MODES:
+        raise BadConfig(f"hooks.unsaved_models must be \"warn\" or \"refuse\", not {mode!r}",
+                        "fix it in gitmodels.toml or .git/gitmodels/config.toml")
+    stamp = _ModelsChecked(repo)
+    lines = [f"{st.path} changed since its pointer: run `gitmodels add {st.path}` to record it"
+             for st in repo.status() if st.state == "modified" and st.pointer_path not in staged]
+    stamp.done(all_saved=not lines)
+    if mode == "refuse":
+        return lines
+    report.warnings.extend(lines)
+    return []
+
+
+MODELS_CHECKED = "gitmodels-models-checked"  # in the worktree's git dir; hooks/pre-commit compares ctimes with it
+
+
+class _ModelsChecked:
+    """The mark that every model was saved when the last check started: until a file of one is written
+    again (its ctime, which no tool sets back, is later than the mark's mtime), the pre-commit script
+    need not start Python for this check.
+
+    The check's start is taken from the file system's own clock (a file written just before it), one
+    nanosecond earlier, so a model written in the same clock tick as the check still counts as written.
+    """
+
+    def __init__(self, repo: "Repo"):
+        self.path = os.path.join(repo.git.git_dir, MODELS_CHECKED)
+        self.probe: int | None = None
+        try:
+            with open(self.path + ".new", "w") as f:
+                f.write("every model was saved when `gitmodels hook pre-commit` last checked\n")
+            self.probe = os.stat(self.path + ".new").st_mtime_ns
+        except OSError:
+            pass  # only an optimisation: every commit then checks
+
+    def done(self, all_saved: bool) -> None:
+        try:
+            if all_saved and self.probe is not None:
+                os.utime(self.path + ".new", ns=(self.probe - 1, self.probe - 1))
+                os.replace(self.path + ".new", self.path)
+                return
+            for path in (self.path + ".new", self.path):
+                if os.path.exists(path):
+                    os.unlink(path)
+        except OSError:
+            pass
 
 
 def _pointer_oid_at(repo: "Repo", commit: str | None, ppath: str) -> str | None:

@@ -144,6 +144,12 @@ def install_into(folder: str, shown: str, python: str | None = None) -> list[str
                 _write_script(moved, text)
                 done.append(f"updated the {name} hook ({shown}/{os.path.basename(moved)}, run by {name})")
             continue
+        if current is not None and not os.path.islink(chained) and _read(chained) == current:
+            # A hook manager rewrote its script over ours (husky's `prepare` on every npm install): the one
+            # we chain is the same file, so ours goes back on top of it.
+            _write_script(path, text)
+            done.append(f"installed the {name} hook ({shown}/{name}); it runs {name}{CHAINED_SUFFIX} first")
+            continue
         if os.path.lexists(chained):
             done.append(f"left the {name} hook alone: {shown}/{name} is not gitmodels' and "
                         f"{name}{CHAINED_SUFFIX} already exists; merge them by hand, then run `gitmodels install`")

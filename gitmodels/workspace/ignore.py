@@ -100,3 +100,35 @@ def ensure_ignored(worktree: str, relpath: str) -> str | None:
     text += rule + "\n"
     fileio.write_bytes_atomic(gitignore, text.encode("utf-8", "surrogateescape"), fsync=False)
     return gitignore_rel.replace(os.sep, "/")
+
+
+def own_rules(text: str) -> list[str]:
+    """The file names of the rules gitmodels wrote in a .gitignore: the one-file rules under its header."""
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if HEADER not in lines:
+        return []
+    names = (rule_name(line) for line in lines[lines.index(HEADER) + 1:])
+    return [name for name in names if name]
+
+
+def remove_rule(worktree: str, relpath: str) -> str | None:
+    """Take the artifact's rule out of the .gitignore beside it (the file goes when only our header is left);
+    returns that .gitignore's relpath if changed. Rules the user wrote another way are left alone."""
+    folder, name = os.path.split(relpath)
+    gitignore_rel = os.path.join(folder, ".gitignore") if folder else ".gitignore"
+    gitignore = os.path.join(worktree, gitignore_rel)
+    try:
+        with open(gitignore, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    rule = rule_for(name)
+    lines = text.split("\n")
+    kept = [line for line in lines if (line[:-1] if line.endswith("\r") else line) not in (rule, rule + "/")]
+    if len(kept) == len(lines):
+        return None
+    if all(not line.strip() or line.rstrip("\r") == HEADER for line in kept):
+        os.unlink(gitignore)
+    else:
+        fileio.write_bytes_atomic(gitignore, "\n".join(kept).encode("utf-8", "surrogateescape"), fsync=False)
+    return gitignore_rel.replace(os.sep, "/")

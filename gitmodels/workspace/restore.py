@@ -76,6 +76,7 @@ class CheckoutResult:
 
     outcomes: list[ModelOutcome] = dataclasses.field(default_factory=list)
     fetched: TransferResult = dataclasses.field(default_factory=TransferResult)
+    moved: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (old, new): after `git mv` of a pointer
 
     def paths(self, *kinds: Outcome) -> list[str]:
         return [o.path for o in self.outcomes if o.outcome in kinds]
