@@ -101,6 +101,9 @@ def _config_files(git_dir: str, common_dir: str) -> list[str]:
     return files
 
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # what a first commit is compared against
+
+
 class GitRepo:
     """One git repository, as gitmodels sees it: the only door to git (dulwich reads, the git CLI for the rest).
 
@@ -449,8 +452,7 @@ class GitRepo:
         Asked of the git CLI, not dulwich: it honours GIT_INDEX_FILE, the temporary
         index that `git commit -a` and `git commit PATH` hand their pre-commit hook.
         """
-        empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # what a first commit is compared against
-        against = empty_tree if self.head() is None else "HEAD"
+        against = EMPTY_TREE if self.head() is None else "HEAD"
         out = self._run("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT", against).stdout
         fields = out.split(b"\0")
         staged = []
@@ -488,6 +490,41 @@ class GitRepo:
     def create_tag(self, name: str, commit: str, message: str) -> None:
         """An annotated tag: it records who made it and when, which the registry's alias history reads back."""
         self._run("tag", "-a", "-m", message, name, commit)
+
+    def staged_removals(self, pattern: str) -> dict[str, str]:
+        """path -> blob sha at HEAD of the files matching `pattern` that the index removes (a `git mv` or
+        `git rm` about to be committed); honours GIT_INDEX_FILE like `staged_changes`."""
+        against = EMPTY_TREE if self.head() is None else "HEAD"
+        out = self._run("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=D", against,
+                        "--", pattern).stdout
+        fields = out.split(b"\0")
+        removed = {}
+        for meta, raw_path in zip(fields[0::2], fields[1::2]):
+            parts = meta.decode().lstrip(":").split()
+            if len(parts) >= 5:
+                removed[raw_path.decode("utf-8", "surrogateescape")] = parts[2]
+        return removed
+
+    def tracked(self, *pathspecs: str) -> list[str]:
+        """The index's files matching `pathspecs` (of the index the running git command uses)."""
+        out = self._run("ls-files", "-z", "--", *pathspecs).stdout
+        return sorted({p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p})
+
+    def unstage_removed(self, paths: list[str]) -> None:
+        """Record in the index that `paths` are gone (files already deleted from the working tree)."""
+        self._run("rm", "-q", "--cached", "--ignore-unmatch", "--", *paths)
+
+    def move(self, src: str, dst: str) -> None:
+        """`git mv`: the index and the working tree."""
+        self._run("mv", "--", src, dst)
+
+    def remove(self, path: str) -> None:
+        """`git rm -f`: the index and the working tree."""
+        self._run("rm", "-q", "-f", "--", path)
+
+    def differs_from_index(self, path: str) -> bool:
+        """Whether the working-tree file has edits the index does not have."""
+        return self._run("diff", "--quiet", "--", path, check=False).returncode != 0
 
     def index_listing(self, pattern: str, nul: bool = False) -> bytes:
         """`git ls-files -s -t` of `pattern`: what the post-index-change script hashes, byte for byte."""

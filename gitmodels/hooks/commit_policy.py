@@ -30,7 +30,7 @@ def pre_commit(repo: "Repo") -> HookReport:
                 if path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
     others = [(sha, path) for mode, sha, path in staged
               if not path.endswith(pointer_mod.SUFFIX) and mode in ("100644", "100755")]
-    _follow_moves(repo, pointers, against, report)
+    _follow_moves(repo, pointers, report)
     problems.extend(_check_staged_pointers(repo, pointers, report))
     problems.extend(_check_unsaved_models(repo, {path for _, path in pointers}, report))
     problems.extend(_check_big_files(repo, others))
@@ -87,12 +87,12 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
     return problems
 
 
-def _follow_moves(repo: "Repo", pointers: list[tuple[str, str]], against: str, report: HookReport) -> None:
+def _follow_moves(repo: "Repo", pointers: list[tuple[str, str]], report: HookReport) -> None:
     """`git mv` of a pointer: the model's bytes and ignore rule move with it (gitmodels.workspace.moves)."""
     from gitmodels.workspace import moves
 
     try:
-        followed = moves.follow_staged(repo, pointers, against)
+        followed = moves.follow_staged(repo, pointers)
     except (GitModelsError, OSError) as exc:  # the commit is still checked below; say what did not follow
         report.warnings.append(f"a moved model did not follow its pointer: {getattr(exc, 'message', exc)}")
         return

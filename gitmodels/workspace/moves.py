@@ -72,8 +72,7 @@ class FollowReport:
 
 def tracked_gitignores(repo: "Repo") -> list[str]:
     """The .gitignore files of the index (the one the running git command uses: GIT_INDEX_FILE)."""
-    out = repo.git.git("ls-files", "-z", "--", ".gitignore", ":(glob)**/.gitignore").stdout
-    return sorted({p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p})
+    return repo.git.tracked(".gitignore", ":(glob)**/.gitignore")
 
 
 def orphans(repo: "Repo", pointer_paths: set[str] | None = None) -> list[str]:
@@ -133,7 +132,7 @@ def _stage(repo: "Repo", changed: list[str]) -> list[str]:
     if present:
         repo.git.stage(present)
     if gone:
-        repo.git.git("rm", "-q", "--cached", "--ignore-unmatch", "--", *gone)
+        repo.git.unstage_removed(gone)
     return changed
 
 
@@ -177,7 +176,7 @@ def move(repo: "Repo", src: str, dst: str) -> MoveResult:
         else:
             os.makedirs(os.path.dirname(dst_abs), exist_ok=True)
         try:
-            repo.git.git("mv", "--", src_ptr, dst_ptr)
+            repo.git.move(src_ptr, dst_ptr)
         except GitModelsError:
             if moved:
                 _rename(repo, dst_art, src_art)
@@ -212,11 +211,11 @@ def remove(repo: "Repo", path: str, *, keep: bool = False, force: bool = False) 
         if tracked:
             # A pointer staged but not committed (a fresh `gitmodels add`, a `gitmodels mv`) may go: its model is
             # what was just checked. One with edits the index does not have needs --force, as in `git rm`.
-            if not force and repo.git.git("diff", "--quiet", "--", ppath, check=False).returncode != 0:
+            if not force and repo.git.differs_from_index(ppath):
                 raise UsageError(f"{ppath} has changes that are not staged; not removing it",
                                  f"stage them (`git add {ppath}`) or discard them (`git restore {ppath}`), "
                                  f"or pass --force")
-            repo.git.git("rm", "-q", "-f", "--", ppath)
+            repo.git.remove(ppath)
         deleted = present and not keep
         if deleted:
             _delete(repo, art)
@@ -258,24 +257,11 @@ def ensure_rules(repo: "Repo", arts: list[str]) -> list[str]:
     return _stage(repo, list(dict.fromkeys(changed)))
 
 
-def staged_removals(repo: "Repo", against: str) -> dict[str, str]:
-    """Pointer path -> blob sha of the pointers the commit being made removes."""
-    out = repo.git.git("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=D", against,
-                       "--", "*" + pointer_mod.SUFFIX).stdout
-    fields = out.split(b"\0")
-    removed = {}
-    for meta, raw_path in zip(fields[0::2], fields[1::2]):
-        parts = meta.decode().lstrip(":").split()
-        if len(parts) >= 5:
-            removed[raw_path.decode("utf-8", "surrogateescape")] = parts[2]
-    return removed
-
-
-def follow_staged(repo: "Repo", added: list[tuple[str, str]], against: str) -> FollowReport:
+def follow_staged(repo: "Repo", added: list[tuple[str, str]]) -> FollowReport:
     """pre-commit: a pointer staged as removed and one staged as added with the same model is a move
     (`git mv`); its bytes and ignore rule follow. A removal alone leaves an orphan, said once here."""
     report = FollowReport()
-    removed = staged_removals(repo, against)
+    removed = repo.git.staged_removals("*" + pointer_mod.SUFFIX)
     if not removed:
         return report
     by_blob: dict[str, str] = {}
