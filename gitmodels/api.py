@@ -279,7 +279,7 @@ def pull(*, remote: str | None = None, force: bool = False, repo: Repo | None = 
 
 
 def status(paths: Iterable[str] | None = None, *, remote: str | bool | None = None, repo: Repo | None = None):
-    """One ModelStatus per model: `state` is a name of gitmodels.repo.STATES; `pushed` is None unless `remote`.
+    """One ModelStatus per model: `state` is a name of gitmodels.workspace.status.STATES; `pushed` is None unless `remote`.
 
     Lets a script check, before it trains or ships, that every model matches
     its pointer (and with `remote`, that teammates can fetch it).

@@ -10,29 +10,16 @@ from gitmodels.storage import pointer as pointer_mod
 from gitmodels.config import Config
 from gitmodels.errors import (BadPointer, CorruptObject, GitModelsError, ModelNotFound, NoRemote, ObjectMissing, PathError, RemoteError, SizeMismatch, UnsavedChanges)
 from gitmodels.git.repo import GitRepo
-from gitmodels.storage.hashing import prefixed
 from gitmodels.storage.locking import repo_lock
 from gitmodels.storage.pointer import Pointer, extra_objects
 from gitmodels.progress import Bar, wanted
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
 from gitmodels.sync.queue import TransferQueue, TransferResult
-from gitmodels.sync.transfer import manifest_entries
+from gitmodels.storage.manifest import manifest_entries
 from gitmodels.workspace import restore as restore_mod
 from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, Scanned, Workspace
-
-# The one table of status states: the name is ModelStatus.state and `status --json`'s "state"; the label is
-# what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
-STATES = {
-    "up-to-date": "up to date",
-    "stale": "stale (run `gitmodels checkout`)",
-    "modified": "modified (run `gitmodels add` to save, `gitmodels checkout --force` to discard)",
-    "missing": "missing from workspace (run `gitmodels checkout`)",
-    "not-in-cache": "not in cache (run `gitmodels fetch`)",
-    "bad-pointer": "unreadable pointer",
-    "orphaned": "orphaned (pointer removed; `gitmodels rm PATH` deletes it)",
-}
-
+from gitmodels.workspace.status import STATES, ModelStatus  # noqa: F401 - part of the library API
 
 @dataclasses.dataclass
 class AddResult:
@@ -42,27 +29,6 @@ class AddResult:
     size: int
     kind: str
     changed: bool
-
-
-@dataclasses.dataclass
-class ModelStatus:
-    path: str
-    pointer_path: str
-    state: str                # a name in STATES
-    oid: str | None = None
-    size: int | None = None
-    kind: str | None = None
-    in_cache: bool = False
-    pushed: bool | None = None  # None: the remote was not checked (or the pointer is unreadable)
-    error: str | None = None
-
-    def to_json(self, remote_checked: bool = False) -> dict:
-        """The `status --json` entry: `pushed` only when the remote was checked (docs/json.md)."""
-        out = dataclasses.asdict(self)
-        out["oid"] = prefixed(self.oid)
-        if not remote_checked:
-            del out["pushed"]
-        return out
 
 
 def _model_of_key(key: str) -> str:

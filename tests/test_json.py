@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodels.repo import STATES
+from gitmodels.workspace.status import STATES
 from tests.gitutil import add_model, git, gitmodels, model_bytes
 from tests.requires import require_module
 

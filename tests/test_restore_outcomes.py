@@ -18,7 +18,7 @@ from gitmodels.errors import (
     UnsavedChanges,
 )
 from gitmodels.remotes.base import KeyNotFound
-from gitmodels.sync.transfer import TransferResult
+from gitmodels.sync.queue import TransferResult
 from gitmodels.workspace import report
 from gitmodels.workspace.restore import (
     CheckoutResult,

@@ -1,6 +1,6 @@
 import click
 
-from gitmodels.repo import STATES
+from gitmodels.workspace.status import STATES
 from gitmodels.hooks.worktree_sync import sparse_summary
 from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 

@@ -108,7 +108,7 @@ def pushed_pointers(repo: "Repo", remote_name: str, lines: Iterable[str],
 
 def _owners(repo: "Repo", found: dict[tuple[str, str], tuple[Pointer, str]]) -> dict[str, str]:
     """oid -> model path, for the objects a push moves (a directory's files included)."""
-    from gitmodels.sync.transfer import manifest_entries
+    from gitmodels.storage.manifest import manifest_entries
 
     owners: dict[str, str] = {}
     for (oid, _kind), (ptr, art) in found.items():

@@ -107,3 +107,9 @@ def parse(data: bytes, where: str = "manifest") -> Manifest:
         check_relpath(entry.path, where)
         entries.append(entry)
     return build(entries)
+
+
+def manifest_entries(store, oid: str) -> list[Entry]:
+    """The entries of the cached manifest `oid` of `store` (BadManifest when it is not one): what a push,
+    fetch or checkout of a directory model moves besides the manifest itself."""
+    return list(parse(store.read_bytes(oid), f"manifest {oid[:12]}").entries)

@@ -22,7 +22,7 @@ from gitmodels.storage.pointer import Pointer
 from gitmodels.workspace.spares import Spares
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
-from gitmodels.sync.transfer import TransferResult
+from gitmodels.sync.queue import TransferResult
 
 Progress = Callable[[int], None]
 SizeCheck = Callable[[int, "int | None"], None]  # (size, files) of the bytes about to be used; raises if wrong
