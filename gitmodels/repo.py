@@ -19,7 +19,7 @@ from gitmodels.sync.queue import TransferQueue, TransferResult
 from gitmodels.storage.manifest import manifest_entries
 from gitmodels.workspace import restore as restore_mod
 from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, Scanned, Workspace
-from gitmodels.workspace.status import STATES, ModelStatus  # noqa: F401 - part of the library API
+from gitmodels.workspace.status import ModelStatus
 
 @dataclasses.dataclass
 class AddResult:
