@@ -29,7 +29,7 @@ from gitmodels.chunking.cdc import (CHUNKER, ChunkerUnavailable, ChunkList, Dedu
 from gitmodels.chunking.download import DownloadStats, download_object
 from gitmodels.storage.objects import pack_key, recipe_key
 from gitmodels.chunking.formats import Recipe
-from gitmodels.chunking.maintenance import (GcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes, referenced_packs, remote_stats, verify_pack, verify_remote)
+from gitmodels.chunking.maintenance import (ChunkGcPlan, PackReport, RemoteReport, RemoteStats, apply_gc, plan_gc, read_recipes, referenced_packs, remote_stats, verify_pack, verify_remote)
 from gitmodels.chunking.remote import SyncResult, remote_has_object, remote_has_objects, sync_remote
 from gitmodels.chunking.index import open_index
 from gitmodels.chunking.upload import UploadStats, upload_object
@@ -72,7 +72,7 @@ def forget_remote(backend, state_dir: str | os.PathLike) -> None:
 
 __all__ = [
     "CHUNKER", "ChunkList", "ChunkerUnavailable", "DedupUnavailable", "DownloadStats",
-    "FileScan", "GcPlan", "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats",
+    "FileScan", "ChunkGcPlan", "PackReport", "Recipe", "RemoteReport", "RemoteStats", "SyncResult", "UploadStats",
     "apply_gc", "available", "download_object", "forget_local_object", "forget_remote", "index_local_object",
     "pack_key", "plan_gc", "read_recipes", "recipe_key", "referenced_packs", "remote_has_object",
     "remote_has_objects", "remote_stats", "scan_file", "sync_remote", "unavailable_reason",

@@ -53,7 +53,7 @@ def _resolve_each(backend: Backend, recipes: list, jobs: int) -> list:
 
 
 @dataclasses.dataclass(frozen=True)
-class GcPlan:
+class ChunkGcPlan:
     recipes: tuple[str, ...]  # oids whose recipes go
     packs: tuple[str, ...]  # packs no kept recipe reads
     bytes_freed: int
@@ -61,7 +61,7 @@ class GcPlan:
 
 
 def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8, *, recipes: Mapping[str, int] | None = None,
-            packs: Mapping[str, int] | None = None) -> GcPlan:
+            packs: Mapping[str, int] | None = None) -> ChunkGcPlan:
     """What to delete so that only the chunked objects in `keep_oids` remain.
 
     A pack goes when no kept recipe reads any chunk of it. A damaged kept
@@ -75,10 +75,10 @@ def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8, *, recipe
     used = referenced_packs(backend, [o for o in recipes if o in keep], jobs)
     drop_packs = sorted(p for p in packs if p not in used)
     freed = sum(recipes[o] for o in drop_recipes) + sum(packs[p] for p in drop_packs)
-    return GcPlan(tuple(drop_recipes), tuple(drop_packs), freed, len(packs) - len(drop_packs))
+    return ChunkGcPlan(tuple(drop_recipes), tuple(drop_packs), freed, len(packs) - len(drop_packs))
 
 
-def apply_gc(backend: Backend, plan: GcPlan, state_dir: str | os.PathLike | None = None) -> None:
+def apply_gc(backend: Backend, plan: ChunkGcPlan, state_dir: str | os.PathLike | None = None) -> None:
     """Delete what `plan_gc` chose: recipes first (so none ever names a deleted pack), then packs.
 
     A push that races with this re-checks its packs after writing its recipe
