@@ -121,6 +121,8 @@ def test_sparse_checkout_skips_then_restores(world, alice):
         out = gitmodels(alice, *args)  # exits 0: nothing to restore, no hint naming a failing command
         assert "1 model outside the sparse checkout was skipped" in out.stderr, out.output
         assert "git checkout --" not in out.output
+        assert "gitmodels add" not in out.output  # the model is not missing from the repository
+    assert "no models in this sparse checkout" in gitmodels(alice, "status").stdout
     git(alice, "sparse-checkout", "add", "models")
     assert_in_step(alice, V2)
     git(alice, "sparse-checkout", "set", "src")

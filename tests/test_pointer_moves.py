@@ -52,6 +52,26 @@ def test_git_mv_and_commit_moves_the_model_and_its_ignore_rule(alice):
     assert states(alice) == {"models/n.bin": "up-to-date"}
 
 
+def test_reverting_a_committed_git_mv_moves_the_model_back(alice):
+    """The move happened in pre-commit, outside post-index-change's record: a later revert (which only
+    post-index-change sees) must still find the pointer renamed and put the model back at the old path."""
+    git(alice, "mv", "models/m.bin.gitmodel", "models/n.bin.gitmodel")
+    git(alice, "commit", "-q", "-m", "rename")
+    git(alice, "revert", "--no-edit", "HEAD")
+    assert (alice / "models" / "m.bin").read_bytes() == V1
+    assert not (alice / "models" / "n.bin").exists()
+    assert porcelain(alice) == []
+    assert states(alice) == {"models/m.bin": "up-to-date"}
+
+
+def test_gitmodels_mv_then_git_reset_hard_puts_the_model_back(alice):
+    gitmodels(alice, "mv", "models/m.bin", "models/n.bin")
+    git(alice, "reset", "-q", "--hard")
+    assert (alice / "models" / "m.bin").read_bytes() == V1
+    assert not (alice / "models" / "n.bin").exists()
+    assert states(alice) == {"models/m.bin": "up-to-date"}
+
+
 def test_git_mv_then_gitmodels_checkout_puts_the_model_at_the_new_path(alice):
     git(alice, "mv", "models/m.bin.gitmodel", "models/n.bin.gitmodel")
     out = gitmodels(alice, "checkout")

@@ -1,6 +1,6 @@
 import click
 
-from gitmodels.hooks.worktree_sync import sparse_summary
+from gitmodels.workspace.report import sparse_summary
 from gitmodels.cli.common import open_repo, progress_option, remote_option
 
 

@@ -1,7 +1,7 @@
 import click
 
 from gitmodels.workspace.status import STATES
-from gitmodels.hooks.worktree_sync import sparse_summary
+from gitmodels.workspace.report import sparse_summary
 from gitmodels.cli.common import emit_json, human_bytes, json_option, open_repo, table
 
 
@@ -26,6 +26,9 @@ def status(paths, check_remote, remote_name, as_json):
     if as_json:
         emit_json({**({"remote": checked} if check_remote else {}),
                    "models": [s.to_json(remote_checked=check_remote) for s in results]})
+        return
+    if not results and repo.sparse_skipped:
+        click.echo("no models in this sparse checkout (`git sparse-checkout add PATH` brings one in)")
         return
     if not results:
         click.echo("no models tracked (add one with `gitmodels add PATH`)")

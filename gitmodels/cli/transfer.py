@@ -2,7 +2,7 @@ import click
 
 from gitmodels.credentials import mask_text
 from gitmodels.errors import GitModelsError
-from gitmodels.hooks.worktree_sync import sparse_summary
+from gitmodels.workspace.report import sparse_summary
 from gitmodels.cli.common import human_bytes, jobs_option, open_repo, progress_option, remote_option
 
 scope = [

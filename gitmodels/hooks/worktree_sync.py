@@ -19,15 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitmodels.hooks import HookReport, _merge
+from gitmodels.workspace.report import sparse_summary
 from gitmodels.workspace.synced import PATTERN, read_index, read_record, remember
 
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
-
-def sparse_summary(count: int) -> str:
-    return (f"{count} model{'s' if count != 1 else ''} outside the sparse checkout "
-            f"{'were' if count != 1 else 'was'} skipped")
-
 
 def post_index_change(repo: "Repo", workdir_flag: str = "1", skipworktree_flag: str = "0") -> HookReport:
     """Restore the models whose pointers changed since the record, by post-checkout's rules, and remove

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from gitmodels.errors import GitModelsError, ModelNotFound, PathError, UnsavedChanges, UsageError
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.storage.hashing import prefixed
-from gitmodels.workspace import ignore
+from gitmodels.workspace import ignore, synced
 
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
@@ -183,6 +183,7 @@ def move(repo: "Repo", src: str, dst: str) -> MoveResult:
             raise
         staged = _stage(repo, _move_rule(repo, src_art, dst_art))
         repo.state.flush()
+    synced.remember(repo)
     return MoveResult(src_art, dst_art, src_ptr, dst_ptr, moved, staged)
 
 
@@ -222,6 +223,7 @@ def remove(repo: "Repo", path: str, *, keep: bool = False, force: bool = False) 
         changed = ignore.remove_rule(repo.root, art)
         staged = _stage(repo, [changed] if changed else [])
         repo.state.flush()
+    synced.remember(repo)
     return RemoveResult(art, ppath, scanned.oid if scanned is not None else None, tracked, deleted, staged)
 
 
@@ -297,6 +299,8 @@ def follow_staged(repo: "Repo", added: list[tuple[str, str]]) -> FollowReport:
     else:
         _stage(repo, changed)
     report.changed = changed
+    if report.info or report.warnings:
+        synced.remember(repo)  # the working tree matches the index being committed: later rewrites compare with it
     return report
 
 

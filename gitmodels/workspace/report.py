@@ -61,3 +61,8 @@ def bad_pointer_line(ppath: str, exc: GitModelsError) -> str:
     """The warning for a pointer file the hooks could not read, so its model was left alone."""
     hint = getattr(exc, "hint", "")
     return f"{exc}; its model was not restored" + (f" ({hint})" if hint else "")
+
+
+def sparse_summary(count: int) -> str:
+    return (f"{count} model{'s' if count != 1 else ''} outside the sparse checkout "
+            f"{'were' if count != 1 else 'was'} skipped")
