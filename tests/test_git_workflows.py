@@ -131,6 +131,20 @@ def test_sparse_checkout_skips_then_restores(world, alice):
     assert_in_step(alice, V2)
 
 
+def test_first_sparse_checkout_of_a_clone_that_has_a_record_is_followed(alice):
+    """The first `git sparse-checkout set` runs post-index-change while `.git/info/sparse-checkout` is still
+    a lock file: the hook must compare then too, or it keeps the record of the full checkout and the
+    later `disable` looks like nothing changed."""
+    git(alice, "checkout", "-q", "HEAD~1")
+    git(alice, "checkout", "-q", "-")  # post-checkout writes the record of what the working tree matches
+    assert_in_step(alice, V2)
+    assert not (alice / ".git" / "info" / "sparse-checkout").exists()
+    git(alice, "sparse-checkout", "set", "src")
+    assert not (alice / MODEL).exists()
+    git(alice, "sparse-checkout", "disable")
+    assert_in_step(alice, V2)
+
+
 def test_unsaved_model_is_kept_through_reset_hard(alice):
     (alice / MODEL).write_bytes(b"retrained, never added")
     out = git(alice, "reset", "--hard", "HEAD~1")
