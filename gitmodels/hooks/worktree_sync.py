@@ -41,11 +41,31 @@ def post_index_change(repo: "Repo", workdir_flag: str = "1", skipworktree_flag: 
         gone = {p: (blob, None) for p, blob in last.items() if p not in state.in_tree and blob}
         changes = {p: (last.get(p), blob or None) for p, blob in state.in_tree.items()
                    if (last.get(p) != blob or p in dirty) and blob}
+        renames = _renames(gone, changes)
+        if renames:
+            from gitmodels.workspace import moves
+
+            followed = moves.follow_renames(repo, renames)
+            report.info.extend(followed.info)
+            report.warnings.extend(followed.warnings)
+            for old, new, _blob in renames:
+                gone.pop(old, None)
+                changes.pop(new, None)
         _merge(report, events._apply_changes(repo, {**gone, **changes}))
     if state.outside:
         report.info.append(sparse_summary(len(state.outside)))
     remember(repo, state)
     return report
+
+
+def _renames(gone: dict[str, tuple], added: dict[str, tuple]) -> list[tuple[str, str, str]]:
+    """(old, new, blob): a pointer gone from one path and new at another with the same blob is a move."""
+    by_blob = {old_blob: p for p, (old_blob, _new) in sorted(gone.items())}
+    pairs = []
+    for p, (before, blob) in sorted(added.items()):
+        if before is None and blob in by_blob:
+            pairs.append((by_blob.pop(blob), p, blob))
+    return pairs
 
 
 def _dirty_pointers(repo: "Repo") -> list[str]:

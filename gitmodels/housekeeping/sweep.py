@@ -132,7 +132,7 @@ class RemoteListing:
 
     @classmethod
     def read(cls, backend) -> "RemoteListing":
-        from gitmodels.chunking.formats import oid_from_recipe_key, pack_id_from_key
+        from gitmodels.storage.objects import oid_from_recipe_key, pack_id_from_key
 
         out = cls()
         for key, size in backend.list(""):

@@ -304,6 +304,25 @@ def follow_staged(repo: "Repo", added: list[tuple[str, str]]) -> FollowReport:
     return report
 
 
+def follow_renames(repo: "Repo", pairs: list[tuple[str, str, str]]) -> FollowReport:
+    """post-index-change: pointers the index renamed (old path, new path, blob) since the working tree
+    last matched it; bytes and ignore rule follow as at a commit. What changes in a tracked .gitignore is
+    left for the user to commit (the index is git's, in the middle of its command)."""
+    report = FollowReport()
+    for old_ppath, new_ppath, blob in pairs:
+        try:
+            ptr = pointer_mod.parse(repo.git.blob(blob), new_ppath)
+        except GitModelsError:
+            continue
+        _follow_one(repo, pointer_mod.artifact_path_for(old_ppath), pointer_mod.artifact_path_for(new_ppath),
+                    ptr, report)
+    report.changed = [gi for gi in dict.fromkeys(report.changed) if repo.git.differs_from_index(gi)]
+    if report.changed:
+        report.info.append(f"the ignore rules moved in {', '.join(report.changed)}: commit them "
+                           f"(`git add` them first)")
+    return report
+
+
 def _partial_commit() -> bool:
     """Is this pre-commit running for `git commit PATH...` (git's temporary index `next-index-<pid>.lock`)?"""
     return os.path.basename(os.environ.get("GIT_INDEX_FILE", "")).startswith("next-index-")
