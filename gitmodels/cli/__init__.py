@@ -23,6 +23,7 @@ COMMANDS = {
     "push": "transfer:push", "fetch": "transfer:fetch", "pull": "transfer:pull",
     "ls": "ls", "remote": "remote", "show": "history:show", "log": "history:log", "diff": "history:diff",
     "get": "history:get", "gc": "housekeeping:gc", "fsck": "housekeeping:fsck", "stats": "housekeeping:stats",
+    "whereis": "whereis",
     "trust": "trust", "import": "registry:import_", "update": "registry:update", "alias": "registry:alias",
     "registry": "registry:registry",
     "ui": "ui", "report": "ui:report",
