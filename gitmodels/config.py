@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "chunk_threshold": 8 * 1024 * 1024,
         "fsync": True,
         "spare_limit": 8 * 1024 ** 3,  # bytes of replaced workspace copies kept for switching back; 0: none
+        "numcopies": 1,              # local gc keeps an object history uses until this many remotes hold it
     },
     "hooks": {
         "auto_push": True,           # pre-push uploads models

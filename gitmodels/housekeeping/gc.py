@@ -192,14 +192,13 @@ def _plan(repo, session: _Remote, all_commits: bool, skip_unknown: bool, min_age
             missing = set(at_risk)
             if transfer is not None:
                 out.checked_remote = session.name
-                if listing is not None:
-                    missing -= listing.has(at_risk)
-                else:
-                    try:
-                        missing = transfer.remote_missing(at_risk, trust_known=False)
-                    except RemoteError as exc:
-                        out.warnings.append(f"model remote {session.name} unreachable ({exc}); keeping every "
-                                            f"object old commits use")
+                # numcopies (docs/config.md): the last copies go only when that many remotes hold the object.
+                from gitmodels.housekeeping.whereis import remote_copies
+
+                numcopies = repo.config.get_int("core", "numcopies")
+                copies = remote_copies(repo, at_risk, numcopies, session.name,
+                                       {session.name: listing if listing is not None else transfer}, out.warnings)
+                missing = {o for o in at_risk if copies[o] < numcopies}
             elif offline:
                 out.warnings.append("offline: keeping every object old commits use")
             else:

@@ -216,7 +216,8 @@ def whereis(repo, paths: Iterable[str] | None = None, rev: str | None = None,
 def remote_copies(repo, oids: Iterable[str], numcopies: int, first: str | None = None,
                   listing_of: dict | None = None, warnings: list[str] | None = None) -> dict[str, int]:
     """oid -> how many configured remotes hold it, counting up to `numcopies` (remotes are asked only while
-    some oid still has fewer). `first`: the remote already listed (`listing_of[first]`: its RemoteListing)."""
+    some oid still has fewer). `first`: the remote to ask first; `listing_of[name]`: that remote's
+    RemoteListing, or its open TransferQueue, when the caller has one."""
     oids = list(dict.fromkeys(oids))
     count = {o: 0 for o in oids}
     if numcopies <= 0 or not oids:
@@ -230,8 +231,15 @@ def remote_copies(repo, oids: Iterable[str], numcopies: int, first: str | None =
         if not short:
             break
         listing = (listing_of or {}).get(name)
-        if listing is not None:
+        if listing is not None and hasattr(listing, "has"):
             held = listing.has(short)
+        elif listing is not None:  # the caller's open transfer queue of that remote
+            try:
+                held = set(short) - listing.remote_missing(short, trust_known=False)
+            except RemoteError as exc:
+                if warnings is not None:
+                    warnings.append(f"model remote {name} unreachable ({exc}); not counting its copies")
+                continue
         else:
             try:
                 _, transfer = repo.open_transfer(name)
