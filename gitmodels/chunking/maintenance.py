@@ -56,15 +56,24 @@ def _resolve_each(backend: Backend, recipes: list, jobs: int) -> list:
 class ChunkGcPlan:
     recipes: tuple[str, ...]  # oids whose recipes go
     packs: tuple[str, ...]  # packs no kept recipe reads
-    bytes_freed: int
+    bytes_freed: int  # recipes and packs deleted
     packs_kept: int
+    repack: tuple[str, ...] = ()  # kept packs that hold chunks no kept recipe reads: rewritten without them
+    repack_freed: int = 0  # what repacking saves besides (from the kept recipes' chunks)
+    bytes_before: int = 0  # packs and recipes stored before this gc
+    listed: tuple[str, ...] = ()  # every recipe listed when planning (those not in `recipes` stay)
+
+    @property
+    def bytes_after(self) -> int:
+        return self.bytes_before - self.bytes_freed - self.repack_freed
 
 
 def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8, *, recipes: Mapping[str, int] | None = None,
             packs: Mapping[str, int] | None = None) -> ChunkGcPlan:
     """What to delete so that only the chunked objects in `keep_oids` remain.
 
-    A pack goes when no kept recipe reads any chunk of it. A damaged kept
+    A pack goes when no kept recipe reads any chunk of it; a pack kept
+    recipes read only in part is repacked (`repack`). A damaged kept
     recipe stops the plan (CorruptObject): what it references is unknown.
     `recipes` / `packs`: the caller's listing (gc lists the remote once), else listed here.
     """
@@ -72,25 +81,201 @@ def plan_gc(backend: Backend, keep_oids: Iterable[str], jobs: int = 8, *, recipe
     recipes = list_recipes(backend) if recipes is None else recipes
     packs = list_packs(backend) if packs is None else packs
     drop_recipes = sorted(o for o in recipes if o not in keep)
-    used = referenced_packs(backend, [o for o in recipes if o in keep], jobs)
+    kept = read_recipes(backend, [o for o in recipes if o in keep], jobs, resolve=False)
+    used: dict[str, set[str]] = {}
+    for oid, recipe in kept.items():
+        for pack_id in recipe.pack_ids:
+            used.setdefault(pack_id, set()).add(oid)
     drop_packs = sorted(p for p in packs if p not in used)
+    repack, saved = _repack_candidates(backend, _resolve_each(backend, list(kept.values()), jobs),
+                                       {p: packs[p] for p in packs if p in used}, jobs)
     freed = sum(recipes[o] for o in drop_recipes) + sum(packs[p] for p in drop_packs)
-    return ChunkGcPlan(tuple(drop_recipes), tuple(drop_packs), freed, len(packs) - len(drop_packs))
+    return ChunkGcPlan(tuple(drop_recipes), tuple(drop_packs), freed, len(packs) - len(drop_packs),
+                       tuple(repack), saved, sum(recipes.values()) + sum(packs.values()), tuple(sorted(recipes)))
 
 
-def apply_gc(backend: Backend, plan: ChunkGcPlan, state_dir: str | os.PathLike | None = None) -> None:
-    """Delete what `plan_gc` chose: recipes first (so none ever names a deleted pack), then packs.
+def _chunks_used(recipes: Iterable) -> tuple[dict[str, set[int]], set[str]]:
+    """(pack id -> offsets of the chunks resolved recipes read, packs an unresolvable recipe reads)."""
+    used: dict[str, set[int]] = {}
+    unknown: set[str] = set()
+    for recipe in recipes:
+        if isinstance(recipe, RecipeRuns):
+            unknown.update(recipe.pack_ids)
+            continue
+        for c in recipe.chunks:
+            used.setdefault(c.pack_id, set()).add(c.offset)
+    return used, unknown
 
-    A push that races with this re-checks its packs after writing its recipe
-    and sends any that vanished again.
+
+def _repack_candidates(backend: Backend, kept: list, packs: Mapping[str, int], jobs: int) -> tuple[list[str], int]:
+    """Kept packs holding chunks no kept recipe reads, and the bytes rewriting them without those saves."""
+    used, unknown = _chunks_used(kept)
+    todo = [p for p in packs if p in used and p not in unknown]
+    try:
+        indexes = pack_indexes(backend, todo, jobs=jobs)
+    except (CorruptObject, ObjectMissing):
+        return [], 0  # fsck's business; repack only what reads cleanly
+    out, saved = [], 0
+    for pack_id in sorted(todo):
+        unused = [e for e in indexes[pack_id] if e.offset not in used[pack_id]]
+        if unused:
+            out.append(pack_id)
+            saved += sum(e.length for e in unused) + len(unused) * formats.PACK_ENTRY_SIZE
+    return out, saved
+
+
+@dataclasses.dataclass(frozen=True)
+class RepackResult:
+    packs: dict[str, str]  # old pack id -> its new pack id (absent: nothing kept read it, deleted)
+    recipes: tuple[str, ...]  # oids whose recipes were rewritten to read the new packs
+    bytes_before: int  # of the old packs
+    bytes_after: int  # of the new packs
+
+
+def repack(backend: Backend, pack_ids: Iterable[str], readers: Mapping[str, Recipe | RecipeRuns],
+           state_dir: str | os.PathLike | None = None, jobs: int = 8) -> RepackResult:
+    """Rewrite each pack without the chunks no recipe in `readers` reads, then delete the old pack.
+
+    Order, so that no reader ever names a missing chunk: the new pack is
+    written and its index read back, every reader's recipe is rewritten to
+    the new pack and read back, and only then is the old pack deleted. A pack
+    read by a recipe that cannot be resolved, or whose chunks do not verify,
+    is left as it is. The same chunks always make the same pack (same name),
+    so two gcs repacking at once agree.
+    """
+    readers = dict(zip(readers, _resolve_each(backend, list(readers.values()), jobs)))
+    used, unknown = _chunks_used(readers.values())
+    state = open_index(state_dir) if state_dir is not None else None
+    moved: dict[str, str] = {}
+    places: dict[tuple[str, int], tuple[str, int]] = {}  # (old pack, offset) -> (new pack, offset)
+    new_indexes: dict[str, list[formats.PackEntry]] = {}
+    before = after = 0
+    for pack_id in dict.fromkeys(pack_ids):
+        if pack_id in unknown:
+            continue
+        try:
+            entries = pack_indexes(backend, [pack_id], jobs=1)[pack_id]
+        except (CorruptObject, ObjectMissing):
+            continue
+        keep = [e for e in entries if e.offset in used.get(pack_id, ())]
+        if len(keep) == len(entries):
+            continue
+        old_size = backend.stat(pack_key(pack_id)) or 0
+        if not keep:  # no reader left: goes whole, as plan_gc's packs
+            backend.delete(pack_key(pack_id))
+            moved[pack_id] = ""
+            before += old_size
+            continue
+        new_id, new_entries, new_size = _write_pack(backend, state, pack_id, keep)
+        for old, new in zip(keep, new_entries):
+            places[(pack_id, old.offset)] = (new_id, new.offset)
+        new_indexes[new_id] = new_entries
+        moved[pack_id] = new_id
+        before += old_size
+        after += new_size
+    rewritten = []
+    if places:
+        for oid, recipe in readers.items():
+            if isinstance(recipe, RecipeRuns) or not any((c.pack_id, c.offset) in places for c in recipe.chunks):
+                continue
+            chunks = tuple(formats.RecipeChunk(c.chunk_id, c.length, *places.get((c.pack_id, c.offset),
+                                                                                 (c.pack_id, c.offset)))
+                           for c in recipe.chunks)
+            _write_recipe(backend, state, Recipe(oid, recipe.size, chunks), new_indexes, jobs)
+            rewritten.append(oid)
+    for old, new in moved.items():
+        if new:
+            backend.delete(pack_key(old))
+    if state is not None and moved:
+        state.forget_packs(state.remote_id(backend.url), list(moved))
+    return RepackResult({o: n for o, n in moved.items() if n}, tuple(rewritten), before, after)
+
+
+def _write_pack(backend: Backend, state, pack_id: str, keep: list) -> tuple[str, list, int]:
+    """A new pack of the `keep` entries of `pack_id`, each chunk checked against its id; read back."""
+    src, dst = _tmp_path(state, "repack-src"), _tmp_path(state, "repack")
+    try:
+        backend.download(pack_key(pack_id), src)
+        entries, pos = [], formats.PACK_HEADER_SIZE
+        with open(src, "rb") as f, open(dst, "wb") as out:
+            out.write(formats.pack_header())
+            for e in keep:
+                data = os.pread(f.fileno(), e.length, e.offset)
+                if hashlib.sha256(data).digest() != e.chunk_id:
+                    raise CorruptObject(f"chunk {e.chunk_id.hex()} of {pack_key(pack_id)} on {backend.describe()} "
+                                        "is damaged; not repacking it", "run `gitmodels fsck --remote`")
+                out.write(data)
+                entries.append(formats.PackEntry(e.chunk_id, pos, e.length))
+                pos += e.length
+            trailer = formats.encode_pack_trailer(entries, pos)
+            out.write(trailer)
+        new_id = formats.pack_id_of(trailer)
+        size = pos + len(trailer)
+        backend.upload(pack_key(new_id), dst, size, movable=True)
+        from gitmodels.chunking.remote import read_pack_index
+
+        if read_pack_index(backend, new_id) != entries:
+            raise CorruptObject(f"the repacked {pack_key(new_id)} does not read back as written; the old pack stays")
+        if state is not None:
+            state.add_pack(state.remote_id(backend.url), new_id, size, [(e.chunk_id, e.offset, e.length)
+                                                                        for e in entries])
+        return new_id, entries, size
+    finally:
+        for path in (src, dst):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def _write_recipe(backend: Backend, state, recipe: Recipe, new_indexes: dict, jobs: int) -> None:
+    """Overwrite `recipe.oid`'s recipe with `recipe` (version 2), then check it resolves to the same chunks."""
+    others = [p for p in recipe.pack_ids if p not in new_indexes]
+    indexes = {**pack_indexes(backend, others, recipe.oid, jobs), **new_indexes}
+    where = {p: {e.offset: i for i, e in enumerate(entries)} for p, entries in indexes.items()}
+    blob = recipe.encode_runs(lambda p, offset: where[p][offset])
+    tmp = _tmp_path(state, "recipe")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        backend.upload(recipe_key(recipe.oid), tmp, len(blob))
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    found = fetch_recipe(backend, recipe.oid, resolve=True)
+    if found is None or found[0].chunks != recipe.chunks:
+        raise CorruptObject(f"the rewritten recipe of {recipe.oid} does not read back as written; "
+                            "the old packs stay")
+
+
+def apply_gc(backend: Backend, plan: ChunkGcPlan, state_dir: str | os.PathLike | None = None,
+             jobs: int = 8) -> int:
+    """Delete what `plan_gc` chose: recipes first (so none ever names a deleted pack), then repack what kept
+    recipes read in part, then delete the packs no kept recipe reads. Returns the bytes repacking freed
+    (the deletions free `plan.bytes_freed`).
+
+    The recipes that stay are read again here (not taken from the plan), so a
+    recipe kept since planning keeps every chunk it reads. A push that races
+    with this re-checks its packs after writing its recipe and sends any that
+    vanished again.
     """
     for oid in plan.recipes:
         backend.delete(recipe_key(oid))
+    dropped = set(plan.recipes)
+    stays = [o for o in plan.listed if o not in dropped]
+    result = None
+    if plan.repack:
+        readers = {o: r for o, r in read_recipes(backend, stays, jobs, resolve=False).items()
+                   if set(r.pack_ids) & set(plan.repack)}
+        result = repack(backend, plan.repack, readers, state_dir, jobs)
     for pack_id in plan.packs:
         backend.delete(pack_key(pack_id))
     if state_dir is not None and plan.packs:
         state = open_index(state_dir)
         state.forget_packs(state.remote_id(backend.url), plan.packs)
+    return result.bytes_before - result.bytes_after if result is not None else 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,6 +48,12 @@ def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
         if r.chunks is not None and (r.chunks.recipes or r.chunks.packs):
             click.echo(f"          (of which {len(r.chunks.recipes)} chunk recipe(s) and {len(r.chunks.packs)} "
                        f"pack(s) no kept model reads)")
+        if r.chunks is not None and r.chunks.repack:
+            click.echo(f"  repack  {len(r.chunks.repack)} pack(s) kept models read only in part "
+                       f"(saves {human_bytes(r.chunks.repack_freed)})")
+        if r.chunks is not None and r.chunks.bytes_before:
+            click.echo(f"  chunk storage: {human_bytes(r.chunks.bytes_before)} before, "
+                       f"{human_bytes(r.chunks.bytes_after)} after")
         if verbose:
             for oid, size in r.delete.items():
                 click.echo(f"    {oid}  {human_bytes(size)}")

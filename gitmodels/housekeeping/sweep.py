@@ -246,18 +246,18 @@ def delete_from_remote(repo, backend, remote_id: str, rp: RemotePlan, result) ->
         result.remote_deleted += 1
         result.remote_deleted_bytes += size
     chunks = rp.chunks
-    if chunks is not None and (chunks.recipes or chunks.packs):
+    if chunks is not None and (chunks.recipes or chunks.packs or getattr(chunks, "repack", ())):
         from gitmodels import chunking
 
         state_dir = repo.store.chunk_dir
         try:
-            chunking.apply_gc(backend, chunks, state_dir if os.path.isdir(state_dir) else None)
+            repacked = chunking.apply_gc(backend, chunks, state_dir if os.path.isdir(state_dir) else None)
         except RemoteError as exc:
             result.remote_failed.append(("chunks", str(exc)))
         else:
             deleted.extend(chunks.recipes)
             result.remote_deleted += len(chunks.recipes) + len(chunks.packs)
-            result.remote_deleted_bytes += chunks.bytes_freed
+            result.remote_deleted_bytes += chunks.bytes_freed + repacked
     repo.state.remote_forget(remote_id, deleted)
 
 

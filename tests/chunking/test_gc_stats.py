@@ -21,11 +21,13 @@ def test_gc_drops_only_unreferenced_packs(dir_remote, clone_factory):
 
     plan = chunking.plan_gc(dir_remote, [oid_b])
     assert set(plan.recipes) == {oid_a, oid_c}
-    assert set(plan.packs) == only_c  # a's pack also holds b's first half: it stays
-    assert plan.bytes_freed > 6 * MiB
+    assert set(plan.packs) == only_c  # a's pack also holds b's first half: it is repacked without a's second half
+    assert plan.bytes_freed > 6 * MiB and len(plan.repack) >= 1
     before = remote_bytes(dir_remote)
-    chunking.apply_gc(dir_remote, plan, clone.state)
-    assert before - remote_bytes(dir_remote) == plan.bytes_freed
+    repacked = chunking.apply_gc(dir_remote, plan, clone.state)
+    assert repacked == plan.repack_freed > 0
+    assert before - remote_bytes(dir_remote) == plan.bytes_freed + repacked
+    assert remote_bytes(dir_remote) == plan.bytes_after
     assert [k for k, _ in dir_remote.list(RECIPES_PREFIX)] == [chunking.recipe_key(oid_b)]
     assert chunking.verify_remote(dir_remote).ok
 
@@ -58,3 +60,32 @@ def test_stats(dir_remote, clone_factory):
     assert 2 * MiB <= usage[oid_b].unique_bytes < 2.5 * MiB
     only_a = chunking.remote_stats(dir_remote, [oid_a])
     assert only_a.objects == 1 and only_a.per_object[0].unique_bytes == 8 * MiB
+
+
+def test_repack_shrinks_the_remote_by_what_old_versions_alone_used(dir_remote, clone_factory):
+    """Old versions go: the remote then holds what the kept version reads, and nothing it does not."""
+    from gitmodels.chunking.maintenance import remote_stats
+
+    clone = clone_factory()
+    v1 = data(80, 8 * MiB)
+    v2 = v1[:3 * MiB] + data(81, 2 * MiB) + v1[5 * MiB:]  # a fine-tune: 6 MiB shared with v1
+    v3 = v2[:6 * MiB] + data(82, 2 * MiB)  # 6 MiB shared with v2
+    oids = [clone.push(dir_remote, v)[0] for v in (v1, v2, v3)]
+    stats = remote_stats(dir_remote)
+    only_old = sum(u.unique_bytes for u in stats.per_object if u.oid != oids[2])
+    # Chunks v1 and v2 share with each other but not with v3 are used by old versions alone too.
+    kept_chunks = remote_stats(dir_remote, [oids[2]]).chunk_bytes
+    before = remote_bytes(dir_remote)
+    plan = chunking.plan_gc(dir_remote, [oids[2]])
+    chunking.apply_gc(dir_remote, plan, clone.state)
+    after = remote_bytes(dir_remote)
+    print(f"remote bytes {before} -> {after}: freed {before - after}; chunks only old versions used "
+          f"{stats.chunk_bytes - kept_chunks} (of which unique per version {only_old})")
+    overhead = after - kept_chunks  # pack headers, indexes, footers, v3's recipe
+    assert before - after >= stats.chunk_bytes - kept_chunks
+    assert 0 < overhead < 64 * 1024
+    assert chunking.verify_remote(dir_remote).ok
+    assert clone_factory().rebuild(dir_remote, oids[2]) == v3
+    # Nothing is left to repack: a second gc changes nothing.
+    again = chunking.plan_gc(dir_remote, [oids[2]])
+    assert again.repack == () and again.packs == () and again.recipes == ()
