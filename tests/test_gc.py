@@ -212,11 +212,12 @@ def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
     sb.git(work, "push", "-q", "origin", "main")
     recipes = {p.name for p in store.glob("recipes/*/*")}
     assert {v1, v2} <= recipes
-    packs_before = {p.name for p in store.glob("packs/*/*")}
+    pack_bytes = sum(p.stat().st_size for p in store.glob("packs/*/*"))
     out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
     assert out["plan"]["remote"]["chunk_recipes_delete"] == ["sha256:" + v1]
     assert {p.name for p in store.glob("recipes/*/*")} == recipes - {v1}
-    assert {p.name for p in store.glob("packs/*/*")} <= packs_before
+    # v1's pack also holds v2's first half: repacked to that half alone.
+    assert sum(p.stat().st_size for p in store.glob("packs/*/*")) < pack_bytes - 250_000
     fresh = tmp_path / "fresh"
     sb.git(tmp_path, "clone", "-q", "origin.git", str(fresh))
     sb.gm(fresh, "pull")
