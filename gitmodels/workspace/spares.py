@@ -56,7 +56,7 @@ class Spares:
             return False
         try:
             os.chmod(spare, perm)
-            os.replace(spare, dest)
+            fileio.replace(spare, dest)
         except OSError:  # another filesystem, or a race with another checkout: copy instead
             return False
         with self._lock:
@@ -145,7 +145,7 @@ class Spares:
     @staticmethod
     def drop(spare: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(spare)
+            fileio.remove(spare)
 
     def _listing(self) -> list[tuple[int, int, str]]:
         """(ctime_ns, size, path) of every spare."""
