@@ -23,7 +23,7 @@ from gitmodels.storage import features
 from gitmodels.storage.features import FEATURES
 from gitmodels.storage.hashing import BLOCK_SIZE
 from gitmodels.storage.osfiles import (  # noqa: F401  (re-exported: fileio is where callers look)
-    fsync_fd, make_readonly, make_writable, remove, replace, rmtree,
+    fsync_fd, make_readonly, make_writable, pread, preadinto, pwrite, remove, replace, rmtree,
 )
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
@@ -224,7 +224,7 @@ def pread_full(fd: int, buf: memoryview, offset: int) -> int:
     """Fill `buf` from `fd` at `offset` unless the file ends first; returns the bytes read."""
     got = 0
     while got < len(buf):
-        n = os.preadv(fd, [buf[got:]], offset + got)
+        n = preadinto(fd, buf[got:], offset + got)
         if n <= 0:
             break
         got += n
@@ -404,7 +404,7 @@ class StagedDirectFile(DirectFile):
     def pread(self, length: int, offset: int) -> bytes:
         out = bytearray()
         if offset < self.flushed:
-            out += os.pread(self.reader, min(length, self.flushed - offset), offset)
+            out += pread(self.reader, min(length, self.flushed - offset), offset)
         if len(out) < length:
             lo = offset + len(out) - self.flushed
             out += self.stage[lo:min(self.staged, lo + length - len(out))]
@@ -552,5 +552,7 @@ def syncfs(folder: str) -> bool:
                 os.close(fd)
         except (OSError, AttributeError):
             pass
+    if not hasattr(os, "sync"):
+        return False
     os.sync()
     return True

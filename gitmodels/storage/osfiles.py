@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
 
 from gitmodels.errors import FileInUse
@@ -101,3 +102,33 @@ def rmtree(path: str) -> None:
 def make_readonly(path: str) -> None:
     mode = os.stat(path).st_mode
     os.chmod(path, mode & ~0o222)
+
+
+_SEEK_LOCK = threading.Lock()  # the fallbacks below move a shared file offset: one at a time
+
+
+def pread(fd: int, length: int, offset: int) -> bytes:
+    """os.pread where there is one (POSIX); Windows seeks and reads under a lock."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, length)
+
+
+def preadinto(fd: int, view: memoryview, offset: int) -> int:
+    """Read into `view` at `offset` without a copy where os.preadv exists; the bytes read."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = pread(fd, len(view), offset)
+    view[:len(data)] = data
+    return len(data)
+
+
+def pwrite(fd: int, data, offset: int) -> int:
+    """os.pwrite where there is one (POSIX); Windows seeks and writes under a lock."""
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.write(fd, data)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat as statmod
 import threading
 
@@ -172,7 +173,7 @@ class Spares:
 def _low_on_disk(folder: str, size: int) -> bool:
     """Keeping `size` more bytes would leave less than MIN_FREE on the filesystem."""
     try:
-        vfs = os.statvfs(folder)
-    except (OSError, AttributeError):
+        free = shutil.disk_usage(folder).free  # statvfs on POSIX, GetDiskFreeSpaceEx on Windows
+    except OSError:
         return True
-    return vfs.f_bavail * vfs.f_frsize < size + MIN_FREE
+    return free < size + MIN_FREE
