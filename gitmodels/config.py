@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "chunk_threshold": 8 * 1024 * 1024,
         "fsync": True,
         "spare_limit": 8 * 1024 ** 3,  # bytes of replaced workspace copies kept for switching back; 0: none
+        "portable_names": True,      # add refuses paths Windows/macOS cannot check out (docs/platforms.md)
     },
     "hooks": {
         "auto_push": True,           # pre-push uploads models

@@ -393,6 +393,110 @@ def test_pointers_store_slash_paths_even_where_the_separator_is_backslash(monkey
     assert repo.relpath("C:\\work\\models\\encoder\\weights.bin") == "models/encoder/weights.bin"
 
 
+# -- names that break other platforms, refused at add ------------------------------------------------------
+
+@pytest.mark.parametrize("rel,why", [
+    ("models/aux.bin", "'aux.bin' is AUX, a device name Windows reserves"),
+    ("models/CON", "'CON' is CON"),
+    ("models/nul.tar.gz", "'nul.tar.gz' is NUL"),
+    ("models/Com7.pt", "'Com7.pt' is COM7"),
+    ("models/lpt9", "'lpt9' is LPT9"),
+    ("models/LPT\u00b9.bin", "is LPT\u00b9"),
+    ("PRN/model.bin", "'PRN' is PRN"),
+    ("models/model.", "ends in a dot"),
+    ("models/model ", "ends in a space"),
+    ("models/run 1 /m.bin", "'run 1 ' ends in a space"),
+    ("models/a:b.bin", "contains ':'"),
+    ("models/what?.bin", "contains '?'"),
+    ('models/<x>|"y"*.bin', "contains '\"', '*', '<', '>', '|'"),
+    ("models/tab\there.bin", "the control character '\\t'"),
+])
+def test_names_windows_cannot_hold(rel, why):
+    from gitmodels.workspace.names import name_problem
+
+    assert why in name_problem(rel)
+
+
+@pytest.mark.parametrize("rel", ["models/console.bin", "models/auxiliary.pt", "models/com10.bin", "models/lpt0",
+                                 "models/nul_model.bin", "models/.hidden", "models/v1.0/model.bin",
+                                 "models/\u00e9t\u00e9.bin", "models/CONFIG"])
+def test_names_windows_can_hold(rel):
+    from gitmodels.workspace.names import name_problem
+
+    assert name_problem(rel) is None
+
+
+def test_case_clash_names_both_paths():
+    from gitmodels.errors import PathError
+    from gitmodels.workspace.names import check_case
+
+    check_case(["models/a.bin", "models/b.bin"], ["models/a.bin"])  # re-adding the same path is no clash
+    with pytest.raises(PathError, match="models/Model.bin and models/model.bin differ only in case"):
+        check_case(["models/Model.bin"], ["models/model.bin"])
+    with pytest.raises(PathError, match="models/model.bin and models/MODEL.bin"):
+        check_case(["models/MODEL.bin", "models/model.bin"], [])
+
+
+def _cli(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "gitmodels", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def work(tmp_path):
+    repo = tmp_path / "work"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    assert _cli(repo, "init", "--no-hooks", "--remote", str(tmp_path / "remote")).returncode == 0
+    return repo
+
+
+def test_add_refuses_case_clashes_and_reserved_names_in_one_line(work):
+    models = work / "models"
+    models.mkdir()
+    for name in ("Model.bin", "model.bin", "aux.bin"):
+        (models / name).write_bytes(name.encode() * 100)
+    both = _cli(work, "add", "models/Model.bin", "models/model.bin")
+    assert both.returncode != 0
+    first = both.stderr.splitlines()[0]
+    assert first == ("gitmodels: models/model.bin and models/Model.bin differ only in case: "
+                     "on macOS and Windows they are one model")
+    assert "portable_names = false" in both.stderr
+    assert not (models / "Model.bin.gitmodel").exists() and not (models / "model.bin.gitmodel").exists()
+
+    assert _cli(work, "add", "models/Model.bin").returncode == 0  # then the other one, later
+    later = _cli(work, "add", "models/model.bin")
+    assert later.returncode != 0 and "differ only in case" in later.stderr.splitlines()[0]
+
+    aux = _cli(work, "add", "models/aux.bin")
+    assert aux.returncode != 0
+    assert aux.stderr.splitlines()[0] == ("gitmodels: models/aux.bin cannot be checked out on Windows: "
+                                          "'aux.bin' is AUX, a device name Windows reserves (with any extension)")
+
+
+def test_add_refuses_bad_names_inside_a_directory_model(work):
+    enc = work / "models" / "enc"
+    enc.mkdir(parents=True)
+    (enc / "Weights.bin").write_bytes(b"a" * 100)
+    (enc / "weights.bin").write_bytes(b"b" * 100)
+    out = _cli(work, "add", "models/enc")
+    assert out.returncode != 0
+    assert "models/enc/weights.bin and models/enc/Weights.bin differ only in case" in out.stderr.splitlines()[0]
+    assert not (work / "models" / "enc.gitmodel").exists()
+
+
+def test_linux_only_teams_switch_the_check_off(work):
+    (work / "gitmodels.toml").write_text((work / "gitmodels.toml").read_text() + "\n[core]\nportable_names = false\n"
+                                         if "[core]" not in (work / "gitmodels.toml").read_text() else
+                                         (work / "gitmodels.toml").read_text().replace("[core]", "[core]\nportable_names = false"))
+    models = work / "models"
+    models.mkdir()
+    for name in ("Model.bin", "model.bin", "aux.bin"):
+        (models / name).write_bytes(name.encode() * 100)
+    out = _cli(work, "add", "models/Model.bin", "models/model.bin", "models/aux.bin")
+    assert out.returncode == 0, out.stderr
+    assert (models / "aux.bin.gitmodel").exists() and (models / "model.bin.gitmodel").exists()
+
+
 def main() -> int:
     if "--round-trip" not in sys.argv:
         print(__doc__)
