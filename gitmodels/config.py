@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "fsync": True,
         "spare_limit": 8 * 1024 ** 3,  # bytes of replaced workspace copies kept for switching back; 0: none
         "numcopies": 1,              # local gc keeps an object history uses until this many remotes hold it
+        "portable_names": True,      # add refuses paths Windows/macOS cannot check out (docs/platforms.md)
     },
     "hooks": {
         "auto_push": True,           # pre-push uploads models

@@ -72,6 +72,12 @@ class UnsafeEntry(GitModelsError):
     exit_code = 3
 
 
+class FileInUse(GitModelsError):
+    """Windows: a file another program holds open cannot be replaced or deleted."""
+
+    default_hint = "close the program that has it open (an editor, a notebook, a virus scan), then run the command again"
+
+
 class ArtifactChanged(GitModelsError):
     """A file changed while gitmodels read it: its hash would describe bytes that never existed together."""
 

@@ -195,7 +195,7 @@ class Repo:
 
     def add(self, paths: Iterable[str], progress: bool | None = None,
             meta: dict | None = None, stage: bool = True) -> list[AddResult]:
-        from gitmodels.workspace import ignore
+        from gitmodels.workspace import ignore, names
 
         targets = []
         for path in paths:
@@ -212,12 +212,19 @@ class Repo:
                 raise PathError(f"git already tracks {rel}",
                                 f"untrack it first: git rm -r --cached {rel}, then gitmodels add {rel}")
             targets.append(rel)
+        portable = self.config.get("core", "portable_names") is not False
+        if portable:  # names a teammate on Windows or macOS could not check out (docs/platforms.md)
+            names.check_names(targets)
+            names.check_case(targets, [pointer_mod.artifact_path_for(p) for p in self.pointer_paths()])
         results = []
         bar = Bar("hashing", wanted(progress))
         try:
             with self.lock():
                 to_stage = []
                 scanned = [self.workspace.scan(self.abspath(rel), into_store=True, progress=bar) for rel in targets]
+                for rel, scan in zip(targets, scanned):
+                    if portable and scan.manifest is not None:
+                        names.check_model_files(rel, [e.path for e in scan.manifest.entries])
                 self.store.sync()  # objects durable before any pointer names them
                 for rel, scan in zip(targets, scanned):
                     result, staged = self._write_pointer(rel, scan, meta)

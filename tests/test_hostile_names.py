@@ -94,6 +94,8 @@ def test_hostile_names_go_through_add_commit_push_clone_and_pull(world: World):
     """Each name: `gitmodels add` (CLI), `git add -A` + commit (pre-commit), push (pre-push uploads), a clone
     restores it (install), a new version arrives by `git pull` (post-merge), and git never stages the bytes."""
     alice = world.first_clone("alice")
+    local = alice / ".git" / "gitmodels" / "config.toml"  # names only Linux can hold: a Linux-only team's switch
+    local.write_text((local.read_text() if local.exists() else "") + "\n[core]\nportable_names = false\n")
     models = {f"models/{n}": model_bytes(n) for n in HOSTILE}
     models["models/dir $(x) [1] #!"] = {"config.json": b"{}", "w $(y).bin": model_bytes("dir")}
     models["-leading dash/m.bin"] = model_bytes("dash")

@@ -300,7 +300,7 @@ class _Scanner:
         start = max(0, offset - MAX_SIZE)
         end = min(size, offset + self.block_size)
         try:
-            window = mmap.mmap(fd, end - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start)
+            window = mmap.mmap(fd, end - start, access=mmap.ACCESS_READ, offset=start)  # Windows too
         except OSError:  # some FUSE and special filesystems
             return None
         return _Block(buf, window, offset - start, end - offset, end >= size)

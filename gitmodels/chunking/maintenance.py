@@ -10,6 +10,7 @@ from typing import Iterable, Mapping
 
 from gitmodels.errors import CorruptObject, ObjectMissing
 from gitmodels.remotes.base import Backend, KeyNotFound
+from gitmodels.storage import fileio
 from gitmodels.storage.objects import OBJECTS_PREFIX, oid_from_key, pack_key, recipe_key
 from gitmodels.chunking import formats
 from gitmodels.chunking.formats import FormatError, Recipe, RecipeRuns
@@ -314,20 +315,20 @@ def verify_pack(backend: Backend, pack_id: str, recipes: Mapping[str, Recipe] | 
             def check(chunk_id: bytes, offset: int, length: int) -> bool:
                 place = (offset, length, chunk_id)
                 if place not in checked:
-                    data = os.pread(f.fileno(), length, offset) if offset + length <= size else b""
+                    data = fileio.pread(f.fileno(), length, offset) if offset + length <= size else b""
                     checked[place] = len(data) == length and hashlib.sha256(data).digest() == chunk_id
                     if not checked[place]:
                         bad.add(chunk_id)
                 return checked[place]
 
-            if os.pread(f.fileno(), formats.PACK_HEADER_SIZE, 0) != formats.pack_header():
+            if fileio.pread(f.fileno(), formats.PACK_HEADER_SIZE, 0) != formats.pack_header():
                 problems.append(f"{key} has a damaged header")
             try:
                 tail_len = min(size, formats.PACK_FOOTER_SIZE)
-                footer = os.pread(f.fileno(), tail_len, size - tail_len)
+                footer = fileio.pread(f.fileno(), tail_len, size - tail_len)
                 _, count = formats.parse_pack_footer(footer, size)
                 need = formats.pack_trailer_size(count)
-                trailer = os.pread(f.fileno(), need, size - need)
+                trailer = fileio.pread(f.fileno(), need, size - need)
                 if formats.pack_id_of(trailer) != pack_id:
                     raise FormatError(f"its index does not match its name (hashes to {formats.pack_id_of(trailer)})")
                 entries = formats.parse_pack_tail(trailer, size)

@@ -72,7 +72,7 @@ class FollowedFile:
                     avail = self._written - pos
                 if not avail:
                     return
-                n = os.preadv(self._reader, [memoryview(buf)[:min(avail, BLOCK_SIZE)]], pos)
+                n = fileio.preadinto(self._reader, memoryview(buf)[:min(avail, BLOCK_SIZE)], pos)
                 if n <= 0:
                     raise OSError(f"{self.path} shrank while it was being written")
                 self._digest.update(memoryview(buf)[:n])

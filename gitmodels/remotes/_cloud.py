@@ -255,7 +255,7 @@ class OffsetWriter:
             raise InterruptedError("download cancelled")
         view = memoryview(data)
         while view:
-            n = os.pwrite(self.fd, view, self.pos)
+            n = fileio.pwrite(self.fd, view, self.pos)
             self.pos += n
             view = view[n:]
         if self.progress:

@@ -182,7 +182,7 @@ class LocalBackend(Backend):
 
     def delete(self, key: str) -> None:
         try:
-            os.unlink(self._path(key))
+            fileio.remove(self._path(key))  # objects are read-only: Windows refuses a plain unlink
         except FileNotFoundError:
             pass
         except OSError as exc:

@@ -442,7 +442,7 @@ class SSHBackend(Backend):
                     pos = start
                     for block in rf.readv([(o, min(BLOCK, end - o)) for o in range(start, end, BLOCK)]):
                         while block:
-                            n = os.pwrite(fd, block, pos)
+                            n = fileio.pwrite(fd, block, pos)
                             pos += n
                             if progress:
                                 progress(n)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import mmap
 import os
@@ -20,11 +19,15 @@ import uuid
 from typing import Callable, Iterator
 
 from gitmodels.errors import ArtifactChanged
+from gitmodels.storage import features
+from gitmodels.storage.features import FEATURES
 from gitmodels.storage.hashing import BLOCK_SIZE
+from gitmodels.storage.osfiles import (  # noqa: F401  (re-exported: fileio is where callers look)
+    fsync_fd, make_readonly, make_writable, pread, preadinto, pwrite, remove, replace, rmtree,
+)
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache
 PAGE_CACHE_WRITE = 1024 * 1024  # the largest single write() into the page cache (see write_sliced)
-FICLONE = 0x40049409  # linux/fs.h: share extents copy-on-write (btrfs, xfs, ...)
 TMP_MARK = ".gmtmp-"
 
 
@@ -48,12 +51,15 @@ def tmp_name_for(path: str) -> str:
 
 
 def fsync_dir(folder: str) -> None:
+    """Make a rename in `folder` durable where directories can be synced (Windows' NTFS journals it)."""
+    if not FEATURES.dir_fsync:
+        return
     try:
         fd = os.open(folder or ".", os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(fd)
+        fsync_fd(fd)
     except OSError:
         pass
     finally:
@@ -61,9 +67,10 @@ def fsync_dir(folder: str) -> None:
 
 
 def fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    # Windows flushes only a handle opened for writing (FlushFileBuffers); POSIX takes any.
+    fd = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
     try:
-        os.fsync(fd)
+        fsync_fd(fd)
     finally:
         os.close(fd)
 
@@ -79,7 +86,7 @@ def atomic_path(final: str, *, fsync: bool = True, mode: int | None = None) -> I
             fsync_path(tmp)
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, final)
+        replace(tmp, final)
         if fsync:
             fsync_dir(os.path.dirname(final))
     finally:
@@ -130,32 +137,53 @@ def swap_into_place(staged: str, dest: str) -> None:
             os.unlink(old)
 
 
-def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = None) -> int:
-    """Copy src to a new file dst in the kernel (copy_file_range), reflinking where the fs can."""
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        try:
-            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
-            size = os.fstat(fin.fileno()).st_size
+def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = None,
+                plan: tuple[str, ...] | None = None) -> int:
+    """Copy src to a new file dst by the fastest method this platform has; returns the bytes copied.
+
+    In order (features.Features.copy_plan): a copy-on-write clone (Linux
+    FICLONE, macOS APFS clonefile: instant, no bytes copied), the kernel's
+    copy_file_range or sendfile (Linux), then reads and writes. A method the
+    filesystem refuses falls through to the next, with the same result.
+    """
+    plan = plan or FEATURES.copy_plan
+    if "clonefile" in plan:
+        size = _clonefile(src, dst)
+        if size is not None:
             if progress:
                 progress(size)
             return size
-        except OSError:
-            pass
-        total = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
         infd, outfd = fin.fileno(), fout.fileno()
-        chunk = 64 * 1024 * 1024
-        try:
-            while True:
-                n = os.copy_file_range(infd, outfd, chunk)
-                if n == 0:
-                    break
-                total += n
+        if "ficlone" in plan:
+            try:
+                FEATURES.fcntl.ioctl(outfd, features.LINUX_FICLONE, infd)
+                size = os.fstat(infd).st_size
                 if progress:
-                    progress(n)
-            return total
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
-                raise
+                    progress(size)
+                return size
+            except OSError:
+                pass
+        total = 0
+        chunk = 64 * 1024 * 1024
+        for method in ("copy_file_range", "sendfile"):
+            if method not in plan:
+                continue
+            call = getattr(os, method)
+            try:
+                while True:
+                    n = call(infd, outfd, chunk) if method == "copy_file_range" else call(outfd, infd, None, chunk)
+                    if n == 0:
+                        return total
+                    total += n
+                    if progress:
+                        progress(n)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                    raise
+            # sendfile reads at its own offset: both methods go on from `total`, wherever they stopped
+            os.lseek(infd, total, os.SEEK_SET)
+            os.lseek(outfd, total, os.SEEK_SET)
         fin.seek(total)
         fout.seek(total)
         while True:
@@ -166,6 +194,19 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
             total += len(block)
             if progress:
                 progress(len(block))
+
+
+def _clonefile(src: str, dst: str) -> int | None:
+    """APFS clonefile(2) of src to the new name dst; its size, or None where the volume or OS cannot."""
+    clone = features.clonefile()
+    if clone is None:
+        return None
+    err = clone(src, dst)
+    if err == 0:
+        return os.path.getsize(dst)
+    if err == errno.EEXIST:
+        raise FileExistsError(err, os.strerror(err), dst)
+    return None  # ENOTSUP (not APFS), EXDEV (another volume), ...: copy instead
 
 
 def read_full(f, view: memoryview) -> int:
@@ -183,7 +224,7 @@ def pread_full(fd: int, buf: memoryview, offset: int) -> int:
     """Fill `buf` from `fd` at `offset` unless the file ends first; returns the bytes read."""
     got = 0
     while got < len(buf):
-        n = os.preadv(fd, [buf[got:]], offset + got)
+        n = preadinto(fd, buf[got:], offset + got)
         if n <= 0:
             break
         got += n
@@ -276,8 +317,8 @@ class DirectFile:
     ALIGN = 4096
 
     def __init__(self, path: str):
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        direct = getattr(os, "O_DIRECT", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+        direct = FEATURES.o_direct
         self.direct = bool(direct)
         try:
             self.fd = os.open(path, flags | direct, 0o644)
@@ -286,6 +327,10 @@ class DirectFile:
                 raise
             self.fd = os.open(path, flags, 0o644)
             self.direct = False
+        if FEATURES.nocache is not None:
+            # macOS has no O_DIRECT; F_NOCACHE keeps these pages out of the cache with no alignment rules
+            with contextlib.suppress(OSError):
+                FEATURES.fcntl.fcntl(self.fd, FEATURES.nocache, 1)
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
@@ -309,7 +354,8 @@ class DirectFile:
                 self._buffered()  # misaligned memory: write it through the page cache instead
 
     def _buffered(self) -> None:
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        fcntl = FEATURES.fcntl  # present wherever O_DIRECT is (features.detect)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~FEATURES.o_direct)
         self.direct = False
 
     def close(self) -> None:
@@ -358,7 +404,7 @@ class StagedDirectFile(DirectFile):
     def pread(self, length: int, offset: int) -> bytes:
         out = bytearray()
         if offset < self.flushed:
-            out += os.pread(self.reader, min(length, self.flushed - offset), offset)
+            out += pread(self.reader, min(length, self.flushed - offset), offset)
         if len(out) < length:
             lo = offset + len(out) - self.flushed
             out += self.stage[lo:min(self.staged, lo + length - len(out))]
@@ -389,9 +435,9 @@ class DirectReader:
 
     def __init__(self, path: str):
         self.path = path
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self.direct_fd = -1
-        self.direct = bool(getattr(os, "O_DIRECT", 0))
+        self.direct = bool(FEATURES.o_direct)
 
     def read_into(self, offset: int, length: int, buf: memoryview) -> memoryview:
         """Bytes [offset, offset+length) (fewer at the end of the file) as a view of `buf`.
@@ -416,7 +462,7 @@ class DirectReader:
     def _open_direct(self) -> bool:
         if self.direct_fd < 0:
             try:
-                self.direct_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
+                self.direct_fd = os.open(self.path, os.O_RDONLY | FEATURES.o_direct)
             except OSError as exc:  # tmpfs, some FUSE and network filesystems refuse O_DIRECT
                 if exc.errno != errno.EINVAL:
                     raise
@@ -471,13 +517,13 @@ def _libc():
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # its own handle: the argtypes below are set on it
             libc.mmap.restype = ctypes.c_void_p
             libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                                   ctypes.c_long]
             libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
             libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError):  # no mincore, or Windows (CDLL(None) is a TypeError)
             _libc_handle = False
         else:
             _ctypes, _libc_handle, _MAP_FAILED = ctypes, libc, ctypes.c_void_p(-1).value
@@ -487,22 +533,26 @@ def _libc():
 _LOW_BIT = bytes(i & 1 for i in range(256))  # mincore defines only each byte's lowest bit
 
 
-def syncfs(folder: str) -> None:
-    """Flush every dirty page of the filesystem holding `folder` (Linux syncfs; else sync)."""
-    try:
-        import ctypes
+def syncfs(folder: str) -> bool:
+    """Flush every dirty page of the filesystem holding `folder` at once; False where only per-file syncs work.
 
-        fd = os.open(folder, os.O_RDONLY)
+    Linux: syncfs(2) (else sync(2)). macOS's sync only schedules the writes and
+    Windows has neither, so there the caller fsyncs file by file.
+    """
+    if not FEATURES.syncfs:
+        return False
+    libc = features.libc()
+    if libc is not None:
         try:
-            if ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        pass
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                if libc.syncfs(fd) == 0:
+                    return True
+            finally:
+                os.close(fd)
+        except (OSError, AttributeError):
+            pass
+    if not hasattr(os, "sync"):
+        return False
     os.sync()
-
-
-def make_readonly(path: str) -> None:
-    mode = os.stat(path).st_mode
-    os.chmod(path, mode & ~0o222)
+    return True

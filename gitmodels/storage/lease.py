@@ -7,7 +7,7 @@ a read lease is held that cannot happen: a writer's open() or truncate() waits
 touching the mapping, report the change and let go; only then does the
 writer go on.
 
-A lease needs Linux, the main thread (for the signal handler), SIGIO unused by
+A lease needs Linux (features.FEATURES.lease), the main thread (for the signal handler), SIGIO unused by
 anyone else, a local filesystem, no writer holding the file open already, and
 our owning the file (or CAP_LEASE). Where any is missing `held` is False and
 callers read the file the ordinary way.
@@ -15,10 +15,11 @@ callers read the file the ordinary way.
 
 from __future__ import annotations
 
-import fcntl
 import signal
 import threading
 from typing import Callable
+
+from gitmodels.storage.features import FEATURES
 
 
 class ReadLease:
@@ -28,12 +29,13 @@ class ReadLease:
         self.held = False
 
     def __enter__(self) -> "ReadLease":
-        if not hasattr(fcntl, "F_SETLEASE") or threading.current_thread() is not threading.main_thread():
+        if not FEATURES.lease or threading.current_thread() is not threading.main_thread():
             return self
         if signal.getsignal(signal.SIGIO) is not signal.SIG_DFL:
             return self  # the program uses SIGIO itself
         signal.signal(signal.SIGIO, self._broken)
         try:
+            fcntl = FEATURES.fcntl
             fcntl.fcntl(self.fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
         except OSError:  # a writer has it open, not our file, NFS, leases disabled
             signal.signal(signal.SIGIO, signal.SIG_DFL)
@@ -49,7 +51,7 @@ class ReadLease:
             return
         self.held = False
         try:
-            fcntl.fcntl(self.fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            FEATURES.fcntl.fcntl(self.fd, FEATURES.fcntl.F_SETLEASE, FEATURES.fcntl.F_UNLCK)
         except OSError:  # already taken back by the kernel (lease-break-time passed)
             pass
         # A signal still pending now finds SIG_DFL and is dropped by Python, not acted on.

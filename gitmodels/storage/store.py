@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from typing import Callable, Iterator
 
@@ -81,7 +80,7 @@ class Store:
             return
         fileio.make_readonly(tmp)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(tmp, final)
+        fileio.replace(tmp, final)  # a crash's leftover there is read-only: Windows needs it made writable
         self._unsynced.append(final)
 
     @staticmethod
@@ -102,8 +101,7 @@ class Store:
         written, self._unsynced = self._unsynced, []
         if not self.fsync or not written:
             return
-        if len(written) > FSYNC_EACH:
-            fileio.syncfs(self.root)
+        if len(written) > FSYNC_EACH and fileio.syncfs(self.root):
             return
         for path in written:
             fileio.fsync_path(path)
@@ -192,7 +190,7 @@ class Store:
 
     def delete(self, oid: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(oid))
+            fileio.remove(self.path(oid))  # read-only: Windows refuses a plain unlink
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove temp files left by interrupted commands."""
@@ -236,8 +234,8 @@ class Store:
                 fileio.kernel_copy(src, tmp)
                 os.chmod(tmp, self.workspace_mode(executable))
             if os.path.isdir(dest) and not os.path.islink(dest):
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
+                fileio.rmtree(dest)
+            fileio.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import TYPE_CHECKING
 
 from gitmodels.errors import GitModelsError, ModelNotFound, PathError, UnsavedChanges, UsageError
+from gitmodels.storage import fileio
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.storage.hashing import prefixed
 from gitmodels.workspace import ignore, synced
@@ -109,9 +109,9 @@ def _saved(repo: "Repo", scanned: "Scanned | None") -> bool:
 def _delete(repo: "Repo", art: str) -> None:
     absolute = repo.abspath(art)
     if os.path.isdir(absolute) and not os.path.islink(absolute):
-        shutil.rmtree(absolute)
+        fileio.rmtree(absolute)
     else:
-        os.unlink(absolute)
+        fileio.remove(absolute)
     repo.state.forget([absolute])
 
 

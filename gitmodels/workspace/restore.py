@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import enum
 import os
-import shutil
 import stat as statmod
 from typing import Callable
 
@@ -293,7 +292,7 @@ class Workspace:
             if check:
                 check(size, None)
             if exists and (os.path.isdir(path) and not os.path.islink(path)):
-                shutil.rmtree(path)
+                fileio.rmtree(path)
             self._place(oid, path, link, replaced=current.oid if current and current.kind == "file" else None)
             if progress:
                 progress(os.path.getsize(path))
@@ -309,13 +308,13 @@ class Workspace:
                                   f"its object sha256:{entry.oid[:12]} has {size}",
                                   "the manifest was crafted or damaged; restore the pointer from a commit you trust")
         if exists and not os.path.isdir(path):
-            os.unlink(path)
+            fileio.remove(path)
         have = {}
         if current is not None and current.manifest is not None:
             have = {e.path: e for e in current.manifest.entries}
         wanted = {e.path for e in man.entries}
         for rel in set(have) - wanted:
-            os.unlink(os.path.join(path, *rel.split("/")))
+            fileio.remove(os.path.join(path, *rel.split("/")))
         for entry in man.entries:
             dest = os.path.join(path, *entry.path.split("/"))
             old = have.get(entry.path)
@@ -323,7 +322,7 @@ class Workspace:
                 continue
             parent = os.path.dirname(dest)
             if os.path.exists(parent) and not os.path.isdir(parent):
-                os.unlink(parent)
+                fileio.remove(parent)
             self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None)
             if progress:
                 progress(entry.size)

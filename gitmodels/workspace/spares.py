@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat as statmod
 import threading
 
@@ -56,7 +57,7 @@ class Spares:
             return False
         try:
             os.chmod(spare, perm)
-            os.replace(spare, dest)
+            fileio.replace(spare, dest)
         except OSError:  # another filesystem, or a race with another checkout: copy instead
             return False
         with self._lock:
@@ -145,7 +146,7 @@ class Spares:
     @staticmethod
     def drop(spare: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(spare)
+            fileio.remove(spare)
 
     def _listing(self) -> list[tuple[int, int, str]]:
         """(ctime_ns, size, path) of every spare."""
@@ -172,7 +173,7 @@ class Spares:
 def _low_on_disk(folder: str, size: int) -> bool:
     """Keeping `size` more bytes would leave less than MIN_FREE on the filesystem."""
     try:
-        vfs = os.statvfs(folder)
-    except (OSError, AttributeError):
+        free = shutil.disk_usage(folder).free  # statvfs on POSIX, GetDiskFreeSpaceEx on Windows
+    except OSError:
         return True
-    return vfs.f_bavail * vfs.f_frsize < size + MIN_FREE
+    return free < size + MIN_FREE
