@@ -184,8 +184,7 @@ class Aging:
     stale_logs: list[str] = dataclasses.field(default_factory=list)      # log keys no rule needs anymore
 
     def to_json(self) -> dict:
-        return {"grace_days": self.grace / 86400, "marked_now": len(self.mark), "waiting": len(self.waiting),
-                "young": len(self.young)}
+        return {"grace_days": self.grace / 86400}
 
 
 def age(listing: RemoteListing, unreferenced: set[str], backend, grace: float, now: float | None = None) -> Aging:
