@@ -115,7 +115,9 @@ class TransferQueue:
         """
         oids = set(oids)
         result = TransferResult(objects=len(oids))
-        pushlog.log_push(self.backend, self.store.tmp_dir, oids)  # first: a remote gc spares what is in flight
+        if self.state.remote_known(self.remote_id, oids) != oids:
+            # First, whenever the remote is asked at all: a remote gc spares what is in flight (docs/formats.md).
+            pushlog.log_push(self.backend, self.store.tmp_dir, oids)
         missing = self.remote_missing(oids)
         todo = sorted(o for o in missing if self.store.has(o))
         absent = sorted(missing - set(todo))
