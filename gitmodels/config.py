@@ -44,10 +44,13 @@ DEFAULTS: dict[str, Any] = {
     "imports": {
         "copy_objects": True,        # pre-push copies imported models to this repo's remote (docs/registry.md)
     },
+    "gc": {
+        "grace_days": 14,            # gc --remote never deletes what was pushed more recently (docs/history.md)
+    },
 }
 KNOWN = {section: set(keys) for section, keys in DEFAULTS.items()}
 KNOWN["core"].add("default_remote")
-ORDER = ("version", "core", "hooks", "transfer", "imports", "remotes")
+ORDER = ("version", "core", "hooks", "transfer", "imports", "gc", "remotes")
 
 
 def _load_toml(path: str) -> dict:

@@ -167,18 +167,35 @@ def test_worktrees_index_untracked_pointers_and_links_are_kept(hist):
     assert churn1 not in cache_oids(h.work) and scratch not in cache_oids(h.work)
 
 
-def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
+def no_grace(work) -> None:
+    """gc.grace_days = 0 in the clone's local config: a mark ages at once, so two gcs delete (tests only)."""
+    config = Path(work, ".git/gitmodels/config.toml")
+    config.write_text((config.read_text() if config.exists() else "") + "\n[gc]\ngrace_days = 0\n")
+
+
+def test_remote_gc_needs_consent_and_keeps_every_version_the_team_can_check_out(hist, tmp_path):
     sb, h = hist
+    stray = h.oids["scratch1"]  # on the remote, named by no commit anywhere
+    on_store = Path(h.store, "objects", stray[:2], stray)
+    on_store.parent.mkdir(exist_ok=True)
+    shutil.copy(object_path(h.work, stray), on_store)
     on_remote, cached = remote_oids(h.store), cache_oids(h.work)
     refused = sb.gm_proc(h.work, "gc", "--remote", expect=2, stdin="y\n")
     assert "without confirmation" in refused.err and "--yes" in refused.err
     assert remote_oids(h.store) == on_remote and cache_oids(h.work) == cached  # nothing at all was deleted
-    plan = sb.gm(h.work, "gc", "--remote", "--all-commits", "--dry-run", "--json").json()["plan"]
-    assert plan["remote"]["delete"] == 0
+    assert not Path(h.store, "gc").exists()  # not even marked
+    plan = sb.gm(h.work, "gc", "--remote", "--dry-run", "--json").json()["plan"]
+    assert plan["remote"]["delete"] == 0 and plan["remote"]["marked"] == ["sha256:" + stray]
+    assert plan["remote"]["git_remotes"] == ["origin"] and not Path(h.store, "gc").exists()
+    no_grace(h.work)
+    first = sb.gm(h.work, "gc", "--remote", "--yes", "--json").json()["plan"]["remote"]
+    assert first["deleted_oids"] == [] and first["marked"] == ["sha256:" + stray]
+    assert remote_oids(h.store) == on_remote
     done = sb.gm(h.work, "gc", "--remote", "--yes", "--json").json()
-    assert done["plan"]["remote"]["deleted_oids"] == ["sha256:" + h.oids["churn-v1"]]
-    assert remote_oids(h.store) == on_remote - {h.oids["churn-v1"]}
-    # A fresh clone restores every branch and tag from the remote alone.
+    assert done["plan"]["remote"]["deleted_oids"] == ["sha256:" + stray]
+    assert "marked unreferenced by gc" in done["plan"]["remote"]["reasons"]["sha256:" + stray]
+    assert remote_oids(h.store) == on_remote - {stray}
+    # A fresh clone restores every branch and tag from the remote alone, and every older version too.
     fresh = h.root / "fresh"
     sb.git(h.root, "clone", "-q", "origin.git", str(fresh))
     for ref in ("main", "exp", "v1.0"):
@@ -186,9 +203,8 @@ def test_remote_gc_needs_consent_and_keeps_every_tip(hist, tmp_path):
         sb.gm(fresh, "pull")
         models = sb.gm(fresh, "status", "--json").json()["models"]
         assert models and all(s["state"] == "up-to-date" for s in models)
-    # ... while the version only c1 used is gone for good: that is what --all-commits is for.
-    missing = sb.gm(fresh, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(tmp_path / "o"), expect=5)
-    assert "cannot get model" in missing.err
+    sb.gm(fresh, "get", f"models/churn.bin@{h.commits['c1']}", "-o", str(tmp_path / "o"))
+    assert sha256((tmp_path / "o").read_bytes()) == h.oids["churn-v1"]
 
 
 def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
@@ -200,19 +216,22 @@ def test_remote_gc_collects_chunk_packs_and_recipes(tmp_path, monkeypatch):
     sb.git(work, "remote", "add", "origin", "../origin.git")
     sb.gm(work, "init", "--no-hooks", "--remote", "../store")
     Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
+    no_grace(work)
     big1 = seeded_bytes("big1", 600_000)
     big2 = big1[:300_000] + seeded_bytes("big2", 300_000)
     v1 = sb.add(work, "m.bin", big1)
     sb.git(work, "commit", "-q", "-m", "v1")
+    sb.gm(work, "push")  # uploaded, but the commit is amended away before any git push
+    v2 = sb.add(work, "m.bin", big2)
+    sb.git(work, "commit", "-q", "--amend", "-m", "v2")
+    sb.git(work, "reflog", "expire", "--expire=now", "--all")
     sb.gm(work, "push")
     sb.git(work, "push", "-q", "-u", "origin", "main")
-    v2 = sb.add(work, "m.bin", big2)
-    sb.git(work, "commit", "-q", "-m", "v2")
-    sb.gm(work, "push")
-    sb.git(work, "push", "-q", "origin", "main")
     recipes = {p.name for p in store.glob("recipes/*/*")}
     assert {v1, v2} <= recipes
     pack_bytes = sum(p.stat().st_size for p in store.glob("packs/*/*"))
+    marked = sb.gm(work, "gc", "--remote", "--yes", "--json").json()["plan"]["remote"]
+    assert marked["marked"] == ["sha256:" + v1] and marked["chunk_recipes_delete"] == []
     out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
     assert out["plan"]["remote"]["chunk_recipes_delete"] == ["sha256:" + v1]
     assert {p.name for p in store.glob("recipes/*/*")} == recipes - {v1}
@@ -291,7 +310,8 @@ def test_gc_removes_stale_temp_files_and_works_in_a_shallow_clone(hist):
 
 
 def _chunked_remote(sb, tmp_path):
-    """A repository whose remote holds whole objects, chunk recipes and packs; v1 is only in pushed history."""
+    """A repository whose remote holds whole objects, chunk recipes and packs; v1 and small1 were pushed to the
+    model remote, then amended away before any git push, and an earlier gc (grace 0) has marked them."""
     work, store = tmp_path / "work", tmp_path / "store"
     store.mkdir()
     sb.git(tmp_path, "init", "-q", "--bare", "origin.git")
@@ -299,18 +319,26 @@ def _chunked_remote(sb, tmp_path):
     sb.git(work, "remote", "add", "origin", "../origin.git")
     sb.gm(work, "init", "--no-hooks", "--remote", "../store")
     Path(work, ".git/gitmodels/config.toml").write_text("[core]\nchunk_threshold = 65536\n")
+    no_grace(work)
     big1 = os.urandom(600_000)
+    sb.add(work, "base.txt", b"base")
+    sb.git(work, "commit", "-q", "-m", "base")
+    sb.gm(work, "push")
+    sb.git(work, "push", "-q", "-u", "origin", "main")
     v1 = sb.add(work, "m.bin", big1)
     small1 = sb.add(work, "s.bin", b"small one")
     sb.git(work, "commit", "-q", "-m", "v1")
+    c1 = sb.git(work, "rev-parse", "HEAD")
     sb.gm(work, "push")
-    sb.git(work, "push", "-q", "-u", "origin", "main")
     v2 = sb.add(work, "m.bin", big1[:300_000] + os.urandom(300_000))
     sb.add(work, "s.bin", b"small two")
-    sb.git(work, "commit", "-q", "-m", "v2")
+    sb.git(work, "commit", "-q", "--amend", "-m", "v2")
+    sb.git(work, "reflog", "expire", "--expire=now", "--all")
     sb.gm(work, "push")
     sb.git(work, "push", "-q", "origin", "main")
-    return work, store, v1, v2, small1
+    marked = sb.gm(work, "gc", "--remote", "--yes", "--json").json()["plan"]["remote"]
+    assert set(marked["marked"]) == {"sha256:" + v1, "sha256:" + small1}
+    return work, store, v1, v2, small1, c1
 
 
 def _count_remote_use(monkeypatch):
@@ -337,7 +365,7 @@ def _count_remote_use(monkeypatch):
 
 def test_remote_gc_opens_and_lists_the_remote_once(tmp_path, monkeypatch):
     sb = Sandbox(tmp_path, monkeypatch)
-    work, store, v1, v2, small1 = _chunked_remote(sb, tmp_path)
+    work, store, v1, v2, small1, _c1 = _chunked_remote(sb, tmp_path)
     seen = _count_remote_use(monkeypatch)
     out = sb.gm(work, "gc", "--remote", "--yes", "--json").json()
     assert seen == {"objects/": 1, "recipes/": 1, "packs/": 1, "opened": 1}
@@ -351,14 +379,14 @@ def test_confirmed_remote_gc_rechecks_only_what_changed_since_the_preview(tmp_pa
     from gitmodels.repo import Repo
 
     sb = Sandbox(tmp_path, monkeypatch)
-    work, store, v1, v2, small1 = _chunked_remote(sb, tmp_path)
+    work, store, v1, v2, small1, c1 = _chunked_remote(sb, tmp_path)
     seen = _count_remote_use(monkeypatch)
     previews = []
 
     def confirm(preview):
         # Between the preview and the deletion, someone makes v1 needed again: a branch at its commit.
         previews.append(preview)
-        sb.git(work, "branch", "keep-v1", "HEAD~1")
+        sb.git(work, "branch", "keep-v1", c1)
         return True
 
     with Repo(str(work)) as repo:
@@ -372,8 +400,9 @@ def test_confirmed_remote_gc_rechecks_only_what_changed_since_the_preview(tmp_pa
     # ... and every pack it reads is still there: v1 rebuilds from the remote alone.
     sb.git(work, "checkout", "-q", "keep-v1")
     cached = object_path(work, v1)
-    os.chmod(cached, 0o644)
-    os.unlink(cached)
+    if cached.exists():  # the marking gc may have dropped it from the cache already
+        os.chmod(cached, 0o644)
+        os.unlink(cached)
     sb.gm(work, "fetch")
     sb.gm(work, "checkout")
     assert sha256(Path(work, "m.bin").read_bytes()) == v1

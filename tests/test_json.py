@@ -280,7 +280,8 @@ def test_gc_dry_run(models):
     expect_keys("gc", doc, top | plan | {"plan.remote"} | {
         f"plan.remote.{k}" for k in ("name", "url", "objects", "bytes", "keep", "delete", "delete_bytes",
                                      "other_keys", "stray_keys", "deleted_oids", "chunk_recipes_delete",
-                                     "chunk_packs_delete")})
+                                     "chunk_packs_delete", "reasons", "git_remotes", "git_refs", "marked",
+                                     "waiting", "young", "grace_days")})
     assert doc["dry_run"] is True and doc["plan"]["remote"]["name"] == "origin"
 
 

@@ -55,6 +55,8 @@ class Recording(LocalBackend):
             self._leave()
 
     def upload(self, key, src, size, progress=None, movable=False):
+        if key.startswith("log/"):  # the push log (docs/formats.md), not an object: tests/test_team_gc.py
+            return super().upload(key, src, size, progress, movable)
         self._enter("upload", key)
         try:
             uploads = sum(1 for name, _ in self.calls if name == "upload")

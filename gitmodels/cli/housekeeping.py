@@ -25,7 +25,7 @@ def _spares(files: int, size: int) -> str:
     return f"{files} spare workspace cop{'y' if files == 1 else 'ies'} ({human_bytes(size)})"
 
 
-def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
+def _print_plan(p: gc_mod.GcPlan, verbose: bool, dry_run: bool = False) -> None:
     click.echo(f"cache: {_objects(p.cache_objects, p.cache_bytes)}")
     click.echo(f"  keep    {_objects(p.keep, p.keep_bytes)}")
     click.echo(f"  delete  {_objects(len(p.delete), p.delete_bytes)}")
@@ -54,20 +54,34 @@ def _print_plan(p: gc_mod.GcPlan, verbose: bool) -> None:
         if r.chunks is not None and r.chunks.bytes_before:
             click.echo(f"  chunk storage: {human_bytes(r.chunks.bytes_before)} before, "
                        f"{human_bytes(r.chunks.bytes_after)} after")
-        if verbose:
-            for oid, size in r.delete.items():
-                click.echo(f"    {oid}  {human_bytes(size)}")
+        if r.aging is not None:
+            a = r.aging
+            click.echo(f"  kept by the refs of {', '.join(r.team) or 'no git remote'} ({r.team_refs} ref(s), "
+                       f"every commit) and this clone; grace period {a.grace / 86400:g} day(s)")
+            click.echo(f"  mark    {len(a.mark)} unreferenced object(s) (deleted by a gc once the mark is "
+                       f"{a.grace / 86400:g} day(s) old)")
+            if a.waiting:
+                click.echo(f"  waiting {len(a.waiting)} marked object(s) whose mark is younger than the grace period")
+            if a.young:
+                click.echo(f"  young   {len(a.young)} unreferenced object(s) pushed within the grace period (kept)")
+        if verbose or dry_run:
+            for oid, why in sorted(r.reasons.items()):
+                click.echo(f"    delete {oid}  {why}")
+            if r.aging is not None:
+                for oid in sorted(r.aging.mark):
+                    click.echo(f"    mark   {oid}  no commit on {', '.join(r.team) or 'a git remote'} nor in this "
+                               f"clone uses it, and no push logged it in the grace period")
     for w in p.warnings:
         click.echo(f"warning: {mask_text(w)}", err=True)
 
 
 def _confirm(p: gc_mod.GcPlan) -> bool:
     r = p.remote
-    history = "" if p.all_commits else \
-        "\n  Older versions in pushed history are deleted (pass --all-commits to keep every commit's models)."
     click.echo(f"\nThis deletes {_objects(r.delete_count, r.delete_bytes)} from remote {r.name} ({r.url}), "
-               f"for everyone who uses it.\n  Kept: the models of every local and remote-tracking branch, every tag, "
-               f"unpushed commits, the stash and the workspace.{history}", err=True)
+               f"for everyone who uses it, and marks {len(r.aging.mark)} more for a later gc.\n  Kept: every "
+               f"version any commit on the git remote(s) {', '.join(r.team) or '(none)'} can check out, this clone's "
+               f"branches, tags, unpushed commits, stash and workspace, and whatever was pushed in the last "
+               f"{r.aging.grace / 86400:g} day(s).", err=True)
     if not sys.stdin.isatty():
         return False
     return click.confirm("Delete them?", default=False, err=True)
@@ -95,7 +109,10 @@ def gc(dry_run, all_commits, remote_gc, remote_name, yes, offline, skip_unknown,
     Kept: the models of the workspace, the index, HEAD, every local branch and
     tag, the stash, commits not yet pushed, and (until the remote confirms it
     has them) anything older commits use. With --remote, also cleans the
-    model remote after a confirmation.
+    model remote after a confirmation, keeping every version any ref on any
+    git remote can reach: an unreferenced object is first marked, and deleted
+    by a later gc once the mark is older than gc.grace_days (default 14) and
+    no push used it since.
 
     \b
     Examples:
@@ -110,7 +127,7 @@ def gc(dry_run, all_commits, remote_gc, remote_name, yes, offline, skip_unknown,
     if as_json:
         emit_json({"dry_run": dry_run, **result.to_json()})
         return
-    _print_plan(result.plan, verbose)
+    _print_plan(result.plan, verbose, dry_run)
     if dry_run:
         click.echo("dry run: nothing was deleted")
         return

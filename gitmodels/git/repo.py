@@ -353,6 +353,15 @@ class GitRepo:
 
         return gather(self, trees)
 
+    def team_tips(self):
+        """Every ref of every git remote, fetched with its history into a private, removed namespace (roots.py);
+        the dulwich handle is reopened so the fetched packs are seen."""
+        from gitmodels.git.roots import team_tips
+
+        tips = team_tips(self.worktree or self.common_dir)
+        self._repo = None
+        return tips
+
     # -- index and working tree -------------------------------------------------------
 
     def index_entries(self) -> dict[str, str]:

@@ -119,6 +119,8 @@ def gather(git, trees: Trees | None = None) -> Roots:
             sha = refs[name]
         except KeyError:  # a dangling symbolic ref
             continue
+        if name.startswith(TEAM_NS.encode()):
+            continue  # a team read left behind by an interrupted gc: not this clone's ref
         tip(sha, name.decode("utf-8", "replace"), local=not name.startswith(b"refs/remotes/"))
 
     # The stash: every entry, with its index and untracked-files parents and the commit it was made on.
@@ -236,4 +238,80 @@ def untracked_pointers(root: str) -> list[str]:
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-__all__ = ["Roots", "Worktree", "gather", "worktrees", "untracked_pointers", "STATE_FILES"]
+# -- the team: every ref on every git remote ------------------------------------------------
+
+TEAM_NS = "refs/gitmodels/team/"  # where a remote gc fetches the servers' refs, removed right after
+
+
+@dataclasses.dataclass
+class TeamTips:
+    """Every ref the git servers have, fetched with their full history: what a remote gc must keep."""
+
+    remotes: list[str] = dataclasses.field(default_factory=list)
+    tips: dict[bytes, list[str]] = dataclasses.field(default_factory=dict)  # object -> "origin refs/heads/x"
+    refs: int = 0
+
+
+def _git(root: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GITMODELS_SKIP="1")
+    return subprocess.run(["git", "-C", root, *args], capture_output=True, env=env, input=input)
+
+
+def _why(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    return (lines[-1] if lines else f"exit {proc.returncode}").removeprefix("fatal: ")
+
+
+def team_tips(root: str) -> TeamTips:
+    """Read every ref of every configured git remote (`git ls-remote`: branches, tags, pull-request refs,
+    a detached HEAD) and fetch their whole history into a private namespace, deleted again before returning:
+    this clone's own refs and remote-tracking refs are never touched (`--refmap=`). An unreachable git
+    remote raises GitIncomplete: what its refs need cannot be known."""
+    out = TeamTips()
+    proc = _git(root, "remote")
+    if proc.returncode != 0:
+        raise GitIncomplete(f"cannot list the git remotes: {_why(proc)}", "")
+    for name in proc.stdout.decode("utf-8", "surrogateescape").split():
+        listed = _git(root, "ls-remote", "--", name)
+        if listed.returncode != 0:
+            raise GitIncomplete(f"cannot read the refs of git remote {name} ({_why(listed)}): a remote gc keeps "
+                                f"what every ref there needs, so it cannot run",
+                                f"make {name} reachable, or `git remote remove {name}` if it is gone for good")
+        refs: dict[str, str] = {}
+        for line in listed.stdout.decode("utf-8", "surrogateescape").splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref and not ref.endswith("^{}"):
+                refs[ref] = sha
+        out.remotes.append(name)
+        if not refs:
+            continue  # an empty repository
+        ns = f"{TEAM_NS}{len(out.remotes)}/"
+        specs = [f"+refs/*:{ns}refs/*"]
+        if "HEAD" in refs and refs["HEAD"] not in {s for r, s in refs.items() if r != "HEAD"}:
+            specs.append(f"+HEAD:{ns}HEAD")  # a detached HEAD on a server keeps its commit too
+        try:
+            fetched = _git(root, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "-q", "--no-tags",
+                           "--no-write-fetch-head", "--no-recurse-submodules", "--refmap=", "--", name, *specs)
+            if fetched.returncode != 0:
+                raise GitIncomplete(f"cannot fetch the refs of git remote {name} ({_why(fetched)}): a remote gc "
+                                    f"keeps what every ref there needs, so it cannot run",
+                                    f"make {name} reachable, or `git remote remove {name}` if it is gone for good")
+            listed_ns = _git(root, "for-each-ref", "--format=%(objectname) %(refname)", ns)
+            for line in listed_ns.stdout.decode("utf-8", "surrogateescape").splitlines():
+                sha, _, ref = line.partition(" ")
+                out.tips.setdefault(sha.encode(), []).append(f"{name} {ref[len(ns):]}")
+                out.refs += 1
+        finally:
+            drop_team_refs(root, ns)
+    return out
+
+
+def drop_team_refs(root: str, ns: str = TEAM_NS) -> None:
+    """Delete the private refs a team read wrote (the objects stay until git's own gc)."""
+    listed = _git(root, "for-each-ref", "--format=delete %(refname)", ns)
+    if listed.returncode == 0 and listed.stdout.strip():
+        _git(root, "update-ref", "--stdin", input=listed.stdout)
+
+
+__all__ = ["Roots", "Worktree", "gather", "worktrees", "untracked_pointers", "STATE_FILES", "TEAM_NS", "TeamTips",
+           "team_tips", "drop_team_refs"]

@@ -27,9 +27,15 @@ The rules (docs/history.md, "gc safety rules"):
    remote) makes gc refuse to run, because the files it needs cannot be told
    apart from garbage; `skip_unknown` overrides that.
 5. A remote is cleaned only when asked (`remote_gc`), after a confirmation;
-   its keep set is rule 1 computed with remote-tracking refs as tips too.
-   Whole objects under `objects/` are deleted by their oid; chunk recipes
-   and packs through the chunk store's planner; any other key is left alone.
+   its keep set is the team's: every object any commit reachable from any
+   ref on any git remote needs (read with `git ls-remote` and fetched into a
+   private namespace; an unreachable git remote refuses), plus rule 1 with
+   remote-tracking refs as tips too. Of the rest, an object goes only in two
+   phases: a gc marks it (gc/marks/ on the remote), and a later gc deletes it
+   once that mark is older than the grace period and no push logged it since
+   (log/ on the remote; docs/formats.md "Remote gc protocol"). Whole objects
+   under `objects/` are deleted by their oid; chunk recipes and packs
+   through the chunk store's planner; any other key is left alone.
 6. gc refuses (deletes nothing) when it cannot see everything: a missing git
    object, an unreadable index, a cache other repositories may share.
    History is walked by the parents commits record, ignoring grafts.
@@ -42,14 +48,25 @@ import os
 import time
 from typing import Callable
 
-from gitmodels.errors import NoRemote, ReadOnlyRemote, RemoteError, UsageError
+from gitmodels.errors import BadConfig, NoRemote, ReadOnlyRemote, RemoteError, UsageError
 from gitmodels.housekeeping.reachability import GcRefused, Reachability, manifest_fetcher
-from gitmodels.housekeeping.sweep import (RemoteListing, RemotePlan, cache_listing, delete_from_cache,
-                                          delete_from_remote, forget_chunk_sources, hardlinked, narrow, plan_remote,
-                                          stale_tmp, sweep)
+from gitmodels.housekeeping.sweep import (RemoteListing, RemotePlan, age, cache_listing, delete_from_cache,
+                                          delete_from_remote, forget_chunk_sources, hardlinked, late_pushes, narrow,
+                                          plan_remote, stale_tmp, sweep)
 from gitmodels.storage.hashing import prefixed
+from gitmodels.sync import pushlog
 
 FETCH_STALE = 3600  # seconds after which remote-tracking refs are old enough to warn before a remote gc
+DAY = 86400.0
+
+
+def grace_of(repo) -> float:
+    """The grace period in seconds, from `gc.grace_days` (docs/config.md)."""
+    days = repo.config.get("gc", "grace_days")
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or days < 0:
+        raise BadConfig(f"gc.grace_days must be a number of days of at least 0, not {days!r}",
+                        "fix it in gitmodels.toml or .git/gitmodels/config.toml")
+    return float(days) * DAY
 
 
 @dataclasses.dataclass
@@ -105,7 +122,10 @@ class GcResult:
 class _Remote:
     """The model remote of one gc, opened once: its transfer and, for a remote gc, its one listing."""
 
-    def __init__(self, repo, remote: str | None, offline: bool, remote_gc: bool):
+    def __init__(self, repo, remote: str | None, offline: bool, remote_gc: bool, grace: float | None = None,
+                 now: float | None = None):
+        self.grace = grace_of(repo) if grace is None and remote_gc else (grace or 0.0)
+        self.now = now
         self.name: str | None = None
         self.transfer = None
         self.listing: RemoteListing | None = None
@@ -151,17 +171,18 @@ def _refuse_shared_cache(repo, shared_cache_ok: bool) -> None:
 
 def plan(repo, *, all_commits: bool = False, remote_gc: bool = False, remote: str | None = None,
          offline: bool = False, skip_unknown: bool = False, shared_cache_ok: bool = False,
-         min_age: float = 0.0) -> GcPlan:
+         min_age: float = 0.0, grace: float | None = None, now: float | None = None) -> GcPlan:
     """Decide what gc would delete, without deleting anything.
 
     `remote` names the model remote consulted (and cleaned with remote_gc);
     default: the default remote. Manifests of kept directory models that the
     cache lacks are downloaded into the cache (they are small), so the plan
     knows every file those models need. `min_age`: only objects older than
-    that many seconds go (0: any age).
+    that many seconds go (0: any age). `grace` (seconds; default `gc.grace_days`)
+    and `now` (default: the clock) drive the remote's two-phase deletion.
     """
     _refuse_shared_cache(repo, shared_cache_ok)
-    session = _Remote(repo, remote, offline, remote_gc)
+    session = _Remote(repo, remote, offline, remote_gc, grace, now)
     try:
         return _plan(repo, session, all_commits, skip_unknown, min_age, offline)
     finally:
@@ -177,7 +198,11 @@ def _plan(repo, session: _Remote, all_commits: bool, skip_unknown: bool, min_age
         out.warnings.append("this is a shallow clone: --all-commits keeps only the history this clone has")
     transfer = session.transfer
     listing = session.list_once() if session.remote_gc else None
-    reach = Reachability(repo, manifest_fetcher(repo, transfer))
+    if session.remote_gc and repo.git.is_shallow():
+        raise GcRefused("this clone is shallow: the history the team can still check out is not all here, so a "
+                        "remote gc cannot tell what it needs; nothing was deleted",
+                        "run `git fetch --unshallow` first, or run gc --remote from a full clone")
+    reach = Reachability(repo, manifest_fetcher(repo, transfer), team=session.remote_gc)
     used = reach.used(all_commits=all_commits, skip_unknown=skip_unknown, warnings=out.warnings)
     cached = cache_listing(repo.store)
     out.cache_objects, out.cache_bytes = len(cached), sum(i.size for i in cached.values())
@@ -222,36 +247,54 @@ def _plan(repo, session: _Remote, all_commits: bool, skip_unknown: bool, min_age
 
 def _plan_remote(reach: Reachability, session: _Remote, all_commits: bool, skip_unknown: bool, min_age: float,
                  out: GcPlan, preview: GcPlan | None) -> RemotePlan:
-    """Rule 5: the remote's keep set is rule 1 with remote-tracking refs as tips too."""
-    roots = reach.roots
-    if not roots.remote_tips:
-        out.warnings.append("no remote-tracking refs (refs/remotes/*): other people's branches are invisible to "
-                            "this remote gc; run `git fetch --all` first")
-    if roots.remote_tips and roots.fetched is not None and time.time() - roots.fetched > FETCH_STALE:
-        out.warnings.append(f"remote-tracking refs were last fetched {int((time.time() - roots.fetched) // 3600)} "
-                            f"h ago; run `git fetch --all` first so recent pushes by others are kept")
+    """Rule 5: the team's keep set (every git remote's refs and history, this clone's refs and work), then the
+    grace period and the marks decide which of the unreferenced objects go now."""
+    team = reach.team
+    if not team.remotes:
+        out.warnings.append("no git remote is configured: only this clone's refs protect the remote's objects")
     used = reach.used(all_commits=all_commits, remote=True, skip_unknown=skip_unknown, warnings=out.warnings,
                       remote_name=session.name)
+    keep = used.objects | reach.team_objects()
+    reach.needs.refuse_unknown(skip_unknown, out.warnings, session.name)
     transfer, listing = session.transfer, session.list_once()
+    try:
+        aging = age(listing, listing.oids() - keep, transfer.backend, session.grace, session.now)
+    except pushlog.NewerRecord as exc:
+        raise GcRefused(f"{exc}; nothing was deleted", exc.hint) from None
+    keep_now = listing.oids() - set(aging.delete)
     if preview is not None and preview.remote is not None:
-        return narrow(preview.remote, used.objects, listing, transfer.backend, transfer.jobs)
-    return plan_remote(session.name, transfer.remote_id, listing, used.objects, transfer.backend, transfer.jobs,
-                       out.warnings, min_age)
+        rp = narrow(preview.remote, keep_now, listing, transfer.backend, transfer.jobs)
+    else:
+        rp = plan_remote(session.name, transfer.remote_id, listing, keep_now, transfer.backend, transfer.jobs,
+                         out.warnings, min_age)
+    where = ", ".join(team.remotes) or "no git remote"
+    rp.aging, rp.team, rp.team_refs = aging, team.remotes, team.refs
+    gone = set(rp.delete) | (set(rp.chunks.recipes) if rp.chunks is not None else set())
+    for oid in sorted(gone):
+        pushed = aging.pushed.get(oid)
+        rp.reasons[oid] = (f"no commit reachable from the {team.refs} ref(s) on {where} nor this clone's refs, "
+                           f"reflogs, stash or workspace uses it; marked unreferenced by gc at "
+                           f"{pushlog.stamp(aging.delete[oid])}, not pushed since"
+                           + (f" (last pushed {pushlog.stamp(pushed)})" if pushed is not None else ""))
+    return rp
 
 
 def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: bool = False,
        remote: str | None = None, offline: bool = False, skip_unknown: bool = False, shared_cache_ok: bool = False,
-       confirm: Callable[[GcPlan], bool] | None = None, assume_yes: bool = False, min_age: float = 0.0) -> GcResult:
+       confirm: Callable[[GcPlan], bool] | None = None, assume_yes: bool = False, min_age: float = 0.0,
+       grace: float | None = None, now: float | None = None) -> GcResult:
     """Plan, then (unless dry_run) delete, holding the repository lock while deciding and deleting.
 
     The model remote is opened once and, with remote_gc, listed once. Without
     `assume_yes`, `confirm(preview)` must return True before anything is
     deleted from the remote; under the lock only what changed since the preview
     (the keep set, from git) is re-checked, and the remote deletions are
-    limited to what the confirmed preview listed.
+    limited to what the confirmed preview listed. Before deleting, the marks of
+    this gc are written and the push log is read again: what a push logged
+    meanwhile is spared.
     """
     _refuse_shared_cache(repo, shared_cache_ok)
-    session = _Remote(repo, remote, offline, remote_gc)
+    session = _Remote(repo, remote, offline, remote_gc, grace, now)
     try:
         def one(preview: GcPlan | None = None) -> GcPlan:
             return _plan(repo, session, all_commits, skip_unknown, min_age, offline, preview)
@@ -261,23 +304,41 @@ def gc(repo, *, dry_run: bool = False, all_commits: bool = False, remote_gc: boo
         preview = None
         if remote_gc and not assume_yes:
             preview = one()
-            if preview.remote and preview.remote.delete_count:
+            rp = preview.remote
+            if rp and (rp.delete_count or rp.aging.mark):
                 if confirm is None or not confirm(preview):
-                    raise UsageError(f"not deleting {preview.remote.delete_count} object(s) from remote "
-                                     f"{preview.remote.name} without confirmation; nothing was deleted",
-                                     "re-run on a terminal to confirm, or pass --yes")
+                    raise UsageError(f"not deleting {rp.delete_count} object(s) from remote {rp.name} (nor marking "
+                                     f"{len(rp.aging.mark)} for a later gc) without confirmation; nothing was "
+                                     f"deleted", "re-run on a terminal to confirm, or pass --yes")
         with repo.lock():
             final = one(preview)
             result = GcResult(final)
             result.deleted, result.deleted_bytes = delete_from_cache(repo, final.delete)
             result.tmp_removed = repo.store.clean_tmp()
             repo.workspace.spares.clear()
-            if final.remote is not None and final.remote.delete_count:
-                delete_from_remote(repo, session.transfer.backend, session.transfer.remote_id, final.remote,
-                                   result)
+            if final.remote is not None:
+                _apply_remote(repo, session, final, result)
         return result
     finally:
         session.close()
+
+
+def _apply_remote(repo, session: _Remote, final: GcPlan, result: GcResult) -> None:
+    """Mark, re-read the push log, delete what is still unused, then drop the records no rule needs anymore."""
+    backend, listing, aging = session.transfer.backend, session.list_once(), final.remote.aging
+    if aging.mark:
+        pushlog.write(backend, repo.store.tmp_dir, pushlog.MARK_PREFIX, "gc-mark", aging.mark, aging.now)
+    if final.remote.delete_count:
+        late = late_pushes(backend, listing)
+        if late:
+            final.remote = narrow(final.remote, listing.oids() - (set(aging.delete) - late), listing, backend,
+                                  session.transfer.jobs)
+        delete_from_remote(repo, backend, session.transfer.remote_id, final.remote, result)
+    for key in aging.stale_marks + aging.stale_logs:
+        try:
+            backend.delete(key)
+        except RemoteError:
+            continue  # a record left behind only costs a read; the next gc drops it
 
 
 __all__ = ["GcPlan", "RemotePlan", "GcResult", "GcRefused", "plan", "gc", "forget_chunk_sources"]

@@ -166,20 +166,43 @@ class Reachability:
     """One reading of git for one gc: the roots, the walked history and the expanded manifests are shared
     by the cache's keep set, the remote's and the history check."""
 
-    def __init__(self, repo, fetch_manifest: Callable[[str], bool] | None = None):
+    def __init__(self, repo, fetch_manifest: Callable[[str], bool] | None = None, team: bool = False):
+        """`team`: first read every ref of every git remote (a remote gc): `team_objects` keeps their history."""
         self.repo = repo
+        with refusing():
+            self.team = repo.git.team_tips() if team else None  # before the trees: it reopens the handle
         self.trees = repo.git.trees()
         with refusing():
             self.roots = repo.git.roots(self.trees)
+        self.team_commits: set[bytes] = set()
+        self.team_trees: list[bytes] = []
+        if self.team is not None:
+            with refusing():
+                for sha, why in sorted(self.team.tips.items()):
+                    kind, peeled = self.trees.peel(sha, f"{why[0]} on the git server")
+                    if kind == "commit":
+                        self.team_commits.add(peeled)
+                    elif kind == "tree":
+                        self.team_trees.append(peeled)
         self.needs = Needs(repo.store, fetch_manifest)
         self._all: set[bytes] | None = None
 
     def all_history(self) -> set[bytes]:
-        """Every commit git can still reach: refs, remote-tracking refs, reflogs."""
+        """Every commit git can still reach: refs, remote-tracking refs, reflogs (and the team's refs)."""
         if self._all is None:
             with refusing():
-                self._all = self.trees.reachable(self.roots.history_roots)
+                self._all = self.trees.reachable(self.roots.history_roots | self.team_commits)
         return self._all
+
+    def team_objects(self) -> set[str]:
+        """Every object any commit reachable from any ref on the git servers needs: every version
+        anyone can check out from there stays pullable. Manifests the cache lacks are fetched."""
+        with refusing():
+            commits = self.trees.reachable(self.team_commits)
+            t = self.trees
+            blobs = t.pointer_blobs([t.tree_of(c) for c in sorted(commits)] + sorted(self.team_trees))
+            refs = [r for blob, where in sorted(blobs.items()) for r in refs_in(t.raw(blob), where)]
+        return self.needs.objects(refs, strict=True)
 
     def commits(self, all_commits: bool, remote: bool = False) -> set[bytes]:
         """The commits whose models are kept: tips (remote-tracking ones too for a remote) and unpushed work."""

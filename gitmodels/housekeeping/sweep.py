@@ -17,6 +17,7 @@ from typing import Iterable, Mapping
 from gitmodels.errors import RemoteError
 from gitmodels.remotes.base import classify_key, object_key
 from gitmodels.storage.hashing import prefixed
+from gitmodels.sync import pushlog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +130,8 @@ class RemoteListing:
     other_keys: int = 0
     stray_keys: int = 0
     chunk_keys: int = 0                                                 # keys under packs/ and recipes/
+    logs: dict[str, int] = dataclasses.field(default_factory=dict)      # push log key -> size
+    marks: dict[str, int] = dataclasses.field(default_factory=dict)     # gc mark key -> size
 
     @classmethod
     def read(cls, backend) -> "RemoteListing":
@@ -149,13 +152,90 @@ class RemoteListing:
                     out.packs[pack] = size
             elif kind == "stray":
                 out.stray_keys += 1
+            elif key.startswith(pushlog.LOG_PREFIX) and pushlog.key_time(key) is not None:
+                out.logs[key] = size
+            elif key.startswith(pushlog.MARK_PREFIX) and pushlog.key_time(key) is not None:
+                out.marks[key] = size
             else:
                 out.other_keys += 1
         return out
 
+    def oids(self) -> set[str]:
+        return set(self.objects) | set(self.recipes)
+
     def has(self, oids: Iterable[str]) -> set[str]:
         """The oids the remote can serve, whole or chunked, as listed."""
         return {o for o in oids if o in self.objects or o in self.recipes}
+
+
+@dataclasses.dataclass
+class Aging:
+    """The two-phase rule (docs/formats.md, "Remote gc protocol") over one listing: of the unreferenced
+    objects, what goes now, what waits for its mark to age, what is marked now, what a recent push keeps."""
+
+    now: float
+    grace: float
+    delete: dict[str, float] = dataclasses.field(default_factory=dict)   # oid -> when it was marked
+    waiting: dict[str, float] = dataclasses.field(default_factory=dict)  # oid -> when it was marked
+    mark: set[str] = dataclasses.field(default_factory=set)              # unreferenced, marked by this gc
+    young: dict[str, float] = dataclasses.field(default_factory=dict)    # oid -> its last push, within grace
+    pushed: dict[str, float] = dataclasses.field(default_factory=dict)   # oid -> last push the log shows
+    stale_marks: list[str] = dataclasses.field(default_factory=list)     # mark keys nothing relies on anymore
+    stale_logs: list[str] = dataclasses.field(default_factory=list)      # log keys no rule needs anymore
+
+    def to_json(self) -> dict:
+        return {"grace_days": self.grace / 86400}
+
+
+def age(listing: RemoteListing, unreferenced: set[str], backend, grace: float, now: float | None = None) -> Aging:
+    """Apply the grace period and the marks to the unreferenced objects, reading only the records that matter.
+
+    An object goes when an earlier gc marked it at least `grace` seconds ago and no push logged it since
+    that mark; one a push logged within `grace` is kept whoever pushed it; an unmarked one is marked now.
+    """
+    out = Aging(now=time.time() if now is None else now, grace=grace)
+    cutoff = out.now - grace
+    marks = [r for r in (pushlog.read(backend, k, n) for k, n in sorted(listing.marks.items())) if r is not None]
+    oldest = min([cutoff] + [m.time for m in marks])
+    for key, size in sorted(listing.logs.items()):
+        t = pushlog.key_time(key)
+        if t is not None and t < oldest:
+            continue  # older than every mark and the grace period: it changes nothing
+        record = pushlog.read(backend, key, size)
+        if record is not None:
+            for oid in record.oids:
+                out.pushed[oid] = max(out.pushed.get(oid, record.time), record.time)
+    first_mark: dict[str, tuple[float, str]] = {}
+    for m in marks:
+        for oid in m.oids & unreferenced:
+            if m.time > out.pushed.get(oid, float("-inf")) and (oid not in first_mark or m.time < first_mark[oid][0]):
+                first_mark[oid] = (m.time, m.key)
+    for oid in sorted(unreferenced):
+        if out.pushed.get(oid, float("-inf")) > cutoff:
+            out.young[oid] = out.pushed[oid]
+        elif oid not in first_mark:
+            out.mark.add(oid)
+        elif first_mark[oid][0] <= cutoff:
+            out.delete[oid] = first_mark[oid][0]
+        else:
+            out.waiting[oid] = first_mark[oid][0]
+    needed = {first_mark[o][1] for o in out.waiting}
+    out.stale_marks = [m.key for m in marks if m.key not in needed]
+    still = [m.time for m in marks if m.key in needed] + ([out.now] if out.mark else [])
+    floor = min([cutoff] + still)
+    out.stale_logs = [k for k in sorted(listing.logs) if (pushlog.key_time(k) or out.now) < floor]
+    return out
+
+
+def late_pushes(backend, listing: RemoteListing) -> set[str]:
+    """The oids pushes logged after the listing: read again just before deleting, they are spared."""
+    out: set[str] = set()
+    for key, size in backend.list(pushlog.LOG_PREFIX):
+        if key not in listing.logs and pushlog.key_time(key) is not None:
+            record = pushlog.read(backend, key, size)
+            if record is not None:
+                out |= record.oids
+    return out
 
 
 @dataclasses.dataclass
@@ -170,6 +250,10 @@ class RemotePlan:
     stray_keys: int = 0                # keys under objects/ that are not object names, never deleted
     chunks: object | None = None       # the chunk store's own plan (recipes and packs to delete), if any
     chunk_keys: int = 0                # keys under packs/ and recipes/
+    aging: Aging | None = None         # the grace period and marks (docs/formats.md)
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # oid -> why it goes
+    team: list[str] = dataclasses.field(default_factory=list)          # the git remotes whose refs were read
+    team_refs: int = 0
 
     @property
     def delete_bytes(self) -> int:
@@ -185,7 +269,13 @@ class RemotePlan:
                 "delete": len(self.delete), "delete_bytes": self.delete_bytes, "other_keys": self.other_keys,
                 "stray_keys": self.stray_keys, "deleted_oids": [prefixed(o) for o in sorted(self.delete)],
                 "chunk_recipes_delete": [prefixed(o) for o in self.chunks.recipes] if self.chunks is not None else [],
-                "chunk_packs_delete": [prefixed(p) for p in self.chunks.packs] if self.chunks is not None else []}
+                "chunk_packs_delete": [prefixed(p) for p in self.chunks.packs] if self.chunks is not None else [],
+                "reasons": {prefixed(o): why for o, why in sorted(self.reasons.items())},
+                "git_remotes": self.team, "git_refs": self.team_refs,
+                **({"marked": [prefixed(o) for o in sorted(self.aging.mark)],
+                    "waiting": {prefixed(o): pushlog.stamp(t) for o, t in sorted(self.aging.waiting.items())},
+                    "young": {prefixed(o): pushlog.stamp(t) for o, t in sorted(self.aging.young.items())},
+                    **self.aging.to_json()} if self.aging is not None else {})}
 
 
 def plan_remote(name: str, url: str, listing: RemoteListing, keep: set[str], backend, jobs: int,

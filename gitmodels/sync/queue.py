@@ -26,6 +26,7 @@ from gitmodels.remotes.base import Backend, KeyNotFound, Progress
 from gitmodels.storage.objects import is_manifest, object_key
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
+from gitmodels.sync import pushlog
 from gitmodels.sync.adapters import CHUNKED, WHOLE, choose
 
 FATAL = (RemoteUnreachable, AccessDenied, CredentialsError, BucketMissing)
@@ -114,6 +115,9 @@ class TransferQueue:
         """
         oids = set(oids)
         result = TransferResult(objects=len(oids))
+        if self.state.remote_known(self.remote_id, oids) != oids:
+            # First, whenever the remote is asked at all: a remote gc spares what is in flight (docs/formats.md).
+            pushlog.log_push(self.backend, self.store.tmp_dir, oids)
         missing = self.remote_missing(oids)
         todo = sorted(o for o in missing if self.store.has(o))
         absent = sorted(missing - set(todo))
