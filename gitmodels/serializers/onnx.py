@@ -21,6 +21,7 @@ from gitmodels.serializers.base import Serializer, class_path
 FILES = {"onnx": "model.onnx"}
 EXTERNAL_DATA = "model.onnx.data"
 PROTOBUF_LIMIT = 2**31 - 2**20  # leave room under protobuf's 2 GiB for the graph itself
+EXTERNAL_MIN_BYTES = 1024  # onnx's default: smaller tensors stay inside model.onnx
 
 
 def _shape(value_info: Any) -> tuple[str, str] | None:
@@ -61,7 +62,7 @@ class OnnxSerializer(Serializer):
         copy = onnx.ModelProto()
         copy.CopyFrom(obj)  # save_model moves tensors out of the proto it is given: not the caller's
         onnx.save_model(copy, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=EXTERNAL_DATA)
+                        location=EXTERNAL_DATA, size_threshold=EXTERNAL_MIN_BYTES)
         return {"format": format, "external_data": True}
 
     def load(self, directory: str, model_meta: dict[str, Any], *, session: bool = False,
