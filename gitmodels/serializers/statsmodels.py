@@ -76,7 +76,8 @@ class StatsmodelsSerializer(Serializer):
             if isinstance(value, str):
                 params[attr] = value
         try:
-            info["nobs"] = float(obj.nobs)
+            nobs = float(obj.nobs)
+            info["nobs"] = int(nobs) if nobs.is_integer() else nobs
         except Exception:  # noqa: BLE001
             pass
         info["params"] = scalar_params(params)
