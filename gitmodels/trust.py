@@ -37,6 +37,7 @@ SAFE_WAY = {
     "sklearn": 're-save it with format="skops"',
     "torch": "load the weights only (into=YourModel(...) or weights_only=True)",
     "keras": "load it with safe_mode=True",
+    "statsmodels": "statsmodels saves only by pickle: refit the model from its data and code",
 }
 
 

@@ -12,7 +12,8 @@ import pytest
 import gitmodels
 
 HEAVY = ["torch", "keras", "xgboost", "catboost", "sklearn", "skops", "tensorflow", "boto3", "botocore",
-         "google.cloud.storage", "azure", "paramiko", "numpy", "pandas"]
+         "google.cloud.storage", "azure", "paramiko", "numpy", "pandas", "lightgbm", "onnx", "onnxruntime",
+         "transformers", "statsmodels"]
 
 
 def modules_after(code, cwd=None):

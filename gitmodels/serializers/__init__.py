@@ -41,6 +41,10 @@ BUILTINS: dict[str, str] = {
     "torch": "gitmodels.serializers.torch:TorchSerializer",
     "keras": "gitmodels.serializers.keras:KerasSerializer",
     "catboost": "gitmodels.serializers.catboost:CatBoostSerializer",
+    "lightgbm": "gitmodels.serializers.lightgbm:LightGBMSerializer",
+    "onnx": "gitmodels.serializers.onnx:OnnxSerializer",
+    "transformers": "gitmodels.serializers.transformers:TransformersSerializer",
+    "statsmodels": "gitmodels.serializers.statsmodels:StatsmodelsSerializer",
 }
 
 _lock = threading.RLock()
@@ -182,7 +186,8 @@ def find_serializer(obj: Any, name: str | None = None) -> Serializer:
     if not ranked:
         raise SerializerError(
             f"don't know how to save a {class_path(type(obj))} object",
-            "supported: scikit-learn, XGBoost, PyTorch, Keras, CatBoost and serializers installed through "
+            "supported: scikit-learn, XGBoost, PyTorch, Keras, CatBoost, LightGBM, ONNX, Hugging Face "
+            "transformers, statsmodels and serializers installed through "
             f"the `{ENTRY_POINT_GROUP}` entry points (known: {', '.join(available())}); or write the model "
             "to a file yourself and track it with `gitmodels add PATH`",
         )

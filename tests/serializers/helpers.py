@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "keras", "xgboost", "catboost", "tensorflow", "jax")
+HEAVY = ("torch", "keras", "xgboost", "catboost", "tensorflow", "jax", "lightgbm", "onnx", "onnxruntime",
+         "transformers", "statsmodels")
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None, check: bool = True,

@@ -115,7 +115,30 @@ def _objects():
         from .torch_nets import TinyNet
         return TinyNet()
 
+    def lgbm():
+        lightgbm = require_module("lightgbm")
+        return lightgbm.LGBMClassifier()
+
+    def onnx_model():
+        onnx = require_module("onnx")
+        return onnx.ModelProto()
+
+    def bert():
+        transformers = require_module("transformers")
+        config = transformers.BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                         intermediate_size=8)
+        return transformers.BertModel(config)
+
+    def ols():
+        sm = require_module("statsmodels.api", "pip install statsmodels")
+        import numpy as np
+        return sm.OLS(np.arange(6.0), np.ones((6, 1))).fit()
+
     return {
+        "LGBMClassifier (also an sklearn estimator)": (lgbm, "lightgbm"),
+        "onnx ModelProto": (onnx_model, "onnx"),
+        "transformers BertModel (also a torch Module)": (bert, "transformers"),
+        "statsmodels results": (ols, "statsmodels"),
         "sklearn estimator": (sk, "sklearn"),
         "user subclass of an sklearn estimator": (sk_subclass, "sklearn"),
         "XGBClassifier (also an sklearn estimator)": (xgb("XGBClassifier"), "xgboost"),
@@ -158,12 +181,12 @@ def test_explicit_serializer_must_handle_the_object():
 
 
 def test_unknown_serializer_name_and_format(tmp_path, plugins):
-    with pytest.raises(SerializerError, match="no serializer named 'lightgbm'"):
-        get_serializer("lightgbm")
+    with pytest.raises(SerializerError, match="no serializer named 'mxnet'"):
+        get_serializer("mxnet")
     from sklearn.linear_model import LogisticRegression
 
-    with pytest.raises(SerializerError, match="no format 'onnx'") as err:
-        save_to_dir(LogisticRegression(), tmp_path / "m", format="onnx")
+    with pytest.raises(SerializerError, match="no format 'pmml'") as err:
+        save_to_dir(LogisticRegression(), tmp_path / "m", format="pmml")
     assert "joblib" in err.value.hint
 
 
@@ -241,8 +264,8 @@ def test_load_from_dir_errors(tmp_path, plugins):
     (tmp_path / "bare").mkdir()
     with pytest.raises(SerializerError, match=f"no {DESCRIPTOR}"):
         load_from_dir(tmp_path / "bare")
-    with pytest.raises(SerializerError, match="no serializer named 'lightgbm'"):
-        load_from_dir(tmp_path / "bare", {"framework": "lightgbm", "format": "txt"})
+    with pytest.raises(SerializerError, match="no serializer named 'mxnet'"):
+        load_from_dir(tmp_path / "bare", {"framework": "mxnet", "format": "params"})
     with pytest.raises(SerializerError, match="format 'pickle' is unknown"):
         load_from_dir(tmp_path / "bare", {"framework": "sklearn", "format": "pickle"})
     (tmp_path / "bare" / DESCRIPTOR).write_text(json.dumps({"framework": "sklearn", "gitmodels_descriptor": 99}))
@@ -272,6 +295,10 @@ FAKE_SAVES = {
     "torch": ("pt", "torch.nn.Sequential", ["torch"]),
     "keras": ("keras", "keras.Sequential", ["keras"]),
     "catboost": ("cbm", "catboost.CatBoostClassifier", ["catboost"]),
+    "lightgbm": ("txt", "lightgbm.LGBMClassifier", ["lightgbm"]),
+    "onnx": ("onnx", "onnx.ModelProto", ["onnx"]),
+    "transformers": ("safetensors", "transformers.BertModel", ["transformers"]),
+    "statsmodels": ("pickle", "statsmodels.regression.linear_model.RegressionResultsWrapper", ["statsmodels"]),
 }
 
 
