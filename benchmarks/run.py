@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""gitmodels vs DVC vs Git LFS, side by side, on the same deterministic workloads.
+"""gitmodels vs DVC vs Git LFS vs git-annex, side by side, on the same deterministic workloads.
 
-    python benchmarks/run.py [--quick] [--only WORKLOAD,...] [--tools gitmodels,dvc,git-lfs] [--out DIR]
+    python benchmarks/run.py [--quick] [--only WORKLOAD,...] [--tools gitmodels,dvc,git-lfs,git-annex]
+                             [--editable] [--out DIR]
 
-Installs DVC (with dvc-s3) into ~/.cache/gitmodels-bench/dvc-venv and Git LFS from Debian
-packages when they are missing (unless --no-install), builds the workloads in a temporary
-folder, runs every tool round-robin, and writes results.md and results.json to --out.
+Installs DVC (with dvc-s3) into ~/.cache/gitmodels-bench/dvc-venv, and Git LFS and git-annex from
+Debian packages, when they are missing (unless --no-install); builds a wheel of this checkout and
+installs it into a fresh venv, so gitmodels runs as users install it (--editable: the gitmodels on
+PATH instead); builds the workloads in a temporary folder, runs every tool round-robin, and writes
+results.md and results.json to --out.
 See docs/benchmarks.md.
 """
 
@@ -26,7 +29,7 @@ from benchlib.results import Results  # noqa: E402
 from benchlib.tools import Ctx  # noqa: E402
 from benchlib.workloads import WORKLOADS, Bench, Sizes  # noqa: E402
 
-TOOLS = ("gitmodels", "dvc", "git-lfs")
+TOOLS = ("gitmodels", "dvc", "git-lfs", "git-annex")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -38,7 +41,9 @@ def parse(argv=None):
                    + " (the anchors sha256sum/cp/hashlib always run)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"where results.md/results.json go (default {DEFAULT_OUT})")
     p.add_argument("--workdir", default=None, help="parent of the temporary folder (default: system temp)")
-    p.add_argument("--no-install", action="store_true", help="never install DVC or Git LFS")
+    p.add_argument("--no-install", action="store_true", help="never install DVC, Git LFS or git-annex")
+    p.add_argument("--editable", action="store_true",
+                   help="time the gitmodels on PATH (e.g. pip install -e .) instead of a wheel in a fresh venv")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p.add_argument("--runs", type=int, default=None, help="override the number of runs of every timed case")
     args = p.parse_args(argv)
@@ -58,16 +63,24 @@ def main(argv=None) -> int:
     t0 = time.time()
     dvc_reason = benv.ensure_dvc(not args.no_install) if "dvc" in args.tools else "not selected"
     lfs_reason = benv.ensure_git_lfs(not args.no_install) if "git-lfs" in args.tools else "not selected"
-    benv.compile_bytecode()
-    gm_exe = benv.gitmodels_exe()
-    for name, reason in (("dvc", dvc_reason), ("git-lfs", lfs_reason)):
+    annex_reason = benv.ensure_git_annex(not args.no_install) if "git-annex" in args.tools else "not selected"
+    parent = args.workdir or tempfile.gettempdir()
+    workdir = tempfile.mkdtemp(prefix="gitmodels-bench-", dir=parent)
+    gm_install = "editable install on PATH"
+    if args.editable:
+        benv.compile_bytecode()
+        gm_exe = benv.gitmodels_exe()
+    else:
+        benv.log("building a wheel of this checkout and installing it into a fresh venv")
+        gm_exe, gm_install = benv.install_wheel(workdir)
+        if gm_exe is None:
+            benv.log(f"gitmodels: {gm_install}")
+    for name, reason in (("dvc", dvc_reason), ("git-lfs", lfs_reason), ("git-annex", annex_reason)):
         if name in args.tools and reason:
             benv.log(f"{name}: {reason}")
     if "gitmodels" in args.tools and not gm_exe:
         benv.log("gitmodels: CLI not found (pip install -e .); its rows will read n/a")
 
-    parent = args.workdir or tempfile.gettempdir()
-    workdir = tempfile.mkdtemp(prefix="gitmodels-bench-", dir=parent)
     free = shutil.disk_usage(workdir).free
     need = (2 if args.quick else 16) << 30
     if free < need:
@@ -79,7 +92,8 @@ def main(argv=None) -> int:
         can_drop, drop_msg = False, "not probed (no workload needs it)"
     benv.log(f"work folder {workdir}; dropping the page cache: {drop_msg}")
 
-    ctx = Ctx(workdir, args.quick, gm_exe, dvc_reason, lfs_reason, can_drop)
+    ctx = Ctx(workdir, args.quick, gm_exe, dvc_reason, lfs_reason, can_drop, annex_reason)
+    ctx.gm_install = gm_install
     res = Results()
     sizes = Sizes.make(args.quick)
     if args.runs:
@@ -91,7 +105,8 @@ def main(argv=None) -> int:
         "tools": args.tools,
         "drop_caches": ("dropped before each cold run (sync; echo 3 > /proc/sys/vm/drop_caches): " + drop_msg)
         if can_drop else "not measured: " + drop_msg,
-        "machine": benv.machine_info(gm_exe, dvc_reason is None, lfs_reason is None),
+        "machine": benv.machine_info(gm_exe, dvc_reason is None, lfs_reason is None, annex_reason is None,
+                                     gm_install),
         "sizes": vars(bench.S),
     }
     try:

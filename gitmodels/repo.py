@@ -268,42 +268,20 @@ class Repo:
     # -- status -------------------------------------------------------------------------
 
     def status(self, paths: Iterable[str] | None = None, remote: str | bool | None = None) -> list[ModelStatus]:
+        from gitmodels.workspace import status as status_mod
+
+        if paths is None and not remote:  # the everyday case: answered from what changed since the last one
+            return status_mod.remembered_status(self)
         errors: list = []
         pointers = self.pointers(None, paths, errors)
         out = [ModelStatus(pointer_mod.artifact_path_for(p), p, "bad-pointer", error=str(e)) for p, e in errors]
         recorded = self.state.lookup_many([self.abspath(a) for a, p in pointers.items() if not p.is_dir])
         for art, ptr in sorted(pointers.items()):
-            st = ModelStatus(art, pointer_mod.pointer_path_for(art), "up-to-date", ptr.oid, ptr.size, ptr.kind)
-            st.in_cache = self.in_cache(ptr)
-            absolute = self.abspath(art)
-            if not os.path.lexists(absolute):
-                st.state = "missing"
-            else:
-                quick = self.workspace.quick_scan(absolute, recorded)
-                current = quick if quick is not None else self._scan_quietly(absolute)
-                if current is None or current.oid != ptr.oid:
-                    # Bytes the cache holds (gitmodels wrote, added or fetched them) are a version the pointer
-                    # moved away from: `checkout` replaces them. Only bytes stored nowhere else are the user's.
-                    saved = current is not None and (self.store.has(current.oid) if quick is not None
-                                                     else self.workspace.recoverable(current))
-                    st.state = "stale" if saved else "modified"
-                else:
-                    try:
-                        pointer_mod.check_size(ptr, current.size, current.files, art)
-                    except SizeMismatch as exc:
-                        st.state, st.error = "bad-pointer", str(exc)
-                    else:
-                        if not st.in_cache:
-                            st.state = "not-in-cache"
-            out.append(st)
+            out.append(status_mod.model_status(self, art, ptr, recorded))
         if paths is None:
             from gitmodels.workspace import moves
 
-            for art in moves.orphans(self):
-                quick = self.workspace.quick_scan(self.abspath(art))
-                out.append(ModelStatus(art, pointer_mod.pointer_path_for(art), "orphaned",
-                                       quick.oid if quick else None, quick.size if quick else None,
-                                       quick.kind if quick else None, self.store.has(quick.oid) if quick else False))
+            out += [status_mod.orphan_status(self, art) for art in moves.orphans(self)]
         self.state.flush()
         if remote:
             name = None if remote is True else remote

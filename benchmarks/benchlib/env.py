@@ -63,6 +63,44 @@ def ensure_git_lfs(install: bool) -> str | None:
     return None if shutil.which("git-lfs") else "apt-get install git-lfs left no git-lfs"
 
 
+def ensure_git_annex(install: bool) -> str | None:
+    """git-annex from Debian packages, installed the way Git LFS is (one time, as root)."""
+    if shutil.which("git-annex"):
+        return None
+    if not install:
+        return "git-annex not installed (run without --no-install to install it)"
+    if os.geteuid() != 0:
+        return "git-annex missing and not root: apt-get install git-annex yourself"
+    log("installing git-annex from Debian packages (one time)")
+    try:
+        run(["apt-get", "update", "-qq"], timeout=900)
+        run(["apt-get", "install", "-y", "-qq", "git-annex"], timeout=1800,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    except Exception as exc:  # noqa: BLE001
+        return f"git-annex install failed: {exc}"
+    return None if shutil.which("git-annex") else "apt-get install git-annex left no git-annex"
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def install_wheel(workdir: str) -> tuple[str | None, str]:
+    """(gitmodels executable, how it was installed): a wheel of this checkout, built and installed into
+    a fresh venv under `workdir`, as `pip install gitmodels` leaves it for users (compiled bytecode, no
+    editable finder). Dependencies come from pip's own configuration."""
+    wheels = os.path.join(workdir, "wheel")
+    venv = os.path.join(workdir, "gitmodels-venv")
+    try:
+        run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO_ROOT], timeout=900)
+        run([sys.executable, "-m", "venv", venv], timeout=300)
+        whl = [os.path.join(wheels, n) for n in os.listdir(wheels) if n.endswith(".whl")]
+        run([os.path.join(venv, "bin", "pip"), "install", "-q", *whl], timeout=1800)
+    except Exception as exc:  # noqa: BLE001
+        return None, f"wheel install failed: {exc}"
+    exe = os.path.join(venv, "bin", "gitmodels")
+    return (exe, "wheel in a fresh venv") if os.path.exists(exe) else (None, "the wheel installed no gitmodels")
+
+
 def gitmodels_exe() -> str | None:
     exe = shutil.which("gitmodels")
     if exe:
@@ -98,7 +136,8 @@ def _version(cmd: list[str]) -> str:
         return f"unavailable ({exc})"
 
 
-def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool) -> dict:
+def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool, annex_ok: bool = False,
+                 gm_install: str = "") -> dict:
     mem_kb = 0
     with open("/proc/meminfo") as f:
         for line in f:
@@ -128,10 +167,12 @@ def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool) -> dict:
         "python": platform.python_version(),
         "filesystem": fs,
         "versions": {
-            "gitmodels": _version([gm_exe, "--version"]) if gm_exe else "not installed",
+            "gitmodels": (_version([gm_exe, "--version"]) + (f" ({gm_install})" if gm_install else "")) if gm_exe
+            else "not installed",
             "dvc": _version([DVC_BIN, "--version"]) if dvc_ok else "not installed",
             "git": _version(["git", "--version"]),
             "git-lfs": _version(["git", "lfs", "version"]) if lfs_ok else "not installed",
+            "git-annex": _version(["git", "annex", "version", "--raw"]) if annex_ok else "not installed",
             "sha256sum": _version(["sha256sum", "--version"]),
             "moto": _moto_version(),
         },

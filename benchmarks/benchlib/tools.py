@@ -40,12 +40,14 @@ class Ctx:
     """Shared run state: the temp folder, the isolated environment, the S3 server."""
 
     def __init__(self, workdir: str, quick: bool, gm_exe: str | None, dvc_reason: str | None,
-                 lfs_reason: str | None, can_drop: bool):
+                 lfs_reason: str | None, can_drop: bool, annex_reason: str | None = "not selected"):
         self.workdir = workdir
         self.quick = quick
         self.gm_exe = gm_exe
         self.dvc_reason = dvc_reason
         self.lfs_reason = lfs_reason
+        self.annex_reason = annex_reason
+        self.gm_install = ""  # how the gitmodels under test was installed (run.py: a wheel in a fresh venv)
         self.can_drop = can_drop
         self.moto: benv.MotoServer | None = None
         self._moto_error: str | None = None
@@ -439,6 +441,75 @@ class GitLFS(Tool):
     @staticmethod
     def remote_store_bytes(remote: Remote) -> tuple[int, int]:
         return tree_bytes(os.path.join(remote.path, "lfs", "objects"))
+
+
+# ------------------------------------------------------------------------------- git-annex
+
+class GitAnnex(Tool):
+    """git-annex with unlocked files (annex.addunlocked): real files in the working tree, as gitmodels,
+    DVC (copy) and Git LFS leave them; the models' remote is a directory special remote."""
+
+    name = "git-annex"
+    has_s3 = False  # its S3 special remote is not pointed at the harness's moto server
+
+    def unavailable(self) -> str | None:
+        return self.ctx.annex_reason
+
+    def version_cmd(self):
+        return ["git", "annex", "version", "--raw"]
+
+    def _setup(self, repo: str, desc: str) -> None:
+        self.ctx.git(repo, "annex", "init", "-q", desc)
+        self.ctx.git(repo, "config", "annex.addunlocked", "true")
+
+    def init(self, repo: str, remote: Remote | None) -> None:
+        self.require()
+        self._setup(repo, "bench")
+        if remote is not None:
+            if remote.kind != "dir":
+                raise NotAvailable("git-annex's S3 special remote is not set up against moto here")
+            self.ctx.git(repo, "annex", "initremote", "bench", "type=directory", f"directory={remote.path}",
+                         "encryption=none")
+        self.ctx.git(repo, "commit", "-q", "--allow-empty", "-m", "annex init")
+
+    def after_clone(self, repo: str, remote: Remote | None) -> None:
+        self._setup(repo, "clone")
+        if remote is not None:
+            self.ctx.git(repo, "annex", "enableremote", "bench", f"directory={remote.path}")
+
+    def commit(self, repo: str, msg: str) -> None:
+        # `git annex add` staged the models; git's own add stages the rest (the clean filter keeps the
+        # models annexed if they are staged again)
+        self.ctx.git(repo, "add", "-A")
+        self.ctx.git(repo, "commit", "-q", "--allow-empty", "-m", msg)
+
+    def track_cmd(self, paths):
+        self.require()
+        return ["git", "annex", "add", "--quiet", *paths]
+
+    def push_cmd(self):
+        return ["git", "annex", "copy", "--quiet", "--jobs=cpus", "--to", "bench"]
+
+    def pull_cmd(self):
+        return ["git", "annex", "get", "--quiet", "--jobs=cpus", "."]
+
+    def status_cmd(self):
+        return ["git", "annex", "status"]
+
+    def checkout_cmd(self, rev: str) -> str:
+        # git-annex's post-checkout hook puts the cached content of unlocked files in place
+        return f"git checkout -q {rev} && git annex get --quiet ."
+
+    def hooks_off_fix(self) -> str:
+        """What a checkout with the hooks off needs afterwards to put the models in place."""
+        return " && git annex smudge --update && git annex get --quiet ."
+
+    def install_hooks(self, repo: str) -> None:
+        pass  # `git annex init` installed its hooks
+
+    @staticmethod
+    def local_store_bytes(repo: str) -> tuple[int, int]:
+        return tree_bytes(os.path.join(repo, ".git", "annex", "objects"))
 
 
 def _toml(doc: dict) -> str:

@@ -41,7 +41,11 @@ JSON_FORMAT_VERSION = 1
 
 def emit_json(doc: dict) -> None:
     """Print one command's JSON document: an object that starts with its format version."""
-    click.echo(json.dumps({"format_version": JSON_FORMAT_VERSION, **doc}, indent=2, sort_keys=False, default=str))
+    click.echo(json_text(doc))
+
+
+def json_text(doc: dict) -> str:
+    return json.dumps({"format_version": JSON_FORMAT_VERSION, **doc}, indent=2, sort_keys=False, default=str)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
@@ -54,5 +58,5 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["open_repo", "json_option", "remote_option", "jobs_option", "progress_option", "emit_json", "table",
+__all__ = ["open_repo", "json_option", "remote_option", "jobs_option", "progress_option", "emit_json", "json_text", "table",
            "human_bytes"]

@@ -78,8 +78,15 @@ def tracked_gitignores(repo: "Repo") -> list[str]:
 def orphans(repo: "Repo", pointer_paths: set[str] | None = None) -> list[str]:
     """Artifacts on disk that a gitmodels rule still ignores but no pointer in the index names."""
     index = set(repo.pointer_paths()) if pointer_paths is None else pointer_paths
+    return [art for art in orphan_candidates(repo, index)[1] if os.path.lexists(repo.abspath(art))]
+
+
+def orphan_candidates(repo: "Repo", pointer_paths: set[str]) -> tuple[list[str], list[str]]:
+    """(the index's .gitignore files, the artifacts their gitmodels rules name that no pointer names):
+    an orphan is a candidate that exists; status remembers both lists to know when to look again."""
     found = []
-    for gitignore in tracked_gitignores(repo):
+    gitignores = tracked_gitignores(repo)
+    for gitignore in gitignores:
         try:
             with open(repo.abspath(gitignore), encoding="utf-8", errors="surrogateescape") as f:
                 names = ignore.own_rules(f.read())
@@ -88,9 +95,9 @@ def orphans(repo: "Repo", pointer_paths: set[str] | None = None) -> list[str]:
         folder = gitignore.rpartition("/")[0]
         for name in names:
             art = f"{folder}/{name}" if folder else name
-            if pointer_mod.pointer_path_for(art) not in index and os.path.lexists(repo.abspath(art)):
+            if pointer_mod.pointer_path_for(art) not in pointer_paths:
                 found.append(art)
-    return sorted(found)
+    return gitignores, sorted(set(found))
 
 
 def _scan(repo: "Repo", art: str) -> "Scanned | None":

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import TYPE_CHECKING
 
 from gitmodels.storage.hashing import prefixed
+
+if TYPE_CHECKING:
+    from gitmodels.repo import Repo
+    from gitmodels.storage.pointer import Pointer
+    from gitmodels.workspace.snapshot import Recorder
 
 # The one table of status states: the name is ModelStatus.state and `status --json`'s "state"; the label is
 # what `gitmodels status` prints. Adding a state is one line here (docs/json.md lists them).
@@ -39,3 +46,181 @@ class ModelStatus:
         if not remote_checked:
             del out["pushed"]
         return out
+
+
+# -- computing it -------------------------------------------------------------------------
+
+# States that depend only on the pointer, the artifact's stat and which objects the cache holds, so the
+# snapshot can keep them; the others (a change to act on) are looked at again on every status.
+REMEMBERED = frozenset({"up-to-date", "not-in-cache", "missing"})
+_NEVER = [["", True]]  # dependencies that never hold: a fact read too close to a change is not kept
+
+
+def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
+                 rec: "Recorder | None" = None) -> ModelStatus:
+    """The state of one model whose pointer is `ptr`; `rec` collects what the answer depends on."""
+    import stat as statmod
+
+    from gitmodels.errors import SizeMismatch
+    from gitmodels.storage import pointer as pointer_mod
+
+    st = ModelStatus(art, pointer_mod.pointer_path_for(art), "up-to-date", ptr.oid, ptr.size, ptr.kind)
+    absolute = repo.abspath(art)
+    if rec is not None:
+        key = rec.stat(absolute)
+        if key is not None and statmod.S_ISDIR(key[4]):
+            rec.deps.pop()
+            rec.tree(absolute)
+    st.in_cache = _in_cache(repo, ptr, rec)
+    if not os.path.lexists(absolute):
+        st.state = "missing"
+        return st
+    quick = repo.workspace.quick_scan(absolute, recorded)
+    current = quick if quick is not None else repo._scan_quietly(absolute)
+    if current is None or current.oid != ptr.oid:
+        # Bytes the cache holds (gitmodels wrote, added or fetched them) are a version the pointer
+        # moved away from: `checkout` replaces them. Only bytes stored nowhere else are the user's.
+        saved = current is not None and (repo.store.has(current.oid) if quick is not None
+                                         else repo.workspace.recoverable(current))
+        st.state = "stale" if saved else "modified"
+        return st
+    try:
+        pointer_mod.check_size(ptr, current.size, current.files, art)
+    except SizeMismatch as exc:
+        st.state, st.error = "bad-pointer", str(exc)
+    else:
+        if not st.in_cache:
+            st.state = "not-in-cache"
+    return st
+
+
+def _in_cache(repo: "Repo", ptr: "Pointer", rec: "Recorder | None") -> bool:
+    """Repo.in_cache, remembering which objects' presence the answer rests on."""
+    if rec is None:
+        return repo.in_cache(ptr)
+    from gitmodels.errors import GitModelsError
+    from gitmodels.storage.manifest import manifest_entries
+
+    if not rec.exists(repo.store.path(ptr.oid)):
+        return False
+    if ptr.is_dir:
+        try:
+            return all([rec.exists(repo.store.path(e.oid)) for e in manifest_entries(repo.store, ptr.oid)])
+        except GitModelsError:
+            return False
+    return True
+
+
+def orphan_status(repo: "Repo", art: str) -> ModelStatus:
+    from gitmodels.storage import pointer as pointer_mod
+
+    quick = repo.workspace.quick_scan(repo.abspath(art))
+    return ModelStatus(art, pointer_mod.pointer_path_for(art), "orphaned", quick.oid if quick else None,
+                       quick.size if quick else None, quick.kind if quick else None,
+                       repo.store.has(quick.oid) if quick else False)
+
+
+def settings_files(repo: "Repo") -> list[str]:
+    """Files whose content may change what status says of every model: settings and git's config."""
+    from gitmodels.git.repo import _config_files
+
+    git = repo.git
+    return [repo.config.shared_path, repo.config.pyproject_path, repo.config.local_path,
+            *_config_files(git.git_dir, git.common_dir),
+            os.path.join(git.git_dir, "info", "sparse-checkout"), os.path.join(git.common_dir, "info", "sparse-checkout")]
+
+
+def remembered_status(repo: "Repo") -> list[ModelStatus]:
+    """Status of every model of the checkout, looking again only at what changed since the last one.
+
+    The snapshot (workspace/snapshot.py) keeps, per model, its answer and the stat data of its pointer,
+    its artifact and the cache objects it needs; the list of pointers is kept with the index's stat. A
+    model whose facts all hold is not read again: the cost follows the models that changed.
+    """
+    from gitmodels.errors import BadPointer, ModelNotFound
+    from gitmodels.storage import pointer as pointer_mod
+    from gitmodels.workspace import moves, snapshot
+
+    path = os.path.join(repo.git.git_dir, snapshot.NAME)
+    old = snapshot.load(path)
+    env = snapshot.environment()
+    if old and (old.get("root") != repo.root or old.get("env") != env or not snapshot.holds(old["settings"])):
+        old = None
+    settings = snapshot.Recorder()
+    if old:
+        settings_deps = old["settings"]
+    else:
+        for f in settings_files(repo):
+            settings.stat(f)
+        settings_deps = _NEVER if settings.racy else settings.deps
+    if old and snapshot.holds(old["index"]):
+        pointer_paths, repo.sparse_skipped = old["pointers"], old["sparse_skipped"]
+        index_deps, orphan_arts = old["index"], old["orphans"]
+    else:
+        rec = snapshot.Recorder(settings.now_ns)
+        rec.stat(repo.git.index_path())
+        pointer_paths = repo.pointer_paths()
+        gitignores, candidates = moves.orphan_candidates(repo, set(pointer_paths))
+        for name in gitignores + candidates:
+            rec.stat(repo.abspath(name))
+        orphan_arts = [a for a in candidates if os.path.lexists(repo.abspath(a))]
+        index_deps = _NEVER if rec.racy else rec.deps
+    known = old["models"] if old else {}
+    out: list[ModelStatus] = []
+    models: dict[str, dict] = {}
+    todo: list[tuple[str, str]] = []
+    for ppath in pointer_paths:
+        art = pointer_mod.artifact_path_for(ppath)
+        entry = known.get(art)
+        if entry is not None and entry["status"]["pointer_path"] == ppath and snapshot.holds(entry["deps"]):
+            out.append(ModelStatus(**entry["status"]))
+            models[art] = entry
+        else:
+            todo.append((ppath, art))
+    recorded = repo.state.lookup_many([repo.abspath(a) for _, a in todo]) if todo else {}
+    for ppath, art in todo:
+        rec = snapshot.Recorder(settings.now_ns)
+        rec.stat(repo.abspath(ppath))  # before reading it: a write after the read changes the stat
+        try:
+            ptr = repo.read_pointer(ppath)
+        except (BadPointer, ModelNotFound) as exc:
+            out.append(ModelStatus(art, ppath, "bad-pointer", error=str(exc)))
+            continue
+        st = model_status(repo, art, ptr, recorded, rec)
+        out.append(st)
+        if st.state in REMEMBERED and not rec.racy:
+            models[art] = {"status": dataclasses.asdict(st), "deps": rec.deps}
+    out += [orphan_status(repo, art) for art in orphan_arts]
+    repo.state.flush()
+    unchanged = old is not None and not todo and index_deps is old["index"]
+    doc = {"version": snapshot.VERSION, "root": repo.root, "env": env, "settings": settings_deps, "index": index_deps,
+           "pointers": pointer_paths, "sparse_skipped": repo.sparse_skipped, "orphans": orphan_arts,
+           "models": models, "outputs": old.get("outputs", {}) if unchanged else {},
+           "complete": not orphan_arts and len(models) == len(pointer_paths) and index_deps is not _NEVER
+           and settings_deps is not _NEVER}
+    if not unchanged:
+        snapshot.save(path, doc)
+    repo.status_snapshot = (path, doc)
+    return sorted(out, key=lambda s: s.path)
+
+
+def remember_output(repo: "Repo", command: str, stdout: str, stderr: str, code: int, extra: list[str]) -> None:
+    """Keep what `command` printed, for the command line to repeat while nothing changed. `extra`: more
+    files the output depends on (the hooks the warning looks at)."""
+    from gitmodels.workspace import snapshot
+
+    found = getattr(repo, "status_snapshot", None)
+    if found is None or not found[1]["complete"]:
+        return
+    path, doc = found
+    rec = snapshot.Recorder()
+    for f in extra:
+        rec.stat(f)
+    if rec.racy:
+        return
+    settings = doc["settings"] + [d for d in rec.deps if d not in doc["settings"]]
+    if doc["outputs"].get(command) == [stdout, stderr, code] and settings == doc["settings"]:
+        return
+    doc["settings"] = settings
+    doc["outputs"][command] = [stdout, stderr, code]
+    snapshot.save(path, doc)
