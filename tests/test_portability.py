@@ -420,6 +420,7 @@ def test_pointers_store_slash_paths_even_where_the_separator_is_backslash(monkey
     ("models/what?.bin", "contains '?'"),
     ('models/<x>|"y"*.bin', "contains '\"', '*', '<', '>', '|'"),
     ("models/tab\there.bin", "the control character '\\t'"),
+    ("models/" + "x" * 195 + ".bin", "it is 206 characters long"),
 ])
 def test_names_windows_cannot_hold(rel, why):
     from gitmodels.workspace.names import name_problem
@@ -429,7 +430,8 @@ def test_names_windows_cannot_hold(rel, why):
 
 @pytest.mark.parametrize("rel", ["models/console.bin", "models/auxiliary.pt", "models/com10.bin", "models/lpt0",
                                  "models/nul_model.bin", "models/.hidden", "models/v1.0/model.bin",
-                                 "models/\u00e9t\u00e9.bin", "models/CONFIG"])
+                                 "models/\u00e9t\u00e9.bin", "models/CONFIG",
+                                 "m/" + "x" * 198])
 def test_names_windows_can_hold(rel):
     from gitmodels.workspace.names import name_problem
 

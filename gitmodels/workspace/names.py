@@ -20,6 +20,9 @@ WINDOWS_RESERVED = frozenset(
     + [f"{dev}{n}" for dev in ("COM", "LPT") for n in [*"123456789", "\u00b9", "\u00b2", "\u00b3"]]
 )
 WINDOWS_FORBIDDEN = frozenset('<>:"|?*') | frozenset(chr(c) for c in range(32))
+# Windows' classic limit is 260 characters for the whole path (MAX_PATH); a clone sits in a folder of its own,
+# so a path inside the repository gets what is left after a typical `C:\\Users\\<name>\\src\\<repo>\\` prefix.
+MAX_WINDOWS_REL = 200
 SWITCH = "or, for a team that only uses Linux, set portable_names = false under [core] in gitmodels.toml"
 
 
@@ -29,6 +32,9 @@ def _shown(char: str) -> str:
 
 def name_problem(rel: str) -> str | None:
     """Why `rel` (a '/'-separated path) cannot exist on Windows; None when it can."""
+    if len(rel) > MAX_WINDOWS_REL:
+        return (f"it is {len(rel)} characters long; with the clone's own folder it passes Windows' 260-character "
+                f"path limit (keep model paths under {MAX_WINDOWS_REL + 1})")
     for part in rel.split("/"):
         bad = sorted({c for c in part if c in WINDOWS_FORBIDDEN})
         if bad:
