@@ -41,6 +41,14 @@ def referenced_packs(backend: Backend, oids: Iterable[str], jobs: int = 8) -> di
     return out
 
 
+def late_readers(backend: Backend, known: Iterable[str], jobs: int = 8) -> set[str]:
+    """Packs read by recipes written since gc listed the remote: a push racing with the gc dedups against
+    packs the plan saw unread. Asked right before packs go, so such a pack stays (a later gc decides)."""
+    known = set(known)
+    new = [oid for oid in list_recipes(backend) if oid not in known]
+    return set(referenced_packs(backend, new, jobs)) if new else set()
+
+
 def _resolve_each(backend: Backend, recipes: list, jobs: int) -> list:
     """Version 2 recipes resolved where their packs can be read; the others as they are."""
     def one(recipe):
@@ -134,7 +142,7 @@ class RepackResult:
 
 
 def repack(backend: Backend, pack_ids: Iterable[str], readers: Mapping[str, Recipe | RecipeRuns],
-           state_dir: str | os.PathLike | None = None, jobs: int = 8) -> RepackResult:
+           state_dir: str | os.PathLike | None = None, jobs: int = 8, known: Iterable[str] | None = None) -> RepackResult:
     """Rewrite each pack without the chunks no recipe in `readers` reads, then delete the old pack.
 
     Order, so that no reader ever names a missing chunk: the new pack is
@@ -142,7 +150,8 @@ def repack(backend: Backend, pack_ids: Iterable[str], readers: Mapping[str, Reci
     the new pack and read back, and only then is the old pack deleted. A pack
     read by a recipe that cannot be resolved, or whose chunks do not verify,
     is left as it is. The same chunks always make the same pack (same name),
-    so two gcs repacking at once agree.
+    so two gcs repacking at once agree. With `known` (the recipes gc listed),
+    a pack a recipe written since then reads is not deleted (`late_readers`).
     """
     readers = dict(zip(readers, _resolve_each(backend, list(readers.values()), jobs)))
     used, unknown = _chunks_used(readers.values())
@@ -163,7 +172,6 @@ def repack(backend: Backend, pack_ids: Iterable[str], readers: Mapping[str, Reci
             continue
         old_size = backend.stat(pack_key(pack_id)) or 0
         if not keep:  # no reader left: goes whole, as plan_gc's packs
-            backend.delete(pack_key(pack_id))
             moved[pack_id] = ""
             before += old_size
             continue
@@ -184,11 +192,13 @@ def repack(backend: Backend, pack_ids: Iterable[str], readers: Mapping[str, Reci
                            for c in recipe.chunks)
             _write_recipe(backend, state, Recipe(oid, recipe.size, chunks), new_indexes, jobs)
             rewritten.append(oid)
-    for old, new in moved.items():
-        if new:
+    spared = late_readers(backend, set(known) | set(readers), jobs) if known is not None and moved else set()
+    for old in moved:
+        if old not in spared:
             backend.delete(pack_key(old))
-    if state is not None and moved:
-        state.forget_packs(state.remote_id(backend.url), list(moved))
+    gone = [old for old in moved if old not in spared]
+    if state is not None and gone:
+        state.forget_packs(state.remote_id(backend.url), gone)
     return RepackResult({o: n for o, n in moved.items() if n}, tuple(rewritten), before, after)
 
 
@@ -258,9 +268,10 @@ def apply_gc(backend: Backend, plan: ChunkGcPlan, state_dir: str | os.PathLike |
     (the deletions free `plan.bytes_freed`).
 
     The recipes that stay are read again here (not taken from the plan), so a
-    recipe kept since planning keeps every chunk it reads. A push that races
-    with this re-checks its packs after writing its recipe and sends any that
-    vanished again.
+    recipe kept since planning keeps every chunk it reads, and recipes written
+    since the listing (a push racing with the gc) are read right before packs
+    go: a pack one of them reads stays. A push re-checks its packs after
+    writing its recipe and sends any that vanished again.
     """
     for oid in plan.recipes:
         backend.delete(recipe_key(oid))
@@ -270,12 +281,14 @@ def apply_gc(backend: Backend, plan: ChunkGcPlan, state_dir: str | os.PathLike |
     if plan.repack:
         readers = {o: r for o, r in read_recipes(backend, stays, jobs, resolve=False).items()
                    if set(r.pack_ids) & set(plan.repack)}
-        result = repack(backend, plan.repack, readers, state_dir, jobs)
-    for pack_id in plan.packs:
+        result = repack(backend, plan.repack, readers, state_dir, jobs, known=plan.listed)
+    spared = late_readers(backend, plan.listed, jobs) if plan.packs else set()
+    gone = [p for p in plan.packs if p not in spared]
+    for pack_id in gone:
         backend.delete(pack_key(pack_id))
-    if state_dir is not None and plan.packs:
+    if state_dir is not None and gone:
         state = open_index(state_dir)
-        state.forget_packs(state.remote_id(backend.url), plan.packs)
+        state.forget_packs(state.remote_id(backend.url), gone)
     return result.bytes_before - result.bytes_after if result is not None else 0
 
 

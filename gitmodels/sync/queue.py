@@ -71,6 +71,10 @@ class TransferQueue:
         self.jobs = max(1, jobs)
         self.chunk_threshold = chunk_threshold
         self.name = name or backend.describe()
+        if chunk_threshold is not None:
+            # Imported here, once: the pool's threads importing the package at the same time can see it
+            # half-initialised (ImportError from a concurrent push, found by tests/test_concurrency.py).
+            import gitmodels.chunking  # noqa: F401
 
     @property
     def chunking(self) -> bool:
