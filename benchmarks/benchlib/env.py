@@ -46,39 +46,30 @@ def ensure_dvc(install: bool) -> str | None:
     return None if os.path.exists(DVC_BIN) else "DVC install produced no dvc executable"
 
 
-def ensure_git_lfs(install: bool) -> str | None:
-    if shutil.which("git-lfs"):
+def _ensure_debian_tool(tool: str, install: bool) -> str | None:
+    """`tool` from Debian's package of the same name, installed once as root; None when it is there."""
+    if shutil.which(tool):
         return None
     if not install:
-        return "git-lfs not installed (run without --no-install to install it)"
+        return f"{tool} not installed (run without --no-install to install it)"
     if os.geteuid() != 0:
-        return "git-lfs missing and not root: apt-get install git-lfs yourself"
-    log("installing git-lfs from Debian packages (one time)")
+        return f"{tool} missing and not root: apt-get install {tool} yourself"
+    log(f"installing {tool} from Debian packages (one time)")
     try:
         run(["apt-get", "update", "-qq"], timeout=900)
-        run(["apt-get", "install", "-y", "-qq", "git-lfs"], timeout=900,
+        run(["apt-get", "install", "-y", "-qq", tool], timeout=1800,
             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     except Exception as exc:  # noqa: BLE001
-        return f"git-lfs install failed: {exc}"
-    return None if shutil.which("git-lfs") else "apt-get install git-lfs left no git-lfs"
+        return f"{tool} install failed: {exc}"
+    return None if shutil.which(tool) else f"apt-get install {tool} left no {tool}"
+
+
+def ensure_git_lfs(install: bool) -> str | None:
+    return _ensure_debian_tool("git-lfs", install)
 
 
 def ensure_git_annex(install: bool) -> str | None:
-    """git-annex from Debian packages, installed the way Git LFS is (one time, as root)."""
-    if shutil.which("git-annex"):
-        return None
-    if not install:
-        return "git-annex not installed (run without --no-install to install it)"
-    if os.geteuid() != 0:
-        return "git-annex missing and not root: apt-get install git-annex yourself"
-    log("installing git-annex from Debian packages (one time)")
-    try:
-        run(["apt-get", "update", "-qq"], timeout=900)
-        run(["apt-get", "install", "-y", "-qq", "git-annex"], timeout=1800,
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    except Exception as exc:  # noqa: BLE001
-        return f"git-annex install failed: {exc}"
-    return None if shutil.which("git-annex") else "apt-get install git-annex left no git-annex"
+    return _ensure_debian_tool("git-annex", install)
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
