@@ -134,6 +134,10 @@ class RemoteUnreachable(RemoteError):
     pass
 
 
+class SdkMissing(RemoteError):
+    """A cloud remote whose client library (the package extra) is not installed."""
+
+
 class ReadOnlyRemote(RemoteError):
     """A write (push, gc, repair) to a remote that can only be read, such as an HTTP(S) one."""
 

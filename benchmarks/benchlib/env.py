@@ -85,7 +85,8 @@ def install_wheel(workdir: str) -> tuple[str | None, str]:
         run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO_ROOT], timeout=900)
         run([sys.executable, "-m", "venv", venv], timeout=300)
         whl = [os.path.join(wheels, n) for n in os.listdir(wheels) if n.endswith(".whl")]
-        run([os.path.join(venv, "bin", "pip"), "install", "-q", *whl], timeout=1800)
+        # The s3 extra: the S3 rows need boto3, as `pip install "gitmodels[s3]"` gives users.
+        run([os.path.join(venv, "bin", "pip"), "install", "-q", *(w + "[s3]" for w in whl)], timeout=1800)
     except Exception as exc:  # noqa: BLE001
         return None, f"wheel install failed: {exc}"
     exe = os.path.join(venv, "bin", "gitmodels")

@@ -8,7 +8,7 @@ import re
 from typing import Mapping
 
 from gitmodels.credentials import mask_url, split_userinfo, userinfo_parts
-from gitmodels.errors import BadConfig, UsageError
+from gitmodels.errors import BadConfig, SdkMissing, UsageError
 from gitmodels.remotes.base import Backend, KeyNotFound, TransientError, object_key
 
 # backend name -> "module:Class"; a new backend joins with one line here (and its URL forms in scheme_of).
@@ -146,6 +146,11 @@ def open_backend(url: str, settings: Mapping[str, object] | None = None, *, retr
         settings.setdefault("access_key_id", key_id)
         settings.setdefault("secret_access_key", secret)
         url = clean
+    missing = _missing_sdk(scheme_of(url))
+    if missing:
+        module, extra = SDKS[scheme_of(url)]
+        raise SdkMissing(f"remote {mask_url(url)!r} needs {module}, which is not installed",
+                         f"pip install 'gitmodels[{extra}]'")
     module_name, cls_name = BACKENDS[scheme_of(url)].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     backend = cls(url, settings)
