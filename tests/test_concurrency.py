@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,7 +105,7 @@ class Scenario:
         """Every commit of every clone, fetched into a fresh clone with an empty cache: problems found."""
         from gitmodels.repo import Repo
 
-        check = self.root / f"check-{len(self.expected)}"
+        check = Path(tempfile.mkdtemp(prefix=f"check-{len(self.expected)}-", dir=self.root))
         git(self.root, "clone", "-q", "--mirror", str(self.server), str(check / ".git"))
         git(check, "config", "--bool", "core.bare", "false")
         git(check, "checkout", "-q", "main")
