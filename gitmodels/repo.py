@@ -230,6 +230,7 @@ class Repo:
                     result, staged = self._write_pointer(rel, scan, meta)
                     results.append(result)
                     to_stage.extend(staged)
+                to_stage.extend(ignore.ensure_ignored_many(self.root, targets))
                 self.state.flush()
                 if stage and to_stage:
                     self.git.stage(sorted(set(to_stage)))
@@ -239,7 +240,6 @@ class Repo:
 
     def _write_pointer(self, rel: str, scanned: Scanned, meta: dict | None) -> tuple[AddResult, list[str]]:
         from gitmodels.storage import fileio
-        from gitmodels.workspace import ignore
 
         ppath = pointer_mod.pointer_path_for(rel)
         old = None
@@ -259,11 +259,7 @@ class Repo:
             # bytes this clone put under a pointer: loading them later needs no trust decision.
             # Re-adding what a checkout wrote keeps the pointer's oid, so it is never recorded here.
             self.state.saved_add([new.oid])
-        staged = [ppath]
-        gi = ignore.ensure_ignored(self.root, rel)
-        if gi:
-            staged.append(gi)
-        return AddResult(rel, ppath, new.oid, new.size, new.kind, changed), staged
+        return AddResult(rel, ppath, new.oid, new.size, new.kind, changed), [ppath]
 
     # -- status -------------------------------------------------------------------------
 

@@ -395,12 +395,30 @@ class GitRepo:
 
     def is_tracked(self, relpath: str) -> bool:
         """True when git tracks `relpath` itself or files under it."""
-        index = self.repo.open_index()
-        key = relpath.encode("utf-8")
-        if key in index:
-            return True
-        prefix = key.rstrip(b"/") + b"/"
-        return any(p.startswith(prefix) for p in index.paths())
+        files, folders = self._tracked_sets()
+        key = relpath.encode("utf-8").rstrip(b"/")
+        return key in files or key in folders
+
+    def _tracked_sets(self) -> tuple[frozenset[bytes], frozenset[bytes]]:
+        """The index's paths and every folder above them, read once per version of the index file
+        (`gitmodels add` of thousands of models asks once per model)."""
+        try:
+            st = os.stat(self.index_path())
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        cached = getattr(self, "_tracked_cache", None)
+        if cached is not None and stamp is not None and cached[0] == stamp:
+            return cached[1]
+        files = frozenset(self.repo.open_index().paths())
+        folders = set()
+        for path in files:
+            parts = path.split(b"/")[:-1]
+            for i in range(1, len(parts) + 1):
+                folders.add(b"/".join(parts[:i]))
+        sets = (files, frozenset(folders))
+        self._tracked_cache = (stamp, sets)
+        return sets
 
     def changed_files(self) -> list[str]:
         """Tracked files whose content differs from HEAD (staged or not), for provenance."""
@@ -543,50 +561,3 @@ class GitRepo:
         """Files matching `pattern` whose working-tree content differs from the index."""
         out = self._run("diff-files", "--name-only", "-z", "--", pattern, check=False).stdout
         return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
-
-
-# -- other repositories: the sources of imported models ---------------------------------------
-
-
-def ls_remote(url: str) -> dict[str, str]:
-    """ref -> commit of a repository at `url` (annotated tags peeled), read without cloning it."""
-    from gitmodels.errors import SourceNotFound
-
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GITMODELS_SKIP="1")
-    proc = subprocess.run(["git", "ls-remote", "--", url], capture_output=True, env=env)
-    if proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        why = lines[0] if lines else f"git ls-remote exited {proc.returncode}"
-        raise SourceNotFound(f"cannot read the git repository {url}: {why.removeprefix('fatal: ')}")
-    refs: dict[str, str] = {}
-    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
-        sha, _, name = line.partition("\t")
-        if name.endswith("^{}"):
-            refs[name[:-3]] = sha  # the peeled commit wins over the tag object
-        else:
-            refs.setdefault(name, sha)
-    return refs
-
-
-def mirror_git(mirror: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """git in a source mirror (a repository with no checkout, docs/registry.md)."""
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GITMODELS_SKIP="1")
-    proc = subprocess.run(["git", "-C", mirror, *args], capture_output=True, env=env)
-    if check and proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitModelsError(f"git {args[0]} in {mirror} failed: {lines[-1] if lines else proc.returncode}")
-    return proc
-
-
-def init_mirror(mirror: str) -> None:
-    if not os.path.isdir(os.path.join(mirror, ".git")):
-        os.makedirs(mirror, exist_ok=True)
-        mirror_git(mirror, "init", "-q")
-
-
-def fetch_into_mirror(mirror: str, url: str, refspecs: list[str], depth: int | None = 1) -> bool:
-    """Fetch `refspecs` from `url` into the mirror (`--depth` 1: one commit, not the history); False on failure."""
-    args = ["fetch", "-q", "--no-tags", "--no-write-fetch-head"]
-    if depth:
-        args.append(f"--depth={depth}")
-    return mirror_git(mirror, *args, "--", url, *refspecs, check=False).returncode == 0

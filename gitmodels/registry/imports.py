@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from gitmodels.git import repo as gitrepo
+from gitmodels.git import mirrors as gitrepo
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import (GitModelsError, ModelNotFound, ObjectMissing, PathError, RemoteError, RevisionNotFound, SourceRemoteUnreachable, UsageError)
 from gitmodels.storage.pointer import Pointer

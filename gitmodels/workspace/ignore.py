@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Iterable
 
 from gitmodels.storage import fileio
 from gitmodels.errors import PathError
@@ -81,25 +82,44 @@ def check_name(path: str) -> None:
 
 def ensure_ignored(worktree: str, relpath: str) -> str | None:
     """Add the artifact's rule to the .gitignore in its folder; returns that .gitignore's relpath if changed."""
-    folder, name = os.path.split(relpath)
-    gitignore_rel = os.path.join(folder, ".gitignore") if folder else ".gitignore"
-    gitignore = os.path.join(worktree, gitignore_rel)
-    rule = rule_for(name)
-    try:
-        with open(gitignore, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]  # as git splits them
-    if rule in lines or rule + "/" in lines or any(rule_name(line) == name for line in lines):
-        return None
-    if text and not text.endswith("\n"):
-        text += "\n"
-    if HEADER not in lines:
-        text += ("\n" if text else "") + HEADER + "\n"
-    text += rule + "\n"
-    fileio.write_bytes_atomic(gitignore, text.encode("utf-8", "surrogateescape"), fsync=False)
-    return gitignore_rel.replace(os.sep, "/")
+    changed = ensure_ignored_many(worktree, [relpath])
+    return changed[0] if changed else None
+
+
+def ensure_ignored_many(worktree: str, relpaths: Iterable[str]) -> list[str]:
+    """`ensure_ignored` for many artifacts: each folder's .gitignore is read and written once (adding
+    thousands of models costs what their rules cost, not the square of it); the relpaths changed."""
+    by_folder: dict[str, list[str]] = {}
+    for relpath in relpaths:
+        folder, name = os.path.split(relpath)
+        by_folder.setdefault(folder, []).append(name)
+    changed = []
+    for folder, names in by_folder.items():
+        gitignore_rel = os.path.join(folder, ".gitignore") if folder else ".gitignore"
+        gitignore = os.path.join(worktree, gitignore_rel)
+        try:
+            with open(gitignore, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]  # as git splits them
+        present = set(lines)
+        covered = {n for n in (rule_name(line) for line in lines) if n is not None}
+        missing = []
+        for name in dict.fromkeys(names):
+            rule = rule_for(name)
+            if rule not in present and rule + "/" not in present and name not in covered:
+                missing.append(rule)
+        if not missing:
+            continue
+        if text and not text.endswith("\n"):
+            text += "\n"
+        if HEADER not in present:
+            text += ("\n" if text else "") + HEADER + "\n"
+        text += "".join(rule + "\n" for rule in missing)
+        fileio.write_bytes_atomic(gitignore, text.encode("utf-8", "surrogateescape"), fsync=False)
+        changed.append(gitignore_rel.replace(os.sep, "/"))
+    return changed
 
 
 def own_rules(text: str) -> list[str]:
