@@ -22,6 +22,7 @@ import contextlib
 import http.server
 import json
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -275,15 +276,19 @@ class LoopbackProxy:
     `stop()` resets every open connection and closes the port (clients see
     "connection reset" then "connection refused", as with a dead server);
     `start()` listens on the same port again.
+
+    Each socket is used and closed by the one thread that owns it: `stop()` only
+    wakes the threads and waits for them. Closing a socket under another thread's
+    feet lets the kernel hand its number to a new socket while that thread still
+    writes to it, and the old bytes land in a new connection (a 400 from moto in CI).
     """
 
     def __init__(self, target_port: int, port: int | None = None):
         self.target_port = target_port
         self.port = port or free_port()
-        self._listener: socket.socket | None = None
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
         self.connections = 0
 
     @property
@@ -291,72 +296,109 @@ class LoopbackProxy:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> "LoopbackProxy":
-        if self._listener is not None:
+        if self._wake is not None:
             return self
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((HOST, self.port))
         listener.listen(128)
-        self._listener = listener
-        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        thread.start()
-        self._threads = [thread]
+        self._wake = socket.socketpair()
+        self._threads = []
+        self._spawn(self._accept, listener, self._wake[0])
         return self
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection((HOST, self.target_port))
-            except OSError:
-                self._reset(client)
-                continue
-            with self._lock:
-                if self._listener is not listener:  # stopped meanwhile
-                    self._reset(client)
-                    self._reset(upstream)
-                    return
-                self._conns.update((client, upstream))
-                self.connections += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _accept(self, listener: socket.socket, wake: socket.socket) -> None:
         try:
             while True:
-                data = src.recv(256 * 1024)
-                if not data:
-                    break
-                dst.sendall(data)
+                ready, _, _ = select.select([listener, wake], [], [])
+                if wake in ready:
+                    return
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    continue
+                try:
+                    upstream = socket.create_connection((HOST, self.target_port))
+                except OSError:
+                    self._reset(client)
+                    continue
+                self.connections += 1
+                self._spawn(self._forward, client, upstream, wake)
+        finally:
+            listener.close()
+
+    def _forward(self, client: socket.socket, upstream: socket.socket, wake: socket.socket) -> None:
+        """Copy bytes both ways until both sides are done (close) or `stop()` or an error (reset)."""
+        peer = {client: upstream, upstream: client}
+        pending = {client: bytearray(), upstream: bytearray()}  # bytes still to write to that socket
+        ended: set[socket.socket] = set()  # sockets that sent EOF
+        shut: set[socket.socket] = set()  # sockets whose write side is shut
+        for sock in peer:
+            sock.setblocking(False)
+        clean = False
+        try:
+            while True:
+                readable = [s for s in peer if s not in ended and len(pending[peer[s]]) < 1024 * 1024]
+                writable = [s for s in peer if pending[s]]
+                ready, can_write, _ = select.select([wake, *readable], writable, [])
+                if wake in ready:
+                    return
+                for sock in ready:
+                    try:
+                        data = sock.recv(256 * 1024)
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        pending[peer[sock]] += data
+                    else:
+                        ended.add(sock)
+                for sock in can_write:
+                    with contextlib.suppress(BlockingIOError):
+                        del pending[sock][:sock.send(pending[sock])]
+                for sock in peer:
+                    if peer[sock] in ended and not pending[sock] and sock not in shut:
+                        sock.shutdown(socket.SHUT_WR)
+                        shut.add(sock)
+                if len(shut) == 2:
+                    clean = True
+                    return
         except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
+            return
+        finally:
+            for sock in peer:
+                if clean:
+                    sock.close()
+                else:
+                    self._reset(sock)
 
     @staticmethod
     def _reset(sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RD)
-        with contextlib.suppress(OSError):
             sock.close()
 
     def stop(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is None:
+            return
+        wake[1].send(b"x")  # never read: stays readable for every thread
         with self._lock:
-            listener, self._listener = self._listener, None
-            conns, self._conns = self._conns, set()
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        for sock in conns:
-            self._reset(sock)
-        for thread in self._threads:
+            accept, *_ = self._threads
+        accept.join(timeout=5)  # no thread is spawned after this one ends
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
+        if not any(t.is_alive() for t in threads):
+            wake[0].close()
+            wake[1].close()
 
 
 class PrivateServer:
