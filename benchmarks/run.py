@@ -2,13 +2,15 @@
 """gitmodels vs DVC vs Git LFS vs git-annex, side by side, on the same deterministic workloads.
 
     python benchmarks/run.py [--quick] [--only WORKLOAD,...] [--tools gitmodels,dvc,git-lfs,git-annex]
-                             [--editable] [--out DIR]
+                             [--remotes dir,s3,az,ssh] [--editable] [--out DIR]
 
-Installs DVC (with dvc-s3) into ~/.cache/gitmodels-bench/dvc-venv, and Git LFS and git-annex from
+Installs DVC (with dvc-s3, dvc-azure and dvc-ssh) into ~/.cache/gitmodels-bench/dvc-venv, and Git LFS and git-annex from
 Debian packages, when they are missing (unless --no-install); builds a wheel of this checkout and
 installs it into a fresh venv, so gitmodels runs as users install it (--editable: the gitmodels on
 PATH instead); builds the workloads in a temporary folder, runs every tool round-robin, and writes
-results.md and results.json to --out.
+results.md and results.json to --out. The transfer workloads run against each remote kind of
+--remotes: a directory, S3 (moto), Azure Blob (Azurite) and SSH (a throwaway OpenSSH sshd), the
+servers started on loopback by the harness.
 See docs/benchmarks.md.
 """
 
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import env as benv  # noqa: E402
 from benchlib import report  # noqa: E402
 from benchlib.results import Results  # noqa: E402
-from benchlib.tools import Ctx  # noqa: E402
+from benchlib.tools import REMOTE_KINDS, Ctx  # noqa: E402
 from benchlib.workloads import WORKLOADS, Bench, Sizes  # noqa: E402
 
 TOOLS = ("gitmodels", "dvc", "git-lfs", "git-annex")
@@ -39,6 +41,9 @@ def parse(argv=None):
     p.add_argument("--only", default="", help="comma-separated workloads: " + ",".join(WORKLOADS))
     p.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS)
                    + " (the anchors sha256sum/cp/hashlib always run)")
+    p.add_argument("--remotes", default=",".join(REMOTE_KINDS),
+                   help="comma-separated remote kinds the transfer and small workloads use: "
+                   + ",".join(REMOTE_KINDS) + " (default: all)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"where results.md/results.json go (default {DEFAULT_OUT})")
     p.add_argument("--workdir", default=None, help="parent of the temporary folder (default: system temp)")
     p.add_argument("--no-install", action="store_true", help="never install DVC, Git LFS or git-annex")
@@ -55,6 +60,10 @@ def parse(argv=None):
     bad = [t for t in args.tools if t not in TOOLS]
     if bad:
         p.error(f"unknown tool(s) {', '.join(bad)}; choose from {', '.join(TOOLS)}")
+    args.remotes = [k.strip() for k in args.remotes.split(",") if k.strip()]
+    bad = [k for k in args.remotes if k not in REMOTE_KINDS]
+    if bad or not args.remotes:
+        p.error(f"unknown remote kind(s) {', '.join(bad)}; choose from {', '.join(REMOTE_KINDS)}")
     return args
 
 
@@ -98,11 +107,12 @@ def main(argv=None) -> int:
     sizes = Sizes.make(args.quick)
     if args.runs:
         sizes.runs_startup = sizes.runs_small = sizes.runs_large = sizes.runs_hooks = max(1, args.runs)
-    bench = Bench(ctx, res, sizes, args.tools)
+    bench = Bench(ctx, res, sizes, args.tools, args.remotes)
     meta = {
         "quick": args.quick,
         "workloads": args.only,
         "tools": args.tools,
+        "remotes": args.remotes,
         "drop_caches": ("dropped before each cold run (sync; echo 3 > /proc/sys/vm/drop_caches): " + drop_msg)
         if can_drop else "not measured: " + drop_msg,
         "machine": benv.machine_info(gm_exe, dvc_reason is None, lfs_reason is None, annex_reason is None,
@@ -123,8 +133,7 @@ def main(argv=None) -> int:
             meta["elapsed_s"] = time.time() - t0
             report.write(res, meta, args.out)  # partial results survive a crash later on
     finally:
-        if ctx.moto is not None:
-            ctx.moto.stop()
+        ctx.stop_servers()
         if args.keep:
             benv.log(f"kept {workdir}")
         else:

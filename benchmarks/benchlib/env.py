@@ -30,18 +30,38 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- installing the competitors
 
+DVC_PLUGINS = ("dvc_s3", "dvc_azure", "dvc_ssh")  # the remotes' plugins: dvc[s3,azure,ssh]
+
+
+def _dvc_plugins_missing() -> list[str]:
+    lib = os.path.join(DVC_VENV, "lib")
+    found: set[str] = set()
+    for root in (os.path.join(lib, d, "site-packages") for d in (os.listdir(lib) if os.path.isdir(lib) else ())):
+        found.update(n for n in DVC_PLUGINS if os.path.isdir(os.path.join(root, n)))
+    return [n for n in DVC_PLUGINS if n not in found]
+
+
 def ensure_dvc(install: bool) -> str | None:
-    """Return None when DVC (with dvc-s3) is usable, else the reason it is not."""
-    if os.path.exists(DVC_BIN):
+    """Return None when DVC with its S3, Azure and SSH plugins is usable, else the reason it is not.
+
+    A venv from an older run (dvc[s3] only) gets the missing extras added once."""
+    missing = _dvc_plugins_missing() if os.path.exists(DVC_BIN) else list(DVC_PLUGINS)
+    if not missing:
         return None
     if not install:
+        if os.path.exists(DVC_BIN):
+            return None  # usable; the rows of a remote kind without its plugin fail and say so
         return "DVC not installed (run without --no-install to install it)"
-    log(f"installing DVC + dvc-s3 into {DVC_VENV} (one time)")
+    log(f"installing DVC + {', '.join(missing)} into {DVC_VENV} (one time)")
     os.makedirs(CACHE_DIR, exist_ok=True)
     try:
-        run([sys.executable, "-m", "venv", DVC_VENV], timeout=600)
-        run([os.path.join(DVC_VENV, "bin", "pip"), "install", "-q", "dvc[s3]"], timeout=1800)
+        if not os.path.exists(DVC_BIN):
+            run([sys.executable, "-m", "venv", DVC_VENV], timeout=600)
+        run([os.path.join(DVC_VENV, "bin", "pip"), "install", "-q", "dvc[s3,azure,ssh]"], timeout=1800)
     except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        if os.path.exists(DVC_BIN):
+            log(f"adding DVC's plugins failed ({exc}); their rows will fail")
+            return None
         return f"DVC install failed: {exc}"
     return None if os.path.exists(DVC_BIN) else "DVC install produced no dvc executable"
 
@@ -85,8 +105,10 @@ def install_wheel(workdir: str) -> tuple[str | None, str]:
         run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO_ROOT], timeout=900)
         run([sys.executable, "-m", "venv", venv], timeout=300)
         whl = [os.path.join(wheels, n) for n in os.listdir(wheels) if n.endswith(".whl")]
-        # The s3 extra: the S3 rows need boto3, as `pip install "gitmodels[s3]"` gives users.
-        run([os.path.join(venv, "bin", "pip"), "install", "-q", *(w + "[s3]" for w in whl)], timeout=1800)
+        # The remotes' extras: the S3, Azure and SSH rows need boto3, azure-storage-blob and paramiko,
+        # as `pip install "gitmodels[s3,azure,ssh]"` gives users.
+        run([os.path.join(venv, "bin", "pip"), "install", "-q", *(w + "[s3,azure,ssh]" for w in whl)],
+            timeout=1800)
     except Exception as exc:  # noqa: BLE001
         return None, f"wheel install failed: {exc}"
     exe = os.path.join(venv, "bin", "gitmodels")
@@ -167,8 +189,24 @@ def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool, annex_ok: bool 
             "git-annex": _version(["git", "annex", "version", "--raw"]) if annex_ok else "not installed",
             "sha256sum": _version(["sha256sum", "--version"]),
             "moto": _moto_version(),
+            "dvc plugins": _dvc_plugin_versions() if dvc_ok else "not installed",
+            "azurite": _version(["azurite-blob", "--version"]) if shutil.which("azurite-blob") else "not installed",
+            "OpenSSH": _version(["ssh", "-V"]),
         },
     }
+
+
+def _dvc_plugin_versions() -> str:
+    """`dvc-s3 X, dvc-azure Y, dvc-ssh Z` from the DVC venv's package metadata."""
+    out = []
+    lib = os.path.join(DVC_VENV, "lib")
+    for d in os.listdir(lib) if os.path.isdir(lib) else ():
+        site = os.path.join(lib, d, "site-packages")
+        for name in sorted(os.listdir(site)):
+            if name.startswith(("dvc_s3-", "dvc_azure-", "dvc_ssh-")) and name.endswith(".dist-info"):
+                pkg, ver = name[:-len(".dist-info")].split("-", 1)
+                out.append(f"{pkg.replace('_', '-')} {ver}")
+    return ", ".join(out) or "none"
 
 
 def _moto_version() -> str:

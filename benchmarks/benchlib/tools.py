@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 
 from . import env as benv
+from . import servers
 from .data import tree_bytes
 from .proc import CommandFailed, Result, run
 
@@ -22,17 +23,23 @@ class NotAvailable(Exception):
     """The tool cannot do this operation here (yet): reported as n/a, not as an error."""
 
 
+REMOTE_KINDS = ("dir", "s3", "az", "ssh")
+
+
 @dataclass
 class Remote:
-    kind: str            # "dir" | "s3"
-    url: str
-    path: str | None = None
-    bucket: str | None = None
-    endpoint: str | None = None
+    kind: str            # one of REMOTE_KINDS
+    url: str             # as gitmodels spells it
+    path: str | None = None      # dir and ssh: the folder on this machine
+    bucket: str | None = None    # s3: the bucket; az: the container
+    endpoint: str | None = None  # s3: the endpoint (maybe a counting proxy)
+    dvc_url: str | None = None   # when DVC spells it differently (azure://)
 
-    def held_bytes(self, moto=None) -> tuple[int, int]:
-        if self.kind == "dir":
+    def held_bytes(self, moto=None, azurite=None) -> tuple[int, int]:
+        if self.kind in ("dir", "ssh"):
             return tree_bytes(self.path)
+        if self.kind == "az":
+            return azurite.container_bytes(self.bucket)
         return moto.bucket_bytes(self.bucket)
 
 
@@ -50,7 +57,9 @@ class Ctx:
         self.gm_install = ""  # how the gitmodels under test was installed (run.py: a wheel in a fresh venv)
         self.can_drop = can_drop
         self.moto: benv.MotoServer | None = None
-        self._moto_error: str | None = None
+        self.azurite: servers.AzuriteServer | None = None
+        self.sshd: servers.SshServer | None = None
+        self._server_errors: dict[str, str] = {}
         self._n = 0
         gitconfig = os.path.join(workdir, "gitconfig")
         with open(gitconfig, "w") as f:
@@ -102,6 +111,13 @@ class Ctx:
 
     # -- env and git
     def env_for(self, remote: Remote | None = None) -> dict:
+        if remote is not None and remote.kind == "az":
+            return dict(self.env, AZURE_STORAGE_CONNECTION_STRING=self.azurite.connection_string)
+        if remote is not None and remote.kind == "ssh":
+            # the run's own ~/.ssh (key + known_hosts), no agent: both tools log in the same way
+            e = dict(self.env, HOME=self.sshd.home)
+            e.pop("SSH_AUTH_SOCK", None)
+            return e
         if remote is not None and remote.endpoint:
             return dict(self.env, AWS_ENDPOINT_URL_S3=remote.endpoint, AWS_ENDPOINT_URL=remote.endpoint)
         if self.moto is not None:
@@ -120,31 +136,64 @@ class Ctx:
         return path
 
     # -- remotes
-    def s3(self) -> benv.MotoServer:
-        if self.moto is None:
-            if self._moto_error:
-                raise NotAvailable(self._moto_error)
+    def _server(self, attr: str, make):
+        """The server in `attr`, started on first use; NotAvailable (remembered) when it cannot start."""
+        if getattr(self, attr) is None:
+            if attr in self._server_errors:
+                raise NotAvailable(self._server_errors[attr])
             try:
-                self.moto = benv.MotoServer(self.workdir)
+                setattr(self, attr, make())
             except Exception as exc:  # noqa: BLE001
-                self._moto_error = f"moto_server could not start: {exc}"
-                raise NotAvailable(self._moto_error) from None
-        return self.moto
+                self._server_errors[attr] = f"{attr} could not start: {exc}"
+                raise NotAvailable(self._server_errors[attr]) from None
+        return getattr(self, attr)
+
+    def s3(self) -> benv.MotoServer:
+        return self._server("moto", lambda: benv.MotoServer(self.workdir))
+
+    def az(self) -> servers.AzuriteServer:
+        return self._server("azurite", lambda: servers.AzuriteServer(self.workdir))
+
+    def ssh(self) -> servers.SshServer:
+        return self._server("sshd", lambda: servers.SshServer(self.workdir))
+
+    def server_for(self, kind: str) -> None:
+        """Start the server a remote kind needs (NotAvailable when it cannot)."""
+        {"s3": self.s3, "az": self.az, "ssh": self.ssh}.get(kind, lambda: None)()
+
+    def stop_servers(self) -> None:
+        for attr in ("moto", "azurite", "sshd"):
+            server = getattr(self, attr)
+            if server is not None:
+                server.stop()
+                setattr(self, attr, None)
 
     def new_remote(self, kind: str, tag: str, endpoint: str | None = None) -> Remote:
         self._n += 1
-        if kind == "dir":
+        if kind in ("dir", "ssh"):
             path = os.path.join(self.workdir, f"remote-{tag}-{self._n}")
             os.makedirs(path)
-            return Remote("dir", path, path=path)
+            if kind == "dir":
+                return Remote("dir", path, path=path)
+            return Remote("ssh", self.ssh().url(path), path=path)
+        if kind == "az":
+            container = f"bench-{tag}-{self._n}".lower().replace("_", "-")[:63]
+            self.az().make_container(container)
+            return Remote("az", f"az://{container}/models", bucket=container,
+                          dvc_url=f"azure://{container}/models")
         moto = self.s3()
         bucket = f"bench-{tag}-{self._n}".lower().replace("_", "-")
         moto.make_bucket(bucket)
         return Remote("s3", f"s3://{bucket}/models", bucket=bucket, endpoint=endpoint or moto.endpoint)
 
     def drop_remote(self, remote: Remote) -> None:
-        if remote.kind == "dir":
+        if remote.kind in ("dir", "ssh"):
             self.rm(remote.path)
+        elif remote.kind == "az":
+            try:
+                self.azurite.drop_container(remote.bucket)
+            except Exception:  # noqa: BLE001 - best effort; Azurite keeps it in memory until the run ends
+                pass
         elif self.moto is not None:
             try:
                 c = self.moto.client()
@@ -160,6 +209,7 @@ class Ctx:
 class Tool:
     name = "?"
     has_s3 = True
+    remote_kinds = REMOTE_KINDS  # the remote kinds the harness sets this tool up against
 
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
@@ -266,7 +316,7 @@ class GitModels(Tool):
             return
         r = self.ctx.run(self.gm("init", "--remote", remote.url), cwd=repo, remote=remote, check=False)
         if r.rc != 0:
-            if remote.kind != "s3" or not self.has("remote add"):
+            if remote.kind == "dir" or not self.has("remote add"):
                 raise CommandFailed(r)
             self.ctx.run(self.gm("init"), cwd=repo, remote=remote)
             self.ctx.run(self.gm("remote", "add", "bench", remote.url, "--default"), cwd=repo, remote=remote)
@@ -348,11 +398,25 @@ class DVC(Tool):
         self.ctx.run(self.dvc("init", "-q"), cwd=repo)
         self.ctx.run(self.dvc("config", "core.analytics", "false"), cwd=repo)
         if remote is not None:
-            self.ctx.run(self.dvc("remote", "add", "-d", "bench", remote.url), cwd=repo)
+            self.ctx.run(self.dvc("remote", "add", "-d", "bench", remote.dvc_url or remote.url), cwd=repo)
             if remote.kind == "s3":
                 self.ctx.run(self.dvc("remote", "modify", "bench", "endpointurl", remote.endpoint), cwd=repo)
+            self._local_settings(repo, remote)
         self.ctx.git(repo, "add", "-A")
         self.ctx.git(repo, "commit", "-q", "-m", "dvc init")
+
+    def _local_settings(self, repo: str, remote: Remote) -> None:
+        """Credentials in .dvc/config.local (never committed, so every clone sets them again)."""
+        if remote.kind == "az":
+            self.ctx.run(self.dvc("remote", "modify", "--local", "bench", "connection_string",
+                                  self.ctx.azurite.connection_string), cwd=repo)
+        elif remote.kind == "ssh":
+            self.ctx.run(self.dvc("remote", "modify", "--local", "bench", "keyfile", self.ctx.sshd.keyfile),
+                         cwd=repo)
+
+    def after_clone(self, repo: str, remote: Remote | None) -> None:
+        if remote is not None:
+            self._local_settings(repo, remote)
 
     def set_cache_type(self, repo: str, kind: str) -> None:
         self.ctx.run(self.dvc("config", "cache.type", kind), cwd=repo)
@@ -382,6 +446,7 @@ class DVC(Tool):
 class GitLFS(Tool):
     name = "git-lfs"
     has_s3 = False
+    remote_kinds = ("dir",)
 
     def unavailable(self) -> str | None:
         return self.ctx.lfs_reason
@@ -451,6 +516,7 @@ class GitAnnex(Tool):
 
     name = "git-annex"
     has_s3 = False  # its S3 special remote is not pointed at the harness's moto server
+    remote_kinds = ("dir",)
 
     def unavailable(self) -> str | None:
         return self.ctx.annex_reason
