@@ -22,8 +22,9 @@ DESCRIPTIONS = {
               "`read MiB` is the bytes the process read (rchar, page-cache hits included): "
               "about the size of all models means it re-hashed them.",
     "transfer": "Push one large model to an empty remote, then pull it into a fresh clone (empty cache). "
-                "Directory remote and moto S3 on loopback; Git LFS pushes to a bare repo over file:// "
-                "(its standalone transfer agent) and has no S3 backend.",
+                "Directory remote, moto S3, Azurite (Azure Blob) and an OpenSSH sshd on loopback "
+                "(--remotes); Git LFS and git-annex only against the directory remote. Git LFS pushes to a "
+                "bare repo over file:// (its standalone transfer agent) and has no S3 backend.",
     "switch": "Switch the workspace between two cached versions of a large model: "
               "`git checkout REV && <tool> checkout` (Git LFS: `git checkout`, smudge filter), vs `cp`.",
     "small": "Push and pull of many small models (500 of 100 KB; 100 in --quick), each tracked separately, "
@@ -90,9 +91,11 @@ def markdown(res: Results, meta: dict) -> str:
     L.append(f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB RAM, {m['filesystem']} "
              f"filesystem, {m['os']}, Python {m['python']}")
     L.append(f"- versions: {v['gitmodels']}; DVC {v['dvc']}; {v['git']}; {v['git-lfs']}; "
-             f"moto {v['moto']}")
+             f"moto {v['moto']}" + "".join(f"; {k} {v[k]}" for k in ("dvc plugins", "azurite", "OpenSSH")
+                                           if k in v))
     L.append(f"- cold-cache runs: {meta['drop_caches']}")
-    L.append(f"- workloads: {', '.join(meta['workloads'])}; tools: {', '.join(meta['tools'])}")
+    L.append(f"- workloads: {', '.join(meta['workloads'])}; tools: {', '.join(meta['tools'])}"
+             + (f"; remotes: {', '.join(meta['remotes'])}" if meta.get("remotes") else ""))
     L.append("- times are medians of the runs shown; ratios are from this one run. "
              "`gitmodels ÷ tool` < 1 means gitmodels is faster / smaller.")
     L.append("")

@@ -86,7 +86,9 @@ class AzuriteServer(_Server):
         return True
 
     def _service(self):
-        from azure.storage.blob import BlobServiceClient  # the harness's interpreter; only for az rows
+        from azure.storage.blob import (
+            BlobServiceClient,  # the harness's interpreter; only for az rows
+        )
         return BlobServiceClient.from_connection_string(self.connection_string)
 
     def make_container(self, name: str) -> None:
