@@ -462,8 +462,12 @@ class SSHBackend(Backend):
                 with sftp.open(path, "rb") as rf:
                     if length <= 0:
                         return b""
-                    rf.seek(offset)
-                    return rf.read(length)
+                    # readv pipelines the requests: paramiko's read() waits for each 32 KiB reply in
+                    # turn, which made a chunked pull's ranged reads of packs ~50x slower over SSH.
+                    end = min(offset + length, int(rf.stat().st_size or 0))
+                    if end <= offset:
+                        return b""
+                    return b"".join(rf.readv([(o, min(BLOCK, end - o)) for o in range(offset, end, BLOCK)]))
             except IOError as exc:
                 if getattr(exc, "errno", None) != errno.ENOENT:
                     raise
