@@ -78,6 +78,13 @@ def parse_ssh_url(url: str) -> tuple[str | None, str, int | None, str]:
     return user, host, port, path
 
 
+def _no_delay(sock) -> None:
+    """Send SFTP's small requests at once: with Nagle's algorithm each batch of pipelined reads waited
+    for the server's delayed ACK (40 ms per ranged read; a chunked pull ran at a quarter of the link)."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class UnknownHostKey(CredentialsError):
     """The server's host key is not in known_hosts (and the ssh config does not say to accept it)."""
 
@@ -154,6 +161,7 @@ class SSHBackend(Backend):
             client.connect(o["hostname"], o["port"], username=o["user"], key_filename=o["keys"] or None,
                            allow_agent=not o["only"], look_for_keys=not o["only"], timeout=CONNECT_TIMEOUT,
                            banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, sock=sock)
+            _no_delay(client.get_transport().sock)
             sftp = client.open_sftp()
         except BaseException as exc:
             transport = client.get_transport()

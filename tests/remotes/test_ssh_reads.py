@@ -7,6 +7,8 @@ a chunked 64 MiB pull over loopback sshd took 4.5 s against 1.65 s for DVC (benc
 
 from __future__ import annotations
 
+import socket
+
 import paramiko
 import pytest
 from paramiko.sftp import CMD_READ
@@ -45,3 +47,22 @@ def test_read_range_is_pipelined_and_exact(ssh_backend, tmp_path, monkeypatch):
     assert ssh_backend.read_range("misc/blob", 3 * MiB, 100) == data[3 * MiB:]
     assert ssh_backend.read_range("misc/blob", len(data), 10) == b""
     assert ssh_backend.read_range("misc/blob", 0, 0) == b""
+
+
+def test_requests_leave_without_waiting_for_acks(ssh_backend, tmp_path, monkeypatch):
+    """Nagle's algorithm held each batch of pipelined SFTP requests until the server's delayed ACK:
+    40 ms per ranged read, a chunked 256 MiB pull over loopback at 30 MiB/s instead of 110."""
+    seen = []
+    open_sftp = paramiko.SSHClient.open_sftp
+
+    def record(self):
+        sock = self.get_transport().sock
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return open_sftp(self)
+
+    monkeypatch.setattr(paramiko.SSHClient, "open_sftp", record)
+    src = tmp_path / "blob"
+    src.write_bytes(b"x" * 100)
+    ssh_backend.upload("misc/small", str(src), 100)
+    assert ssh_backend.read_range("misc/small", 0, 10) == b"x" * 10
+    assert seen and all(seen), seen
