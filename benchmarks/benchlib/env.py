@@ -1,5 +1,5 @@
 """The bench environment: installing DVC and Git LFS, machine facts, page-cache dropping,
-the local S3 server (moto) and a byte-counting TCP proxy in front of it."""
+free ports and a byte-counting TCP proxy (in front of moto; the servers are in servers.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 from .proc import run
 
@@ -33,19 +32,25 @@ def log(msg: str) -> None:
 DVC_PLUGINS = ("dvc_s3", "dvc_azure", "dvc_ssh")  # the remotes' plugins: dvc[s3,azure,ssh]
 
 
-def _dvc_plugins_missing() -> list[str]:
+def _dvc_plugins() -> dict[str, str]:
+    """{plugin module: version} of the DVC_PLUGINS installed in the DVC venv (from their dist-info)."""
+    found: dict[str, str] = {}
     lib = os.path.join(DVC_VENV, "lib")
-    found: set[str] = set()
-    for root in (os.path.join(lib, d, "site-packages") for d in (os.listdir(lib) if os.path.isdir(lib) else ())):
-        found.update(n for n in DVC_PLUGINS if os.path.isdir(os.path.join(root, n)))
-    return [n for n in DVC_PLUGINS if n not in found]
+    for d in os.listdir(lib) if os.path.isdir(lib) else ():
+        site = os.path.join(lib, d, "site-packages")
+        for name in os.listdir(site) if os.path.isdir(site) else ():
+            pkg, _, ver = name.removesuffix(".dist-info").partition("-")
+            if name.endswith(".dist-info") and pkg in DVC_PLUGINS:
+                found[pkg] = ver
+    return found
 
 
 def ensure_dvc(install: bool) -> str | None:
     """Return None when DVC with its S3, Azure and SSH plugins is usable, else the reason it is not.
 
     A venv from an older run (dvc[s3] only) gets the missing extras added once."""
-    missing = _dvc_plugins_missing() if os.path.exists(DVC_BIN) else list(DVC_PLUGINS)
+    installed = _dvc_plugins() if os.path.exists(DVC_BIN) else {}
+    missing = [n for n in DVC_PLUGINS if n not in installed]
     if not missing:
         return None
     if not install:
@@ -198,15 +203,7 @@ def machine_info(gm_exe: str | None, dvc_ok: bool, lfs_ok: bool, annex_ok: bool 
 
 def _dvc_plugin_versions() -> str:
     """`dvc-s3 X, dvc-azure Y, dvc-ssh Z` from the DVC venv's package metadata."""
-    out = []
-    lib = os.path.join(DVC_VENV, "lib")
-    for d in os.listdir(lib) if os.path.isdir(lib) else ():
-        site = os.path.join(lib, d, "site-packages")
-        for name in sorted(os.listdir(site)):
-            if name.startswith(("dvc_s3-", "dvc_azure-", "dvc_ssh-")) and name.endswith(".dist-info"):
-                pkg, ver = name[:-len(".dist-info")].split("-", 1)
-                out.append(f"{pkg.replace('_', '-')} {ver}")
-    return ", ".join(out) or "none"
+    return ", ".join(f"{pkg.replace('_', '-')} {ver}" for pkg, ver in sorted(_dvc_plugins().items())) or "none"
 
 
 def _moto_version() -> str:
@@ -262,67 +259,12 @@ def probe_drop_caches(workdir: str) -> tuple[bool, str]:
             pass
 
 
-# ---------------------------------------------------------------- ports, moto, proxy
+# ---------------------------------------------------------------- ports, proxy
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class MotoServer:
-    """`moto_server` on 127.0.0.1:PORT, started and stopped by this harness."""
-
-    def __init__(self, logdir: str):
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
-        self._log = open(os.path.join(logdir, "moto.log"), "wb")
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.proc.returncode}")
-            try:
-                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=2).read()
-                return
-            except Exception:  # noqa: BLE001
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("moto_server did not answer within 60 s")
-
-    def client(self):
-        import boto3  # the harness's own interpreter; only needed for S3 workloads
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=60).read()
-
-    def make_bucket(self, name: str) -> None:
-        self.client().create_bucket(Bucket=name)
-
-    def bucket_bytes(self, name: str) -> tuple[int, int]:
-        """(total bytes, object count) in a bucket."""
-        c = self.client()
-        total = count = 0
-        for page in c.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for obj in page.get("Contents", []):
-                total += obj["Size"]
-                count += 1
-        return total, count
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait()
-        self._log.close()
 
 
 class CountingProxy:

@@ -1,4 +1,4 @@
-"""Azurite and a throwaway OpenSSH sshd on loopback, started and stopped by the harness.
+"""moto, Azurite and a throwaway OpenSSH sshd on loopback, started and stopped by the harness.
 
 The same setup as tests/servers.py (which is a pytest plugin, so the harness keeps its own small
 copy): Azurite's well-known development account, and an sshd with its own host key, user key and
@@ -14,11 +14,12 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
-from .env import free_port
+from .env import S3_KEY, free_port
 
 HOST = "127.0.0.1"
 # Azurite's well-known development account (public, in Microsoft's docs): not a secret.
@@ -58,6 +59,47 @@ class _Server:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self._log.close()
+
+
+class MotoServer(_Server):
+    """`moto_server` on 127.0.0.1:PORT, started and stopped by this harness."""
+
+    name = "moto"
+
+    def __init__(self, logdir: str):
+        self.port = free_port()
+        self.endpoint = f"http://{HOST}:{self.port}"
+        exe = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
+        self._start([exe, "-H", HOST, "-p", str(self.port)], logdir)
+
+    def ready(self) -> bool:
+        try:
+            urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=2).read()
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def client(self):
+        import boto3  # the harness's own interpreter; only needed for S3 workloads
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY)
+
+    def reset(self) -> None:
+        req = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=60).read()
+
+    def make_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def bucket_bytes(self, name: str) -> tuple[int, int]:
+        """(total bytes, object count) in a bucket."""
+        c = self.client()
+        total = count = 0
+        for page in c.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                total += obj["Size"]
+                count += 1
+        return total, count
 
 
 class AzuriteServer(_Server):

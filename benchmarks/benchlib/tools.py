@@ -56,7 +56,7 @@ class Ctx:
         self.annex_reason = annex_reason
         self.gm_install = ""  # how the gitmodels under test was installed (run.py: a wheel in a fresh venv)
         self.can_drop = can_drop
-        self.moto: benv.MotoServer | None = None
+        self.moto: servers.MotoServer | None = None
         self.azurite: servers.AzuriteServer | None = None
         self.sshd: servers.SshServer | None = None
         self._server_errors: dict[str, str] = {}
@@ -148,8 +148,8 @@ class Ctx:
                 raise NotAvailable(self._server_errors[attr]) from None
         return getattr(self, attr)
 
-    def s3(self) -> benv.MotoServer:
-        return self._server("moto", lambda: benv.MotoServer(self.workdir))
+    def s3(self) -> servers.MotoServer:
+        return self._server("moto", lambda: servers.MotoServer(self.workdir))
 
     def az(self) -> servers.AzuriteServer:
         return self._server("azurite", lambda: servers.AzuriteServer(self.workdir))
