@@ -341,7 +341,6 @@ class LoopbackProxy:
         shut: set[socket.socket] = set()  # sockets whose write side is shut
         for sock in peer:
             sock.setblocking(False)
-        clean = False
         try:
             while True:
                 readable = [s for s in peer if s not in ended and len(pending[peer[s]]) < 1024 * 1024]
@@ -366,13 +365,12 @@ class LoopbackProxy:
                         sock.shutdown(socket.SHUT_WR)
                         shut.add(sock)
                 if len(shut) == 2:
-                    clean = True
                     return
         except OSError:
             return
         finally:
             for sock in peer:
-                if clean:
+                if len(shut) == 2:  # both ways done: an orderly close
                     sock.close()
                 else:
                     self._reset(sock)
