@@ -16,6 +16,7 @@ import os
 import sqlite3
 import stat as statmod
 import struct
+import sys
 import threading
 import time
 from typing import Iterable
@@ -54,6 +55,7 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 # hashing of the manifest. An edit in place changes its file's mtime and ctime, so it changes the signature.
 
 _PACK = struct.Struct("<QQqqI").pack
+_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
 
 
 def signature_of(files: Iterable[tuple[str, os.stat_result]]) -> str:
@@ -84,6 +86,8 @@ def tree_signature(root: str) -> tuple[str, int] | None:
             names.sort()
             lstat = os.stat
             update = h.update
+            encoding = _FS_ENCODING
+            head = os.fsencode(prefix)
             for name in names:
                 st = lstat(name, dir_fd=fd, follow_symlinks=False)
                 kind = statmod.S_IFMT(st.st_mode)
@@ -92,8 +96,8 @@ def tree_signature(root: str) -> tuple[str, int] | None:
                 elif kind != statmod.S_IFREG:
                     return False
                 elif not name.startswith(TMP_MARK):  # scan skips a killed checkout's half copy too
-                    update(os.fsencode(prefix + name) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns,
-                                                                      st.st_ctime_ns, st.st_mode))
+                    update(head + name.encode(*encoding) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns,
+                                                                         st.st_ctime_ns, st.st_mode))
                     count += 1
         except OSError:
             return False
