@@ -151,7 +151,7 @@ def in_cache(repo: "Repo", ptr: "Pointer") -> bool:
 def dir_in_cache(repo: "Repo", oid: str) -> bool:
     """Are the manifest `oid` and every object it lists in the cache?
 
-    Checked once in full (the manifest read, one existence test per object); then remembered in the stat
+    Checked once in full (the manifest read, one listing per cache folder); then remembered in the stat
     cache with the stat of the cache folders that hold them. An object can only leave the cache by an
     unlink or rename in its folder, which changes that folder's mtime and ctime, so while those are the
     same every object is still there. Folders written within DIR_IN_CACHE_MARGIN_NS of the check are
@@ -163,8 +163,8 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
     from gitmodels.errors import GitModelsError
     from gitmodels.storage.manifest import manifest_entries
 
-    name = f"dir-in-cache:{oid}"
-    row = repo.state.memo_row(name)
+    memo = f"dir-in-cache:{oid}"
+    row = repo.state.memo_row(memo)
     if row is not None:
         try:
             folders = json.loads(row[1])
@@ -179,13 +179,28 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
         entries = manifest_entries(repo.store, oid)
     except GitModelsError:
         return False
-    folders = sorted({os.path.dirname(repo.store.path(e.oid)) for e in entries}
-                     | {os.path.dirname(repo.store.path(oid))})
+    # The cache's layout is objects/<first two hex digits>/<oid> (storage/objects.py): one listing per
+    # folder answers for all its objects, instead of one stat each.
+    groups: dict[str, set[str]] = {}
+    for e in entries:
+        groups.setdefault(e.oid[:2], set()).add(e.oid)
+    wanted = {}
+    for names in groups.values():
+        first = next(iter(names))
+        folder, base = os.path.split(repo.store.path(first))
+        if base != first:
+            return all(repo.store.has(e.oid) for e in entries)  # another layout: test each, remember nothing
+        wanted[folder] = names
+    folders = sorted(set(wanted) | {os.path.dirname(repo.store.path(oid))})
     stamp = _folders_stamp(folders, not_after=start - DIR_IN_CACHE_MARGIN_NS)  # before the objects' tests
-    if not all(repo.store.has(e.oid) for e in entries):
-        return False
+    for folder, names in wanted.items():
+        try:
+            if not names.issubset(os.listdir(folder)):
+                return False
+        except OSError:
+            return False
     if stamp is not None:
-        repo.state.memo_put(name, stamp, json.dumps(folders))
+        repo.state.memo_put(memo, stamp, json.dumps(folders))
     return True
 
 
