@@ -135,7 +135,9 @@ def test_directory_objects_removed_from_the_cache_show(world, alice):
         assert repo.state.memo_row(f"dir-in-cache:{repo.read_pointer('data.gitmodel').oid}") is not None
         from gitmodels.storage.manifest import manifest_entries
 
-        entry = manifest_entries(repo.store, repo.read_pointer("data.gitmodel").oid)[7]
+        entries = manifest_entries(repo.store, repo.read_pointer("data.gitmodel").oid)
+        assert status_mod._listed_oids(repo, repo.read_pointer("data.gitmodel").oid) == [e.oid for e in entries]
+        entry = entries[7]
         obj = repo.store.path(entry.oid)
     os.chmod(obj, 0o644)
     os.unlink(obj)

@@ -161,7 +161,6 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
     import time
 
     from gitmodels.errors import GitModelsError
-    from gitmodels.storage.manifest import manifest_entries
 
     memo = f"dir-in-cache:{oid}"
     row = repo.state.memo_row(memo)
@@ -176,20 +175,20 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
     if not repo.store.has(oid):
         return False
     try:
-        entries = manifest_entries(repo.store, oid)
-    except GitModelsError:
+        listed = _listed_oids(repo, oid)
+    except (GitModelsError, OSError):
         return False
     # The cache's layout is objects/<first two hex digits>/<oid> (storage/objects.py): one listing per
     # folder answers for all its objects, instead of one stat each.
     groups: dict[str, set[str]] = {}
-    for e in entries:
-        groups.setdefault(e.oid[:2], set()).add(e.oid)
+    for o in listed:
+        groups.setdefault(o[:2], set()).add(o)
     wanted = {}
     for names in groups.values():
         first = next(iter(names))
         folder, base = os.path.split(repo.store.path(first))
         if base != first:
-            return all(repo.store.has(e.oid) for e in entries)  # another layout: test each, remember nothing
+            return all(repo.store.has(o) for o in listed)  # another layout: test each, remember nothing
         wanted[folder] = names
     folders = sorted(set(wanted) | {os.path.dirname(repo.store.path(oid))})
     stamp = _folders_stamp(folders, not_after=start - DIR_IN_CACHE_MARGIN_NS)  # before the objects' tests
@@ -202,6 +201,27 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
     if stamp is not None:
         repo.state.memo_put(memo, stamp, json.dumps(folders))
     return True
+
+
+_OID_FIELD = None
+
+
+def _listed_oids(repo: "Repo", oid: str) -> list[str]:
+    """The object ids the cached manifest `oid` lists. A manifest as gitmodels writes it (storage/manifest.py
+    dumps: one compact JSON object per line, a path's quotes escaped) has exactly one `"oid":"<hex>"` per
+    entry line, found without decoding 100,000 entries; any other layout is parsed in full."""
+    import re
+
+    from gitmodels.storage.manifest import manifest_entries
+
+    global _OID_FIELD
+    if _OID_FIELD is None:
+        _OID_FIELD = re.compile(rb'"oid":"([0-9a-f]{64})"')
+    data = repo.store.read_bytes(oid)
+    found = _OID_FIELD.findall(data)
+    if data.startswith(b'{"gitmodels_manifest":') and data.endswith(b"\n") and len(found) == data.count(b"\n") - 1:
+        return [o.decode() for o in found]
+    return [e.oid for e in manifest_entries(repo.store, oid)]
 
 
 def _folders_stamp(folders: list[str], not_after: int | None = None) -> str | None:
