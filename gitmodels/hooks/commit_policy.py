@@ -10,6 +10,7 @@ from gitmodels.errors import BadPointer, GitModelsError, NoRemote, RemoteError
 from gitmodels.storage.pointer import Pointer
 from gitmodels.hooks.events import _restore
 from gitmodels.hooks import HookRefused, HookReport
+from gitmodels.workspace import status as status_mod
 
 if TYPE_CHECKING:
     from gitmodels.repo import Repo
@@ -58,7 +59,8 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
         absolute = repo.abspath(art)
         current = None
         if os.path.lexists(absolute):
-            current = repo.workspace.quick_state(absolute)
+            known = status_mod.known_artifact(repo, absolute)  # a directory: one lstat per file, no read
+            current = known[0].oid if known is not None else None
             if current is None:
                 try:
                     current = repo.workspace.scan(absolute).oid
@@ -73,7 +75,7 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
                 continue
         elif current is None and merging:
             behind[art] = ptr
-        if not repo.in_cache(ptr):
+        if not status_mod.in_cache(repo, ptr):
             not_cached[ptr.oid] = (f"{ppath}: its model sha256:{ptr.oid[:12]} is not in the local cache; "
                                    + (f"store it: `gitmodels add {art}`" if current == ptr.oid
                                       else f"fetch it: `gitmodels fetch {art}`, or unstage the pointer: "
@@ -117,8 +119,13 @@ def _check_unsaved_models(repo: "Repo", staged: set[str], report: HookReport) ->
         raise BadConfig(f"hooks.unsaved_models must be \"warn\" or \"refuse\", not {mode!r}",
                         "fix it in gitmodels.toml or .git/gitmodels/config.toml")
     stamp = _ModelsChecked(repo)
+    if staged:  # the staged models were checked above: look only at the others (a big directory costs a walk)
+        others = [pointer_mod.artifact_path_for(p) for p in repo.pointer_paths() if p not in staged]
+        found = repo.status(paths=others) if others else []
+    else:
+        found = repo.status()
     lines = [f"{st.path} changed since its pointer: run `gitmodels add {st.path}` to record it"
-             for st in repo.status() if st.state == "modified" and st.pointer_path not in staged]
+             for st in found if st.state == "modified" and st.pointer_path not in staged]
     stamp.done(all_saved=not lines)
     if mode == "refuse":
         return lines

@@ -11,11 +11,17 @@ SQLite in WAL mode lets several gitmodels processes share it safely.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+import stat as statmod
+import struct
+import sys
 import threading
 import time
 from typing import Iterable
+
+from gitmodels.storage.fileio import TMP_MARK
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -30,11 +36,78 @@ CREATE TABLE IF NOT EXISTS remote_has (
 CREATE TABLE IF NOT EXISTS saved_here (
     oid TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY, signature TEXT, oid TEXT, size INTEGER, files INTEGER
+);
 """
 
 
 def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# -- directory signatures ------------------------------------------------------------------
+#
+# A directory model's signature is a digest of every file's (relative path, inode, size, mtime, ctime, mode),
+# in the order Workspace.scan lists them (each folder's names sorted, its files before its subfolders).
+# It holds exactly what the per-file stat cache compares, so trusting a recorded signature is as sound as
+# trusting the stat cache for each file; it only saves the per-file lookups, the manifest build and the
+# hashing of the manifest. An edit in place changes its file's mtime and ctime, so it changes the signature.
+
+_PACK = struct.Struct("<QQqqI").pack
+_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
+
+
+def signature_of(files: Iterable[tuple[str, os.stat_result]]) -> str:
+    """The signature of (relative path, lstat) pairs listed in scan order (see tree_signature)."""
+    h = hashlib.sha256()
+    for rel, st in files:
+        h.update(os.fsencode(rel) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                                   st.st_mode))
+    return h.hexdigest()
+
+
+def tree_signature(root: str) -> tuple[str, int] | None:
+    """(signature, file count) of the directory `root`: one lstat per file, relative to an open folder
+    (no path lookups), no per-file objects kept. None when the tree holds something Workspace.scan
+    treats specially (a symlink, a special file, no access): the caller then scans it in full."""
+    h = hashlib.sha256()
+    count = 0
+
+    def walk(folder: str, prefix: str) -> bool:
+        nonlocal count
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return False
+        subdirs = []
+        try:
+            names = os.listdir(fd)
+            names.sort()
+            lstat = os.stat
+            update = h.update
+            encoding = _FS_ENCODING
+            head = os.fsencode(prefix)
+            for name in names:
+                st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                kind = statmod.S_IFMT(st.st_mode)
+                if kind == statmod.S_IFDIR:
+                    subdirs.append(name)
+                elif kind != statmod.S_IFREG:
+                    return False
+                elif not name.startswith(TMP_MARK):  # scan skips a killed checkout's half copy too
+                    update(head + name.encode(*encoding) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns,
+                                                                         st.st_ctime_ns, st.st_mode))
+                    count += 1
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return all(walk(os.path.join(folder, d), f"{prefix}{d}/") for d in subdirs)
+
+    if os.stat not in os.supports_dir_fd or os.stat not in os.supports_follow_symlinks or not walk(root, ""):
+        return None
+    return h.hexdigest(), count
 
 
 class StatCache:
@@ -111,6 +184,34 @@ class StatCache:
 
     def forget(self, paths: Iterable[str]) -> None:
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    # -- directory models: the signature of the tree a scan hashed ------------------------
+
+    def record_dir(self, path: str, files: list[tuple[str, os.stat_result]], oid: str, size: int) -> None:
+        """Remember that the directory `path`, whose files (relative path, lstat) a scan listed in order,
+        has the manifest `oid`: the next check stats its files but reads and hashes none of them."""
+        self._write("INSERT OR REPLACE INTO dirs VALUES (?,?,?,?,?)",
+                    [(path, signature_of(files), oid, size, len(files))])
+
+    def known_dir(self, path: str) -> tuple[str, int, int] | None:
+        """(manifest oid, size, file count) of the directory `path` when every file in it has the stat it
+        had when it was last scanned (same names, inodes, sizes, mtimes, ctimes and modes); else None."""
+        if not os.path.exists(self.path):
+            return None
+        row = self.db.execute("SELECT signature, oid, size, files FROM dirs WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        found = tree_signature(path)
+        if found is None or found != (row[0], row[3]):
+            return None
+        return row[1], row[2], row[3]
+
+    def memo_row(self, name: str) -> tuple[str, str] | None:
+        """(stamp, value) of a memo, for a caller whose stamp is derived from the value it stored."""
+        if not os.path.exists(self.path):
+            return None
+        row = self.db.execute("SELECT stamp, value FROM memo WHERE name = ?", (name,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     # -- values derived from a file, valid while its stat is unchanged -------------------
 

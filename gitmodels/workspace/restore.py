@@ -217,6 +217,7 @@ class Workspace:
         man = manifest_mod.build(entries)
         data = man.dumps()
         oid = self.store.add_bytes(data) if into_store else man.oid
+        self.state.record_dir(path, [(rel, fst) for rel, _, fst in files], oid, man.size)  # status, pre-commit
         return Scanned(oid, man.size, "dir", man)
 
     def quick_state(self, path: str, recorded: dict | None = None) -> str | None:

@@ -56,9 +56,19 @@ REMEMBERED = frozenset({"up-to-date", "not-in-cache", "missing"})
 _NEVER = [["", True]]  # dependencies that never hold: a fact read too close to a change is not kept
 
 
+TREE_DEPS_LIMIT = 1000  # a directory model with more files is looked at again on every status (see below)
+DIR_IN_CACHE_MARGIN_NS = 50_000_000  # cache folders written this recently are not vouched for (clock ticks)
+
+
 def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
                  rec: "Recorder | None" = None) -> ModelStatus:
-    """The state of one model whose pointer is `ptr`; `rec` collects what the answer depends on."""
+    """The state of one model whose pointer is `ptr`; `rec` collects what the answer depends on.
+
+    A directory of more than TREE_DEPS_LIMIT files is not given to `rec` (the snapshot would hold, and
+    the next status re-stat, one entry per file and per cached object): rec.racy is set so it is not
+    remembered, and it is answered each time from its recorded signature (StatCache.known_dir), one
+    lstat per file.
+    """
     import stat as statmod
 
     from gitmodels.errors import SizeMismatch
@@ -70,22 +80,25 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
         key = rec.stat(absolute)
         if key is not None and statmod.S_ISDIR(key[4]):
             rec.deps.pop()
-            rec.tree(absolute)
+            if _big_dir(ptr):
+                rec.racy = True
+                rec = None
+            else:
+                rec.tree(absolute)
     st.in_cache = _in_cache(repo, ptr, rec)
     if not os.path.lexists(absolute):
         st.state = "missing"
         return st
-    quick = repo.workspace.quick_scan(absolute, recorded)
-    current = quick if quick is not None else repo._scan_quietly(absolute)
+    known = known_artifact(repo, absolute, recorded)
+    current, count = known if known is not None else (repo._scan_quietly(absolute), None)
     if current is None or current.oid != ptr.oid:
         # Bytes the cache holds (gitmodels wrote, added or fetched them) are a version the pointer
         # moved away from: `checkout` replaces them. Only bytes stored nowhere else are the user's.
-        saved = current is not None and (repo.store.has(current.oid) if quick is not None
-                                         else repo.workspace.recoverable(current))
+        saved = current is not None and _saved(repo, absolute, current, known is not None)
         st.state = "stale" if saved else "modified"
         return st
     try:
-        pointer_mod.check_size(ptr, current.size, current.files, art)
+        pointer_mod.check_size(ptr, current.size, current.files if count is None else count, art)
     except SizeMismatch as exc:
         st.state, st.error = "bad-pointer", str(exc)
     else:
@@ -94,10 +107,143 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
     return st
 
 
+def _big_dir(ptr: "Pointer") -> bool:
+    return ptr.is_dir and (ptr.files is None or ptr.files > TREE_DEPS_LIMIT)
+
+
+def known_artifact(repo: "Repo", absolute: str, recorded: dict | None = None):
+    """(Scanned, file count) of the artifact at `absolute` when the stat cache vouches for it without
+    reading a byte: a file whose stat is recorded (count None), or a directory whose files all have the
+    stat of its last scan (its Scanned has no manifest: nothing was read). None: it must be scanned."""
+    import stat as statmod
+
+    from gitmodels.workspace.restore import Scanned
+
+    try:
+        mode = os.lstat(absolute).st_mode
+    except OSError:
+        return None
+    if not statmod.S_ISDIR(mode):
+        quick = repo.workspace.quick_scan(absolute, recorded)
+        return (quick, None) if quick is not None else None
+    found = repo.state.known_dir(absolute)
+    if found is None:
+        return None
+    oid, size, count = found
+    return Scanned(oid, size, "dir"), count
+
+
+def _saved(repo: "Repo", absolute: str, current, quick: bool) -> bool:
+    """Are the bytes on disk (`current`, which differs from the pointer) all in the cache?"""
+    if current.kind == "dir" and current.manifest is None:  # vouched for by its signature, nothing read
+        if dir_in_cache(repo, current.oid):
+            return True
+        current = repo._scan_quietly(absolute)
+        return current is not None and repo.workspace.recoverable(current)
+    return repo.store.has(current.oid) if quick else repo.workspace.recoverable(current)
+
+
+def in_cache(repo: "Repo", ptr: "Pointer") -> bool:
+    """Repo.in_cache, with a directory's objects vouched for by dir_in_cache."""
+    return dir_in_cache(repo, ptr.oid) if ptr.is_dir else repo.in_cache(ptr)
+
+
+def dir_in_cache(repo: "Repo", oid: str) -> bool:
+    """Are the manifest `oid` and every object it lists in the cache?
+
+    Checked once in full (the manifest read, one listing per cache folder); then remembered in the stat
+    cache with the stat of the cache folders that hold them. An object can only leave the cache by an
+    unlink or rename in its folder, which changes that folder's mtime and ctime, so while those are the
+    same every object is still there. Folders written within DIR_IN_CACHE_MARGIN_NS of the check are
+    not vouched for (a removal in the same clock tick would not move their mtime).
+    """
+    import json
+    import time
+
+    from gitmodels.errors import GitModelsError
+
+    memo = f"dir-in-cache:{oid}"
+    row = repo.state.memo_row(memo)
+    if row is not None:
+        try:
+            folders = json.loads(row[1])
+        except ValueError:
+            folders = []
+        if folders and _folders_stamp(folders) == row[0]:
+            return True
+    start = time.time_ns()
+    if not repo.store.has(oid):
+        return False
+    try:
+        listed = _listed_oids(repo, oid)
+    except (GitModelsError, OSError):
+        return False
+    # The cache's layout is objects/<first two hex digits>/<oid> (storage/objects.py): one listing per
+    # folder answers for all its objects, instead of one stat each.
+    groups: dict[str, set[str]] = {}
+    for o in listed:
+        groups.setdefault(o[:2], set()).add(o)
+    wanted = {}
+    for names in groups.values():
+        first = next(iter(names))
+        folder, base = os.path.split(repo.store.path(first))
+        if base != first:
+            return all(repo.store.has(o) for o in listed)  # another layout: test each, remember nothing
+        wanted[folder] = names
+    folders = sorted(set(wanted) | {os.path.dirname(repo.store.path(oid))})
+    stamp = _folders_stamp(folders, not_after=start - DIR_IN_CACHE_MARGIN_NS)  # before the objects' tests
+    for folder, names in wanted.items():
+        try:
+            if not names.issubset(os.listdir(folder)):
+                return False
+        except OSError:
+            return False
+    if stamp is not None:
+        repo.state.memo_put(memo, stamp, json.dumps(folders))
+    return True
+
+
+_OID_FIELD = None
+
+
+def _listed_oids(repo: "Repo", oid: str) -> list[str]:
+    """The object ids the cached manifest `oid` lists. A manifest as gitmodels writes it (storage/manifest.py
+    dumps: one compact JSON object per line, a path's quotes escaped) has exactly one `"oid":"<hex>"` per
+    entry line, found without decoding 100,000 entries; any other layout is parsed in full."""
+    import re
+
+    from gitmodels.storage.manifest import manifest_entries
+
+    global _OID_FIELD
+    if _OID_FIELD is None:
+        _OID_FIELD = re.compile(rb'"oid":"([0-9a-f]{64})"')
+    data = repo.store.read_bytes(oid)
+    found = _OID_FIELD.findall(data)
+    if data.startswith(b'{"gitmodels_manifest":') and data.endswith(b"\n") and len(found) == data.count(b"\n") - 1:
+        return [o.decode() for o in found]
+    return [e.oid for e in manifest_entries(repo.store, oid)]
+
+
+def _folders_stamp(folders: list[str], not_after: int | None = None) -> str | None:
+    """A digest of the folders' (inode, mtime, ctime); None when one is gone or changed after `not_after`."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder in folders:
+        try:
+            s = os.lstat(folder)
+        except OSError:
+            return None
+        if not_after is not None and max(s.st_mtime_ns, s.st_ctime_ns) >= not_after:
+            return None
+        h.update(f"{folder}\0{s.st_ino}\0{s.st_mtime_ns}\0{s.st_ctime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _in_cache(repo: "Repo", ptr: "Pointer", rec: "Recorder | None") -> bool:
     """Repo.in_cache, remembering which objects' presence the answer rests on."""
     if rec is None:
-        return repo.in_cache(ptr)
+        return in_cache(repo, ptr)
     from gitmodels.errors import GitModelsError
     from gitmodels.storage.manifest import manifest_entries
 
@@ -188,7 +334,7 @@ def remembered_status(repo: "Repo") -> list[ModelStatus]:
             continue
         st = model_status(repo, art, ptr, recorded, rec)
         out.append(st)
-        if st.state in REMEMBERED and not rec.racy:
+        if st.state in REMEMBERED and not rec.racy:  # a big directory model sets racy (model_status)
             models[art] = {"status": dataclasses.asdict(st), "deps": rec.deps}
     out += [orphan_status(repo, art) for art in orphan_arts]
     repo.state.flush()

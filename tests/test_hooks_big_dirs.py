@@ -1,0 +1,145 @@
+"""Directory models with many files: the pre-commit hook and `gitmodels status` trust a directory's recorded
+signature (gitmodels/storage/statcache.py: every file's path and lstat as its last scan saw them) instead of
+re-scanning it, and still report every change made after `gitmodels add` (docs/hooks.md, "Directory models")."""
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from gitmodels.hooks import HookRefused
+from gitmodels.repo import Repo
+from gitmodels.workspace import status as status_mod
+from tests.gitutil import commit_all, git
+from tests.gitutil import gitmodels as gm
+
+BIG = status_mod.TREE_DEPS_LIMIT + 1  # past it, status answers a directory from its signature every time
+
+_opened: list[str] = []
+_watching: list[str] = []
+
+
+def _audit(event, args):
+    if event == "open" and _watching and isinstance(args[0], (str, bytes)):
+        path = os.fsdecode(args[0])
+        if path.startswith(_watching[0]) and not os.path.isdir(path):  # listing its folders is fine
+            _opened.append(path)
+
+
+sys.addaudithook(_audit)
+
+
+def files(count: int, size: int = 64) -> dict[str, bytes]:
+    return {f"d{i % 10}/f{i:05d}.bin": (b"%08d" % i) * (size // 8) for i in range(count)}
+
+
+@pytest.fixture
+def alice(world):
+    return world.first_clone("alice")
+
+
+def states(work) -> dict[str, dict]:
+    return {s["path"]: s for s in json.loads(gm(work, "status", "--json").stdout)["models"]}
+
+
+def edit_in_place(path) -> None:
+    """Same size, same mtime: only the ctime tells (as a tool that restores mtimes would leave it)."""
+    st = os.stat(path)
+    with open(path, "r+b") as f:
+        f.write(b"X")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_big_directory_changed_after_add_is_reported_by_status_and_pre_commit(world, alice):
+    world.add_model(alice, "data", files(BIG))
+    commit_all(alice, "data")
+    assert states(alice)["data"]["state"] == "up-to-date"
+    edit_in_place(alice / "data" / "d3" / "f00503.bin")
+    assert states(alice)["data"]["state"] == "modified"
+    (alice / "train.py").write_text("lr = 0.2\n")
+    git(alice, "add", "train.py")
+    out = git(alice, "commit", "-qm", "lr")
+    assert "data changed since its pointer: run `gitmodels add data` to record it" in out.stderr
+
+    gm(alice, "checkout", "--force", "data")
+    assert states(alice)["data"]["state"] == "up-to-date"
+    (alice / "data" / "d0" / "new.bin").write_bytes(b"new")
+    assert states(alice)["data"]["state"] == "modified"
+    os.unlink(alice / "data" / "d0" / "new.bin")
+    os.unlink(alice / "data" / "d1" / "f00001.bin")
+    assert states(alice)["data"]["state"] == "stale"  # every byte left is in the cache (docs/hooks.md)
+
+
+def test_commit_of_a_just_added_directory_pointer_reads_and_scans_nothing_in_it(world, alice, monkeypatch):
+    from gitmodels.hooks.commit_policy import pre_commit
+    from gitmodels.workspace.restore import Workspace
+
+    world.add_model(alice, "data", files(40))
+    git(alice, "add", "-A")
+    real_scan = Workspace.scan
+
+    def scan(self, path, **kw):
+        assert not os.fspath(path).startswith(str(alice / "data")), "the directory was scanned again"
+        return real_scan(self, path, **kw)
+
+    monkeypatch.setattr(Workspace, "scan", scan)
+    _opened.clear()
+    _watching[:] = [str(alice / "data")]
+    try:
+        with Repo(str(alice)) as repo:
+            report = pre_commit(repo)
+    finally:
+        _watching.clear()
+    assert _opened == [] and report.warnings == []
+    monkeypatch.undo()
+    out = git(alice, "commit", "-qm", "data")
+    assert "data" in git(alice, "ls-files").stdout and out.stderr == ""
+
+
+def test_staged_directory_pointer_edited_after_add_is_refused(world, alice):
+    world.add_model(alice, "data", files(40))
+    git(alice, "add", "-A")
+    edit_in_place(alice / "data" / "d5" / "f00015.bin")
+    with Repo(str(alice)) as repo:
+        from gitmodels.hooks.commit_policy import pre_commit
+
+        with pytest.raises(HookRefused) as refused:
+            pre_commit(repo)
+    assert any("data.gitmodel is stale" in line for line in refused.value.details)
+
+
+def test_signature_follows_the_scan_and_any_change(world, alice):
+    from gitmodels.storage import statcache
+
+    world.add_model(alice, "data", files(30))
+    root = str(alice / "data")
+    with Repo(str(alice)) as repo:
+        oid = repo.workspace.scan(root).oid
+        assert repo.state.known_dir(root) == (oid, 30 * 64, 30)
+        os.chmod(os.path.join(root, "d2", "f00002.bin"), 0o755)  # the executable bit is in the manifest
+        assert repo.state.known_dir(root) is None
+        assert repo.workspace.scan(root).oid != oid
+        assert repo.state.known_dir(root) is not None
+        os.symlink("f00003.bin", os.path.join(root, "d3", "link.bin"))
+        assert statcache.tree_signature(root) is None and repo.state.known_dir(root) is None
+
+
+def test_directory_objects_removed_from_the_cache_show(world, alice):
+    world.add_model(alice, "data", files(BIG))
+    commit_all(alice, "data")
+    time.sleep(status_mod.DIR_IN_CACHE_MARGIN_NS / 1e9 + 0.05)  # past the margin: the check is remembered
+    assert states(alice)["data"]["in_cache"] is True
+    with Repo(str(alice)) as repo:
+        assert repo.state.memo_row(f"dir-in-cache:{repo.read_pointer('data.gitmodel').oid}") is not None
+        from gitmodels.storage.manifest import manifest_entries
+
+        entries = manifest_entries(repo.store, repo.read_pointer("data.gitmodel").oid)
+        assert status_mod._listed_oids(repo, repo.read_pointer("data.gitmodel").oid) == [e.oid for e in entries]
+        entry = entries[7]
+        obj = repo.store.path(entry.oid)
+    os.chmod(obj, 0o644)
+    os.unlink(obj)
+    got = states(alice)["data"]
+    assert got["in_cache"] is False and got["state"] == "not-in-cache"
