@@ -143,3 +143,33 @@ def test_directory_objects_removed_from_the_cache_show(world, alice):
     os.unlink(obj)
     got = states(alice)["data"]
     assert got["in_cache"] is False and got["state"] == "not-in-cache"
+
+
+def test_commit_of_a_big_directory_pointer_walks_none_of_its_files(world, alice):
+    """A staged pointer to exactly what `gitmodels add` recorded is committed without a stat of the files
+    (issue #26: a commit of a 100,000-file model's pointer costs no walk); an edit made since is not lost:
+    the commit records the added version, and status shows the edit."""
+    world.add_model(alice, "data", files(BIG))
+    git(alice, "add", "-A")
+    edit_in_place(alice / "data" / "d3" / "f00503.bin")
+    listed: list[str] = []
+
+    def audit(event, args):
+        if event == "os.listdir" and _watching and os.fsdecode(args[0] if not isinstance(args[0], int)
+                                                               else "").startswith(_watching[0]):
+            listed.append(args[0])
+        if event == "os.listdir" and _watching and isinstance(args[0], int):
+            listed.append(args[0])  # a listing relative to an open folder: tree_signature's walk
+
+    sys.addaudithook(audit)
+    from gitmodels.hooks.commit_policy import pre_commit
+
+    _watching[:] = [str(alice / "data")]
+    try:
+        with Repo(str(alice)) as repo:
+            report = pre_commit(repo)
+    finally:
+        _watching.clear()
+    assert listed == [] and report.warnings == []
+    git(alice, "commit", "-qm", "data")
+    assert states(alice)["data"]["state"] == "modified"

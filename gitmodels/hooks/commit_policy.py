@@ -58,7 +58,10 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
             continue
         absolute = repo.abspath(art)
         current = None
-        if os.path.lexists(absolute):
+        added = status_mod.big_dir(ptr) and _added_as(repo, absolute, ptr)
+        if added:
+            current = ptr.oid  # what `gitmodels add` stored: committed without a walk; later edits show in status
+        elif os.path.lexists(absolute):
             known = status_mod.known_artifact(repo, absolute)  # a directory: one lstat per file, no read
             current = known[0].oid if known is not None else None
             if current is None:
@@ -75,7 +78,7 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
                 continue
         elif current is None and merging:
             behind[art] = ptr
-        if not status_mod.in_cache(repo, ptr):
+        if not (added and repo.store.has(ptr.oid)) and not status_mod.in_cache(repo, ptr):
             not_cached[ptr.oid] = (f"{ppath}: its model sha256:{ptr.oid[:12]} is not in the local cache; "
                                    + (f"store it: `gitmodels add {art}`" if current == ptr.oid
                                       else f"fetch it: `gitmodels fetch {art}`, or unstage the pointer: "
@@ -87,6 +90,17 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
     if behind and not problems:
         _restore(repo, behind, report)
     return problems
+
+
+def _added_as(repo: "Repo", absolute: str, ptr: Pointer) -> bool:
+    """Is the staged pointer of this big directory the manifest its last scan (the add) recorded?
+
+    Then the commit trusts it without a stat of its files or of their cached copies (a 100,000-file
+    model would cost a walk of each on every commit): it records exactly the bytes the add stored in
+    the cache, and an edit made since the add is kept in the workspace and shown by `gitmodels status`
+    (docs/hooks.md)."""
+    recorded = repo.state.recorded_dir(absolute)
+    return recorded is not None and recorded[0] == ptr.oid
 
 
 def _follow_moves(repo: "Repo", pointers: list[tuple[str, str]], report: HookReport) -> None:

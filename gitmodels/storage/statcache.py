@@ -206,6 +206,14 @@ class StatCache:
             return None
         return row[1], row[2], row[3]
 
+    def recorded_dir(self, path: str) -> tuple[str, int, int] | None:
+        """(manifest oid, size, file count) the last scan of the directory `path` recorded, its files not
+        looked at: what `gitmodels add` stored, for a caller that may trust it without a walk."""
+        if not os.path.exists(self.path):
+            return None
+        row = self.db.execute("SELECT oid, size, files FROM dirs WHERE path = ?", (path,)).fetchone()
+        return tuple(row) if row is not None else None
+
     def memo_row(self, name: str) -> tuple[str, str] | None:
         """(stamp, value) of a memo, for a caller whose stamp is derived from the value it stored."""
         if not os.path.exists(self.path):

@@ -80,7 +80,7 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
         key = rec.stat(absolute)
         if key is not None and statmod.S_ISDIR(key[4]):
             rec.deps.pop()
-            if _big_dir(ptr):
+            if big_dir(ptr):
                 rec.racy = True
                 rec = None
             else:
@@ -107,7 +107,7 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
     return st
 
 
-def _big_dir(ptr: "Pointer") -> bool:
+def big_dir(ptr: "Pointer") -> bool:
     return ptr.is_dir and (ptr.files is None or ptr.files > TREE_DEPS_LIMIT)
 
 
