@@ -108,14 +108,28 @@ def scenario(world):
 def test_remote_gc_keeps_what_kept_commits_need(world):
     _, alice, first, second = scenario(world)
     git(alice, "push", "-q", "origin", "main")
+    # A version no commit on the git server names: pushed from a branch only another clone had.
+    stray = world.clone("stray", install=False)
+    gitmodels(stray, "pull")
+    git(stray, "checkout", "-q", "-b", "scratch")
+    add_dir(stray, "model", small_dir(40, "stray"))
+    gitmodels(stray, "push")
+    stray_bundle = bundle_name(manifest_oid(stray, "model"))
+    kept = {bundle_name(manifest_oid(alice, "model"))}
+    assert stray_bundle in remote_files(world.models, "recipes")
+    packs_before = remote_files(world.models, "packs")
     config = Path(alice, ".git/gitmodels/config.toml")
     config.write_text((config.read_text() if config.exists() else "") + "\n[gc]\ngrace_days = 0\n")
     for _ in range(2):
         gitmodels(alice, "gc", "--remote", "--yes")
+    recipes = remote_files(world.models, "recipes")
+    assert stray_bundle not in recipes and kept <= recipes
+    assert len(remote_files(world.models, "packs") - packs_before) <= 1  # at most a repack, the stray pack gone
+    assert remote_files(world.models, "packs") != packs_before
     assert gitmodels(alice, "fsck", "--remote").code == 0
     for i, rev in enumerate((first, second)):
         clone = fresh_clone(world, f"kept{i}", rev)
-        assert len(tree_hashes(clone / "model")) == 305
+        assert len(tree_hashes(clone / "model")) == 304
 
 
 def test_a_remote_of_the_previous_release_still_pulls(world):
@@ -151,7 +165,6 @@ def test_s3_push_and_pull_of_3000_small_files_take_few_requests(world, s3_remote
               f"endpoint_url={settings['endpoint_url']}")
     content = small_dir(3000, "s3")
     add_dir(alice, "model", content)
-    git(alice, "push", "-q", "origin", "main")
 
     sent: list[tuple[str, str]] = []
     make_client = s3.S3Backend._make_client
@@ -166,6 +179,8 @@ def test_s3_push_and_pull_of_3000_small_files_take_few_requests(world, s3_remote
         result = r.push(progress=False)
     assert not result.failed
     assert 0 < len(sent) <= 40, sent
+    assert not [u for _, u in sent if "/objects/" in u and manifest_oid(alice, "model") not in u]
+    git(alice, "push", "-q", "origin", "main")
 
     bob = world.clone("bob", install=False)
     gitmodels(bob, "remote", "add", "cloud", url, "--default", "--local", "-s",
