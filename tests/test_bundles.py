@@ -99,9 +99,18 @@ def scenario(world):
     gitmodels(bob, "pull")
     assert tree_hashes(bob / "model") == tree_hashes(alice / "model")
 
+    # Local gc: the old version's file is on the remote (in its bundle), so it leaves the cache.
+    old = hashlib.sha256(model_bytes("f3", 2048)).hexdigest()
+    assert (alice / ".git/gitmodels/objects" / old[:2] / old).exists()
+    gitmodels(alice, "gc")
+    assert not (alice / ".git/gitmodels/objects" / old[:2] / old).exists()
+
     # fsck sees through the bundles; status and whereis call the model pushed.
     assert gitmodels(alice, "fsck", "--remote").code == 0
-    assert "missing" not in gitmodels(alice, "whereis", "model").stdout
+    where = gitmodels(alice, "whereis", "model", "--json").json()
+    assert [m["places"] for m in where["models"]] == [{"local": "present", "origin": "present"}], where
+    status = gitmodels(alice, "status", "--remote", "--json").json()
+    assert [m.get("pushed") for m in status["models"]] == [True], status
     return world, alice, first, second
 
 

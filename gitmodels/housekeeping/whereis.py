@@ -92,6 +92,23 @@ class RemoteView:
                 out[oid] = PARTIAL if self._some_chunks_here(oid) else MISSING
         return out
 
+    def bundled(self, manifest_oid: str) -> set[str]:
+        """The file oids the bundle of a directory holds here (its recipe and every pack it reads
+        listed); empty without one. A bundle's files are never objects of their own."""
+        from gitmodels.chunking.remote import fetch_recipe
+        from gitmodels.storage.objects import bundle_name
+
+        name = bundle_name(manifest_oid)
+        if name not in self.listing.recipes:
+            return set()
+        try:
+            found = fetch_recipe(self.backend, name, jobs=self.jobs)
+        except GitModelsError:  # damaged, or a pack gone: fsck --remote names it; no claim here
+            return set()
+        if found is None or not all(p in self.listing.packs for p in found[0].pack_ids):
+            return set()
+        return {c.chunk_id.hex() for c in found[0].chunks}
+
     def _some_chunks_here(self, oid: str) -> bool:
         """Packs hold some chunk of `oid` though no recipe names them (known only if the cache indexed it)."""
         if self.state_dir is None or not self.listing.packs:
@@ -203,8 +220,9 @@ def whereis(repo, paths: Iterable[str] | None = None, rev: str | None = None,
                 if view is None:
                     row.places[place.name] = UNREACHABLE
                     continue
-                states = view.states(oids)
-                row.places[place.name] = _model_state([states[o] for o in oids])
+                held = view.bundled(ptr.oid) if ptr.is_dir else set()
+                states = view.states([o for o in oids if o not in held])
+                row.places[place.name] = _model_state([PRESENT if o in held else states[o] for o in oids])
                 if ptr.is_dir and files is None and row.places[place.name] == PRESENT:
                     row.places[place.name] = PARTIAL  # the manifest is there, but its files cannot be listed
             models.append(row)
