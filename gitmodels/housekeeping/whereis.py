@@ -6,7 +6,9 @@ recipe AND every pack it reads are there. An object whose chunks are partly
 on a remote (packs sent, recipe not yet written: an interrupted push; or a
 recipe naming a pack that is gone) is "partial". A model (a file, or a
 directory's manifest plus its files) is "present" at a place when every
-object it needs is, "partial" when some bytes of it are, else "missing".
+object it needs is, "partial" when some bytes of it are, else "missing". A
+directory's small files are held by its bundle (docs/storage.md), not as
+objects of their own.
 
 The same question decides local gc's `numcopies` rule: an object leaves the
 cache only when at least `core.numcopies` remotes hold it (`remote_copies`).

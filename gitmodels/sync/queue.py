@@ -3,7 +3,10 @@
 A push asks the remote once what it holds (`remote_missing`: one existence
 question per object and key kind, none for objects this clone already saw
 there), then uploads the rest, files before manifests so a remote never lists
-a directory whose files it lacks. A fetch downloads what the cache lacks and
+a directory whose files it lacks. The small files of a directory are never
+asked about one by one: they travel in its bundle, a few packs and one recipe
+(gitmodels.chunking.bundle, docs/storage.md). A fetch downloads what the cache
+lacks (a directory's small files by large reads of its bundle's packs) and
 hashes every byte before it enters the cache. Either one runs on one budget of
 `jobs` workers: the objects moving at once share it, and a chunked object's
 own pools (pack uploads, ranged reads) get its share, never a budget of their
