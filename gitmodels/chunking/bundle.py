@@ -32,7 +32,8 @@ from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
 
 RANGE = 8 * 1024 * 1024  # largest read of a pack on fetch; with the readers, bounds the memory in flight
 GAP = 256 * 1024  # read through a gap this small rather than make a second request
-READERS = 4  # ranged reads of packs at once (each written out by the thread that read it)
+READERS = 4  # ranged reads of packs at once
+WRITE_BATCH = 128  # files of a range one worker writes out at a time
 
 
 @dataclasses.dataclass
@@ -250,12 +251,18 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
     del by_pack
     lock = threading.Lock()
 
-    def read(job: tuple[str, int, int, list[tuple[int, int, str]]]) -> None:
-        pack_id, start, end, items = job
+    def read(job: tuple[str, int, int, list[tuple[int, int, str]]]) -> memoryview | None:
+        pack_id, start, end, _ = job
         try:
             data = memoryview(backend.read_range(pack_key(pack_id), start, end - start))
         except KeyNotFound:
-            return  # the pack is gone: the caller fetches these files one by one
+            return None  # the pack is gone: the caller fetches these files one by one
+        with lock:
+            result.bytes_read += len(data)
+            result.requests += 1
+        return data
+
+    def write(pack_id: str, data: memoryview, start: int, items: list[tuple[int, int, str]]) -> None:
         done, corrupt = [], {}
         for offset, length, oid in items:
             view = data[offset - start:offset - start + length]
@@ -274,21 +281,37 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
         with lock:
             result.done.update(done)
             result.corrupt.update(corrupt)
-            result.bytes_read += len(data)
-            result.requests += 1
 
+    # Reads and file writes share one pool: a few large ranged reads in flight, the files of each
+    # range written in batches by every worker (one range can hold thousands of files).
+    workers = max(2, jobs)
     readers = max(1, min(jobs, READERS))
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(readers, thread_name_prefix="gm-bundle-down") as pool:
+    reads: deque[tuple[tuple, Future]] = deque()
+    writes: deque[Future] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="gm-bundle-down") as pool:
+        def hand_out(job: tuple, fut: Future) -> None:
+            data = fut.result()
+            if data is None:
+                return
+            pack_id, start, _, items = job
+            for i in range(0, len(items), WRITE_BATCH):
+                while len(writes) >= 2 * workers:  # bounded memory: ranges are freed as their files are written
+                    writes.popleft().result()
+                writes.append(pool.submit(write, pack_id, data, start, items[i:i + WRITE_BATCH]))
+
         try:
             for job in ranges:
-                while len(pending) >= 2 * readers:  # bounded memory: a few ranges read, not yet written
-                    pending.popleft().result()
-                pending.append(pool.submit(read, job))
-            while pending:
-                pending.popleft().result()
+                while len(reads) >= readers:
+                    hand_out(*reads.popleft())
+                reads.append((job, pool.submit(read, job)))
+            while reads:
+                hand_out(*reads.popleft())
+            while writes:
+                writes.popleft().result()
         finally:
-            for fut in pending:
+            for _, fut in reads:
+                fut.cancel()
+            for fut in writes:
                 fut.cancel()
     return result
 
