@@ -231,3 +231,26 @@ def test_a_pull_killed_midway_resumes_and_every_file_is_whole(world):
         if p.is_file():
             assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name
     assert killed, "the pull finished before it could be killed"
+
+
+def test_a_damaged_pack_entry_never_enters_the_cache(world):
+    from gitmodels.chunking.formats import PACK_HEADER_SIZE
+    from tests.gitutil import flip_byte
+
+    alice = world.first_clone()
+    content = small_dir(30, "damaged")
+    add_dir(alice, "model", content)
+    gitmodels(alice, "push")
+    git(alice, "push", "-q", "origin", "main")
+    (pack,) = [p for p in (world.models / "packs").rglob("*") if p.is_file()]
+    flip_byte(pack, PACK_HEADER_SIZE + 10)  # inside the first entry: d0/f00000.bin, first in path order
+    bob = world.clone("bob", install=False)
+    failed = gitmodels(bob, "pull", check=False)
+    assert failed.code != 0 and "corrupt" in failed.stderr.lower(), failed.stderr
+    bad = hashlib.sha256(content["d0/f00000.bin"]).hexdigest()
+    cache = bob / ".git/gitmodels/objects"
+    assert not (cache / bad[:2] / bad).exists()
+    for rel, data in content.items():
+        oid = hashlib.sha256(data).hexdigest()
+        if oid != bad:
+            assert (cache / oid[:2] / oid).read_bytes() == data
