@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import mmap
 import os
+import queue
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,10 +29,10 @@ from gitmodels.chunking.remote import _tmp_path, fetch_recipe, sync_remote
 from gitmodels.chunking.upload import (PACK_SIZE, _ATTEMPTS, _Counter, _entry_index, _missing_packs,
                                        _upload_bytes)
 from gitmodels.errors import CorruptObject, GitModelsError, ObjectMissing, RemoteError
-from gitmodels.remotes.base import Backend, KeyNotFound, Progress
+from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress
 from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
 
-RANGE = 8 * 1024 * 1024  # largest read of a pack on fetch; with the readers, bounds the memory in flight
+RANGE = 4 * 1024 * 1024  # largest read of a pack on fetch; with the readers, bounds the memory in flight
 GAP = 256 * 1024  # read through a gap this small rather than make a second request
 READERS = 4  # ranged reads of packs at once
 WRITE_BATCH = 128  # files of a range one worker writes out at a time
@@ -250,11 +252,18 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
                 ranges.append((pack_id, offset, offset + length, [item]))
     del by_pack
     lock = threading.Lock()
+    readers = max(1, min(jobs, READERS))
+    # Ranges are read into a fixed set of buffers, each back in the pool once the last file of its
+    # range is written: memory stays at (readers + 2) ranges however many files and packs there are
+    # (new memory for every range also let freed 8 MiB blocks pile up in the threads' malloc arenas).
+    free: queue.Queue = queue.Queue()
+    for _ in range(readers + 2):
+        free.put(mmap.mmap(-1, RANGE + READ_SLACK))
 
-    def read(job: tuple[str, int, int, list[tuple[int, int, str]]]) -> memoryview | None:
+    def read(job: tuple[str, int, int, list[tuple[int, int, str]]], buf: mmap.mmap) -> memoryview | None:
         pack_id, start, end, _ = job
         try:
-            data = memoryview(backend.read_range(pack_key(pack_id), start, end - start))
+            data = backend.read_range_into(pack_key(pack_id), start, end - start, memoryview(buf))
         except KeyNotFound:
             return None  # the pack is gone: the caller fetches these files one by one
         with lock:
@@ -282,34 +291,67 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
             result.done.update(done)
             result.corrupt.update(corrupt)
 
+    class _Range:
+        """A buffer shared by the write batches of one range; back in the pool after the last."""
+
+        def __init__(self, buf: mmap.mmap, batches: int):
+            self.buf, self.left = buf, batches
+
+        def written(self, _fut: Future) -> None:
+            with lock:
+                self.left -= 1
+                last = self.left == 0
+            if last:
+                free.put(self.buf)
+
     # Reads and file writes share one pool: a few large ranged reads in flight, the files of each
     # range written in batches by every worker (one range can hold thousands of files).
     workers = max(2, jobs)
-    readers = max(1, min(jobs, READERS))
-    reads: deque[tuple[tuple, Future]] = deque()
+    reads: deque[tuple[tuple, Future, mmap.mmap]] = deque()
     writes: deque[Future] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="gm-bundle-down") as pool:
-        def hand_out(job: tuple, fut: Future) -> None:
-            data = fut.result()
-            if data is None:
-                return
+        def hand_out(job: tuple, fut: Future, buf: mmap.mmap) -> None:
+            try:
+                data = fut.result()
+            except BaseException:
+                free.put(buf)
+                raise
             pack_id, start, _, items = job
-            for i in range(0, len(items), WRITE_BATCH):
-                while len(writes) >= 2 * workers:  # bounded memory: ranges are freed as their files are written
+            if data is None:
+                free.put(buf)
+                return
+            batches = [items[i:i + WRITE_BATCH] for i in range(0, len(items), WRITE_BATCH)]
+            shared = _Range(buf, len(batches))
+            for batch in batches:
+                while len(writes) >= 2 * workers:  # bounded: a failed write surfaces here
                     writes.popleft().result()
-                writes.append(pool.submit(write, pack_id, data, start, items[i:i + WRITE_BATCH]))
+                fut = pool.submit(write, pack_id, data, start, batch)
+                fut.add_done_callback(shared.written)
+                writes.append(fut)
 
         try:
             for job in ranges:
                 while len(reads) >= readers:
                     hand_out(*reads.popleft())
-                reads.append((job, pool.submit(read, job)))
+                while True:  # a free buffer: wait for writes (never for reads, which need one)
+                    try:
+                        buf = free.get_nowait()
+                        break
+                    except queue.Empty:
+                        if writes:
+                            writes.popleft().result()
+                        elif reads:
+                            hand_out(*reads.popleft())
+                        else:
+                            buf = free.get()
+                            break
+                reads.append((job, pool.submit(read, job, buf), buf))
             while reads:
                 hand_out(*reads.popleft())
             while writes:
                 writes.popleft().result()
         finally:
-            for _, fut in reads:
+            for _, fut, _ in reads:
                 fut.cancel()
             for fut in writes:
                 fut.cancel()
