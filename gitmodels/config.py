@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "link": "reflink",            # reflink (copy where the fs cannot) | copy | hardlink | symlink
         "chunking": True,            # content-defined chunking for large files on push/pull
         "chunk_threshold": 8 * 1024 * 1024,
+        "pack_threshold": 1024 * 1024,  # files of a directory smaller than this travel in packs; 0: off
         "fsync": True,
         "spare_limit": 8 * 1024 ** 3,  # bytes of replaced workspace copies kept for switching back; 0: none
         "numcopies": 1,              # local gc keeps an object history uses until this many remotes hold it

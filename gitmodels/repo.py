@@ -286,7 +286,11 @@ class Repo:
                 objs = {}
                 for s in out:
                     if s.oid:  # not in cache: the remote must have it (a directory: its manifest, pushed last)
-                        objs[s.path] = self._objects_of(pointers[s.path], check=False)
+                        ptr = pointers[s.path]
+                        # A directory is on the remote when its manifest is: manifests go last, after
+                        # every file (its small ones are in its bundle, never asked about one by one).
+                        objs[s.path] = {ptr.oid} | extra_objects(ptr) if ptr.is_dir else \
+                            self._objects_of(ptr, check=False)
                 missing = transfer.remote_missing(set().union(*objs.values()) if objs else set())
                 for s in out:
                     if s.path in objs:
@@ -366,7 +370,8 @@ class Repo:
         backend = open_backend(url, extra)
         transfer = TransferQueue(self.store, backend, self.state, backend.url,
                                  jobs=jobs or int(settings.get("jobs_across", 0) or self.config.get_int("transfer", "jobs")),
-                                 chunk_threshold=self.chunk_threshold, name=name)
+                                 chunk_threshold=self.chunk_threshold, name=name,
+                                 pack_threshold=self.config.get_int("core", "pack_threshold"))
         return name, transfer
 
     def pointers_for_transfer(self, rev: str | None = None, all_refs: bool = False,
@@ -389,16 +394,26 @@ class Repo:
                   for key, p in self.pointers_for_transfer(rev, all_refs, paths).items()]
         name, transfer = self.open_transfer(remote, jobs)
         oids: set[str] = set()
+        dirs: dict[str, list] = {}  # manifest -> entries: its small files travel in its bundle
         refused: dict[str, tuple[str, GitModelsError]] = {}
+        threshold = transfer.pack_threshold
         for art, ptr in named:
             try:
-                oids |= self._objects_of(ptr, art)
+                if ptr.is_dir and threshold and self.store.has(ptr.oid):
+                    if ptr.oid not in dirs:
+                        entries = manifest_entries(self.store, ptr.oid)
+                        pointer_mod.check_size(ptr, sum(e.size for e in entries), len(entries), art)
+                        dirs[ptr.oid] = entries
+                        oids.update(e.oid for e in entries if not 0 < e.size < threshold)
+                    oids |= {ptr.oid} | extra_objects(ptr)
+                else:
+                    oids |= self._objects_of(ptr, art)
             except (SizeMismatch, CorruptObject) as exc:  # neither is pushed as if fine
                 refused.setdefault(exc.message, (ptr.oid, exc))
         bar = Bar(f"pushing to {name}", wanted(progress))
         try:
             with transfer.backend:
-                result = transfer.push(oids, bar, bar.set_total)  # one existence pass, then the uploads
+                result = transfer.push(oids, bar, bar.set_total, dirs=dirs)  # one existence pass, then the uploads
                 result.failed.extend(refused.values())
         finally:
             bar.close()
@@ -424,13 +439,18 @@ class Repo:
                 first = transfer.fetch({p.oid for p in ptrs}, bar, sizes={p.oid: p.size for p in ptrs if not p.is_dir},
                                        spares=spares)
                 result.merge(first)
-                entries: dict[str, int] = {}
-                for p in ptrs:
-                    if p.is_dir and self.store.has(p.oid):
-                        entries.update({e.oid: e.size for e in manifest_entries(self.store, p.oid)})
+                dirs = {p.oid: manifest_entries(self.store, p.oid) for p in ptrs
+                        if p.is_dir and self.store.has(p.oid)}
+                entries: dict[str, int] = {e.oid: e.size for listed in dirs.values() for e in listed}
                 if entries:
                     bar.set_total(0, sum(entries.values()))
-                    result.merge(transfer.fetch(entries, bar, sizes=entries, spares=spares))
+                    # Small files from the directories' bundles (a few large reads of packs), the rest one by one.
+                    packed = transfer.fetch_dirs(dirs, bar)
+                    del dirs
+                    result.merge(packed)
+                    refused = {oid for oid, _ in packed.failed}
+                    result.merge(transfer.fetch({o: n for o, n in entries.items() if o not in refused}, bar,
+                                                sizes=entries, spares=spares))
         finally:
             bar.close()
         return result

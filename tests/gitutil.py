@@ -158,7 +158,24 @@ def sha256_of(path) -> str:
 
 
 def remote_has(models_dir, oid: str) -> bool:
-    return (Path(models_dir) / "objects" / oid[:2] / oid).exists()
+    """The directory remote holds `oid`: as an object, or (a small file of a directory) in a bundle's pack."""
+    return (Path(models_dir) / "objects" / oid[:2] / oid).exists() or oid in packed_oids(models_dir)
+
+
+def packed_oids(models_dir) -> set[str]:
+    """Oids whose bytes are whole entries of packs a recipe on the directory remote reads (bundled small files)."""
+    from gitmodels.chunking.remote import fetch_recipe, list_recipes
+    from gitmodels.remotes.local import LocalBackend
+
+    if not (Path(models_dir) / "recipes").exists():
+        return set()
+    backend = LocalBackend(str(models_dir))
+    out: set[str] = set()
+    for name in list_recipes(backend):
+        found = fetch_recipe(backend, name)
+        if found is not None:
+            out.update(c.chunk_id.hex() for c in found[0].chunks)
+    return out
 
 
 def write_model(target, content: bytes | dict[str, bytes]) -> Path:

@@ -29,6 +29,7 @@ from gitmodels.storage.hashing import hash_file
 from gitmodels.storage.hashing import prefixed
 from gitmodels.progress import Bar, wanted
 from gitmodels.remotes.base import KeyNotFound, classify_key, object_key
+from gitmodels.storage.objects import bundle_name
 
 
 @dataclasses.dataclass
@@ -319,7 +320,7 @@ def _referenced(repo) -> list[str]:
     """Every object the commits of every ref (and the work tree) refer to."""
     oids: set[str] = set()
     for ptr in repo.pointers_for_transfer(all_refs=True).values():
-        oids |= objects_of(repo.store, ptr)
+        oids |= objects_of(repo.store, ptr) - {bundle_name(ptr.oid)}  # a bundle is a recipe, not an object
     return sorted(oids)
 
 

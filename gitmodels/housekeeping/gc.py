@@ -221,8 +221,16 @@ def _plan(repo, session: _Remote, all_commits: bool, skip_unknown: bool, min_age
                 from gitmodels.housekeeping.whereis import remote_copies
 
                 numcopies = repo.config.get_int("core", "numcopies")
-                copies = remote_copies(repo, at_risk, numcopies, session.name,
+                # A directory's small files live in its bundle, not as objects: a remote holding its
+                # manifest holds them (manifests are pushed last).
+                risky = set(at_risk)
+                dirs = {r.oid: listed for r in history_refs
+                        if r.kind == "dir" and not risky.isdisjoint(listed := reach.needs.entries(r.oid) or ())}
+                copies = remote_copies(repo, sorted(set(at_risk) | set(dirs)), numcopies, session.name,
                                        {session.name: listing if listing is not None else transfer}, out.warnings)
+                for manifest, listed in dirs.items():
+                    for oid in listed:
+                        copies[oid] = max(copies.get(oid, 0), copies[manifest])
                 missing = {o for o in at_risk if copies[o] < numcopies}
             elif offline:
                 out.warnings.append("offline: keeping every object old commits use")

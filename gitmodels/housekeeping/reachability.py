@@ -23,7 +23,7 @@ from gitmodels.errors import BadManifest, BadPointer, CorruptObject, GitModelsEr
 from gitmodels.git.trees import GitIncomplete
 from gitmodels.storage import manifest as manifest_mod
 from gitmodels.storage import pointer as pointer_mod
-from gitmodels.storage.objects import is_manifest
+from gitmodels.storage.objects import bundle_name, is_manifest
 from gitmodels.storage.pointer import extra_objects
 from gitmodels.storage.hashing import is_hex_oid
 
@@ -119,6 +119,8 @@ class Needs:
                 self._entries.pop(ref.oid, None)
                 if self.fetch_manifest(ref.oid):
                     listed = self.entries(ref.oid)
+            if ref.kind == "dir" or listed is not None:
+                out.add(bundle_name(ref.oid))  # its small files' recipe on a remote (docs/storage.md)
             if listed is None:
                 if ref.kind == "dir" and strict:
                     self.unknown.setdefault(ref.oid, ref.label)
@@ -150,6 +152,7 @@ def objects_of(store, ptr) -> set[str]:
     """Every object a pointer needs: itself, its stored environment listing, a cached manifest's files."""
     oids = {ptr.oid} | extra_objects(ptr)
     if ptr.is_dir:
+        oids.add(bundle_name(ptr.oid))
         oids.update(Needs(store, None).entries(ptr.oid) or ())
     return oids
 

@@ -6,7 +6,9 @@ recipe AND every pack it reads are there. An object whose chunks are partly
 on a remote (packs sent, recipe not yet written: an interrupted push; or a
 recipe naming a pack that is gone) is "partial". A model (a file, or a
 directory's manifest plus its files) is "present" at a place when every
-object it needs is, "partial" when some bytes of it are, else "missing".
+object it needs is, "partial" when some bytes of it are, else "missing". A
+directory's small files are held by its bundle (docs/storage.md), not as
+objects of their own.
 
 The same question decides local gc's `numcopies` rule: an object leaves the
 cache only when at least `core.numcopies` remotes hold it (`remote_copies`).
@@ -91,6 +93,23 @@ class RemoteView:
             if oid not in out:
                 out[oid] = PARTIAL if self._some_chunks_here(oid) else MISSING
         return out
+
+    def bundled(self, manifest_oid: str) -> set[str]:
+        """The file oids the bundle of a directory holds here (its recipe and every pack it reads
+        listed); empty without one. A bundle's files are never objects of their own."""
+        from gitmodels.chunking.remote import fetch_recipe
+        from gitmodels.storage.objects import bundle_name
+
+        name = bundle_name(manifest_oid)
+        if name not in self.listing.recipes:
+            return set()
+        try:
+            found = fetch_recipe(self.backend, name, jobs=self.jobs)
+        except GitModelsError:  # damaged, or a pack gone: fsck --remote names it; no claim here
+            return set()
+        if found is None or not all(p in self.listing.packs for p in found[0].pack_ids):
+            return set()
+        return {c.chunk_id.hex() for c in found[0].chunks}
 
     def _some_chunks_here(self, oid: str) -> bool:
         """Packs hold some chunk of `oid` though no recipe names them (known only if the cache indexed it)."""
@@ -203,8 +222,9 @@ def whereis(repo, paths: Iterable[str] | None = None, rev: str | None = None,
                 if view is None:
                     row.places[place.name] = UNREACHABLE
                     continue
-                states = view.states(oids)
-                row.places[place.name] = _model_state([states[o] for o in oids])
+                held = view.bundled(ptr.oid) if ptr.is_dir else set()
+                states = view.states([o for o in oids if o not in held])
+                row.places[place.name] = _model_state([PRESENT if o in held else states[o] for o in oids])
                 if ptr.is_dir and files is None and row.places[place.name] == PRESENT:
                     row.places[place.name] = PARTIAL  # the manifest is there, but its files cannot be listed
             models.append(row)

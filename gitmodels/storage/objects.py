@@ -6,6 +6,7 @@ engine can never disagree about a name (docs/storage.md). Keys are
 
     objects/<2hex>/<oid>       a whole object (also the cache's file layout)
     recipes/<2hex>/<oid>       how to rebuild a chunked object from packs
+    recipes/<2hex>/<bundle>    the small files of a directory, as pack entries (bundle_name)
     packs/<2hex>/<pack id>     chunks of one or more objects
 
 The manifest magic (the first bytes of a directory model's manifest) lives
@@ -15,6 +16,7 @@ parsing it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from gitmodels.storage.hashing import is_hex_oid
@@ -35,6 +37,18 @@ def object_key(oid: str) -> str:
 def recipe_key(oid: str) -> str:
     """Where the recipe of the chunked object `oid` lives on a remote."""
     return f"{RECIPES_PREFIX}{oid[:2]}/{oid}"
+
+
+def bundle_name(manifest_oid: str) -> str:
+    """The name of the recipe holding the small files of directory manifest `manifest_oid` (a bundle).
+
+    A pack entry is named by the SHA-256 of its bytes, so a small file stored
+    whole as one entry is named by its own oid: one ordinary version 2 recipe
+    at `recipe_key(bundle_name(M))` lists every small file of M, and gc, fsck
+    and stats see through it as through any recipe. Derived from M (not the
+    hash of any content) so that it can never collide with an object's oid.
+    """
+    return hashlib.sha256(b"gitmodels bundle\0" + bytes.fromhex(manifest_oid)).hexdigest()
 
 
 def pack_key(pack_id: str) -> str:

@@ -3,7 +3,10 @@
 A push asks the remote once what it holds (`remote_missing`: one existence
 question per object and key kind, none for objects this clone already saw
 there), then uploads the rest, files before manifests so a remote never lists
-a directory whose files it lacks. A fetch downloads what the cache lacks and
+a directory whose files it lacks. The small files of a directory are never
+asked about one by one: they travel in its bundle, a few packs and one recipe
+(gitmodels.chunking.bundle, docs/storage.md). A fetch downloads what the cache
+lacks (a directory's small files by large reads of its bundle's packs) and
 hashes every byte before it enters the cache. Either one runs on one budget of
 `jobs` workers: the objects moving at once share it, and a chunked object's
 own pools (pack uploads, ranged reads) get its share, never a budget of their
@@ -15,15 +18,17 @@ whole operation at once; any other failure is reported per object in the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from gitmodels.config import DEFAULTS
 from gitmodels.errors import (AccessDenied, BucketMissing, CredentialsError, GitModelsError, ObjectMissing,
                               ReadOnlyRemote, RemoteUnreachable)
 from gitmodels.remotes.base import Backend, KeyNotFound, Progress
-from gitmodels.storage.objects import is_manifest, object_key
+from gitmodels.storage.manifest import Entry
+from gitmodels.storage.objects import bundle_name, is_manifest, object_key
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
 from gitmodels.sync import pushlog
@@ -61,9 +66,11 @@ class SpareCopies(Protocol):
 
 class TransferQueue:
     def __init__(self, store: Store, backend: Backend, state: StatCache, remote_id: str, *, jobs: int = 8,
-                 chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"], name: str | None = None):
+                 chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"], name: str | None = None,
+                 pack_threshold: int = DEFAULTS["core"]["pack_threshold"]):
         """`jobs`: the worker budget of every push and fetch; `chunk_threshold`: objects this large
-        move as chunks (None: chunking is off); `name`: the remote's name, for messages."""
+        move as chunks (None: chunking is off); `name`: the remote's name, for messages;
+        `pack_threshold`: a directory's files smaller than this travel in its bundle (0: none)."""
         self.store = store
         self.backend = backend
         self.state = state
@@ -71,6 +78,7 @@ class TransferQueue:
         self.jobs = max(1, jobs)
         self.chunk_threshold = chunk_threshold
         self.name = name or backend.describe()
+        self.pack_threshold = pack_threshold
         if chunk_threshold is not None:
             # Imported here, once: the pool's threads importing the package at the same time can see it
             # half-initialised (ImportError from a concurrent push, found by tests/test_concurrency.py).
@@ -110,43 +118,88 @@ class TransferQueue:
     # -- push -------------------------------------------------------------------------
 
     def push(self, oids: Iterable[str], progress: Progress | None = None,
-             on_total: OnTotal | None = None) -> TransferResult:
+             on_total: OnTotal | None = None, dirs: Mapping[str, Sequence[Entry]] | None = None) -> TransferResult:
         """Upload what the remote lacks of `oids`, files before manifests.
 
-        An object the remote lacks and the cache does not hold is reported as
-        failed, never guessed at. Raises ReadOnlyRemote when something must be
-        uploaded to a read-only remote, and the fatal remote errors.
+        `dirs` (manifest oid -> its entries; each manifest also in `oids`):
+        the small files of a directory travel in its bundle (gitmodels.chunking.bundle),
+        never asked about one by one; the larger ones must be in `oids`. A
+        directory whose manifest the remote holds needs nothing more: manifests
+        go last, so the remote has its files. An object the remote lacks and
+        the cache does not hold is reported as failed, never guessed at.
+        Raises ReadOnlyRemote when something must be uploaded to a read-only
+        remote, and the fatal remote errors.
         """
+        from gitmodels.chunking.bundle import packed_files
+
         oids = set(oids)
-        result = TransferResult(objects=len(oids))
+        bundles = {m: packed_files(entries, self.pack_threshold) for m, entries in (dirs or {}).items()}
+        bundles = {m: files for m, files in bundles.items() if files}
+        result = TransferResult(objects=len(oids) + len({o for files in bundles.values() for o, _ in files} - oids))
         if self.state.remote_known(self.remote_id, oids) != oids:
             # First, whenever the remote is asked at all: a remote gc spares what is in flight (docs/formats.md).
-            pushlog.log_push(self.backend, self.store.tmp_dir, oids)
+            pushlog.log_push(self.backend, self.store.tmp_dir, oids | {bundle_name(m) for m in bundles})
         missing = self.remote_missing(oids)
+        bundles = {m: files for m, files in bundles.items() if m in missing and self.store.has(m)}
         todo = sorted(o for o in missing if self.store.has(o))
         absent = sorted(missing - set(todo))
-        if todo and self.backend.read_only:  # checked after the lookup: a push of what is published already is a no-op
+        if (todo or bundles) and self.backend.read_only:  # after the lookup: pushing what is published is a no-op
             raise ReadOnlyRemote(f"cannot push {len(todo)} object(s) to remote {self.backend.describe()}: "
                                  "an HTTP(S) remote is read-only")
         sizes = {o: self.store.size(o) or 0 for o in todo}
         if on_total:
-            on_total(len(todo), sum(sizes.values()))
+            packed = {o: s for files in bundles.values() for o, s in files}
+            on_total(len(todo) + len(packed), sum(sizes.values()) + sum(packed.values()))
 
         def upload(oid: str, jobs: int) -> int:
             adapter = choose(sizes[oid], self.chunk_threshold)
             return adapter.push(self, oid, sizes[oid], progress, jobs)
 
-        # Manifests last: a remote never lists a directory whose files it lacks.
-        manifests = [o for o in todo if is_manifest(self.store.path(o))]
+        # Bundles and files first, manifests last: a remote never lists a directory whose files it lacks.
+        if dirs:
+            manifests = [o for o in todo if o in dirs]
+        else:
+            manifests = [o for o in todo if is_manifest(self.store.path(o))]
         files = [o for o in todo if o not in set(manifests)]
+        unbundled = self._push_bundles(bundles, progress, result)
+        for oid in sorted(unbundled):  # small files neither cached nor in a pack: on the remote as objects?
+            if oid in self.remote_missing([oid]):
+                result.failed.append((oid, ObjectMissing(
+                    f"object {oid[:12]} is in neither the cache nor remote {self.name}",
+                    "fetch it from a remote that has it, or add the model again")))
         for batch in (files, manifests):
-            self._run(batch, upload, sizes, result, remember=True)
             if result.failed:
                 break
+            self._run(batch, upload, sizes, result, remember=True)
         for oid in absent:
             result.failed.append((oid, ObjectMissing(f"object {oid[:12]} is in neither the cache nor remote {self.name}",
                                                      "fetch it from a remote that has it, or add the model again")))
         return result
+
+    def _push_bundles(self, bundles: dict[str, list[tuple[str, int]]], progress: Progress | None,
+                      result: TransferResult) -> set[str]:
+        """Write the bundle of each directory; the small files left out of them (neither cached nor packed)."""
+        from gitmodels.chunking.bundle import push_bundle
+
+        def path_of(oid: str) -> str | None:
+            path = self.store.path(oid)
+            return path if os.path.exists(path) else None
+
+        left_out: set[str] = set()
+        for manifest, files in bundles.items():
+            try:
+                stats = push_bundle(self.backend, self.store.chunk_dir, manifest, files, path_of, progress,
+                                    jobs=self.jobs)
+            except FATAL:
+                raise
+            except GitModelsError as exc:
+                result.failed.append((bundle_name(manifest), exc))
+                continue
+            left_out.update(stats.left_out)
+            result.moved += stats.files_new
+            result.bytes_total += stats.bytes_new
+            result.bytes_sent += stats.bytes_sent
+        return left_out
 
     # -- fetch ------------------------------------------------------------------------
 
@@ -187,6 +240,51 @@ class TransferQueue:
             return received[0]
 
         self._run(todo, download, sizes, result)
+        self.store.sync()
+        return result
+
+    def fetch_dirs(self, dirs: Mapping[str, Sequence[Entry]], progress: Progress | None = None) -> TransferResult:
+        """Download the small files of these directories (manifest oid -> entries) from their bundles.
+
+        Each byte is hashed and must match its oid before it becomes a cache
+        object (written to a temp file and renamed into place; one store sync
+        at the end). What a bundle does not cover (no bundle on a remote written
+        before bundles, larger files, a pack gone) is left to `fetch`; the
+        result lists only bundle files, `failed` those whose bytes were refused.
+        """
+        from gitmodels.chunking.bundle import fetch_bundle
+
+        result = TransferResult()
+        where = f"{self.backend.describe()} (bundle)"
+
+        def put(oid: str, data: memoryview) -> None:
+            digest = hashlib.sha256(data).hexdigest()
+
+            def fill(tmp: str) -> str:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                return digest
+
+            self.store.ingest(oid, fill, where=where)
+            path = self.store.path(oid)
+            self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
+
+        asked: set[str] = set()
+        for manifest, entries in dirs.items():
+            need = {}
+            for e in entries:
+                if e.size > 0 and e.oid not in asked and e.oid not in need and not self.store.has(e.oid):
+                    need[e.oid] = e.size
+            if not need:
+                continue
+            asked.update(need)
+            got = fetch_bundle(self.backend, self.store.chunk_dir, manifest, need, put, progress, jobs=self.jobs)
+            result.objects += len(got.done) + len(got.corrupt)
+            result.moved += len(got.done)
+            result.bytes_total += sum(need[o] for o in got.done)
+            result.bytes_sent += got.bytes_read
+            result.failed.extend(got.corrupt.items())
+            self.state.remote_add(self.remote_id, got.done)
         self.store.sync()
         return result
 

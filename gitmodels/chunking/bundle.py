@@ -1,0 +1,361 @@
+"""The small files of a directory model travel as one bundle: entries of shared packs plus one recipe.
+
+A pack entry is named by the SHA-256 of its bytes, so a small file stored
+whole as one entry is named by its own oid: the ordinary pack format and an
+ordinary version 2 recipe, written at `recipe_key(bundle_name(M))` for the
+directory manifest M, hold every small file of M (docs/storage.md "Small
+files of a directory: bundles"). A push of 100,000 small files is then a few
+packs and one recipe instead of 100,000 objects; a pull reads those packs in
+a few large ranged reads instead of 100,000 downloads. Remote gc, fsck and
+stats see a bundle as any other recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import mmap
+import os
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Mapping, Sequence
+
+from gitmodels.chunking import formats
+from gitmodels.chunking.formats import MAX_CHUNK, PackEntry, build_recipe
+from gitmodels.chunking.index import ChunkIndex, open_index
+from gitmodels.chunking.remote import _tmp_path, fetch_recipe, sync_remote
+from gitmodels.chunking.upload import (PACK_SIZE, _ATTEMPTS, _Counter, _entry_index, _missing_packs,
+                                       _upload_bytes)
+from gitmodels.errors import CorruptObject, GitModelsError, ObjectMissing, RemoteError
+from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress
+from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
+
+RANGE = 4 * 1024 * 1024  # largest read of a pack on fetch; with the readers, bounds the memory in flight
+GAP = 256 * 1024  # read through a gap this small rather than make a second request
+READERS = 4  # ranged reads of packs at once
+WRITE_BATCH = 128  # files of a range one worker writes out at a time
+
+
+@dataclasses.dataclass
+class BundleStats:
+    files: int = 0        # small files the bundle lists
+    files_new: int = 0    # of those, packed now (the others were in the remote's packs already)
+    bytes_new: int = 0    # their bytes
+    bytes_sent: int = 0   # packs (with headers and indexes) and the recipe
+    packs: int = 0        # packs uploaded
+    left_out: tuple[str, ...] = ()  # files neither in the cache nor in the remote's packs: not in the bundle
+
+
+def packed_files(entries: Iterable, threshold: int) -> list[tuple[str, int]]:
+    """(oid, size) of the entries of a manifest that go in its bundle: not empty, smaller than
+    `threshold` (0: none), each oid once, in manifest order (a pull then reads packs in path order)."""
+    if threshold <= 0:
+        return []
+    limit = min(threshold, MAX_CHUNK + 1)
+    seen: dict[str, int] = {}
+    for e in entries:
+        if 0 < e.size < limit and e.oid not in seen:
+            seen[e.oid] = e.size
+    return list(seen.items())
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def push_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: str, files: Sequence[tuple[str, int]],
+                path_of: Callable[[str], str | None], progress: Progress | None = None, *, jobs: int = 8,
+                pack_size: int = PACK_SIZE) -> BundleStats:
+    """Write the bundle of `manifest_oid`: pack the `files` the remote's packs lack, then the recipe.
+
+    `path_of(oid)`: the cached file, or None when the cache lacks it (such a
+    file, unless already in a pack, is left out of the bundle and named in
+    `left_out`: the caller looks for it as a whole object). Every byte packed
+    is checked against its oid first. The recipe goes last, after checking
+    that every pack it reads exists, so it never names a missing pack, and a
+    push interrupted before it resumes after the packs already sent.
+    """
+    state = open_index(state_dir)
+    remote = state.remote_id(backend.url)
+    name = bundle_name(manifest_oid)
+    counter = _Counter(progress, sum(size for _, size in files))
+    sync_remote(backend, state, jobs=jobs)  # one listing of packs/, and the indexes of packs not seen before
+    stats = BundleStats()
+    for _attempt in range(_ATTEMPTS):
+        where = state.locate(remote, (bytes.fromhex(o) for o, _ in files))
+        missing, left_out = [], []
+        for oid, size in files:
+            if bytes.fromhex(oid) not in where:
+                (missing if path_of(oid) is not None else left_out).append((oid, size))
+        counter(sum(size for oid, size in files if bytes.fromhex(oid) in where))
+        new_packs = _send(backend, state, remote, missing, path_of, where, counter, jobs, pack_size, stats)
+        kept = [(o, s) for o, s in files if bytes.fromhex(o) in where]
+        referenced = {where[bytes.fromhex(o)][0] for o, _ in kept}
+        lost = _missing_packs(backend, referenced - new_packs, jobs)
+        if lost:  # another clone's gc removed them since we last looked: pack those files again
+            state.forget_packs(remote, lost)
+            continue
+        recipe = build_recipe(name, ((bytes.fromhex(o), s) for o, s in kept), where, sum(s for _, s in kept))
+        blob = recipe.encode_runs(_entry_index(backend, state, remote, jobs))
+        _upload_bytes(backend, state, recipe_key(name), blob)
+        stats.bytes_sent += len(blob)
+        lost = _missing_packs(backend, referenced, jobs)  # a gc racing with this push
+        if lost:
+            state.forget_packs(remote, lost)
+            continue
+        stats.files = len(kept)
+        stats.left_out = tuple(o for o, _ in left_out)
+        return stats
+    raise RemoteError(f"could not finish pushing the small files of {manifest_oid[:12]} to {backend.describe()}: "
+                      "packs kept disappearing", "is a `gitmodels gc` running on the remote? wait, then push again")
+
+
+def _groups(files: list[tuple[str, int]], pack_size: int) -> list[list[tuple[str, int]]]:
+    """Files split into packs of about `pack_size` bytes, in order."""
+    total = sum(size for _, size in files)
+    count = max(1, round(total / pack_size))
+    out: list[list[tuple[str, int]]] = [[]]
+    done = 0
+    for item in files:
+        out[-1].append(item)
+        done += item[1]
+        if done * count >= total * len(out) and len(out) < count:
+            out.append([])
+    return [g for g in out if g]
+
+
+def _build(group: list[tuple[str, int]], path_of: Callable[[str], str | None], tmp: str
+           ) -> tuple[str, int, list[PackEntry]]:
+    """Write one pack of whole files, each checked against its oid; (pack id, size, entries)."""
+    entries = []
+    sha = hashlib.sha256
+    with open(tmp, "wb") as out:
+        header = formats.pack_header()
+        out.write(header)
+        pos = len(header)
+        for oid, size in group:
+            path = path_of(oid)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(size + 1)
+            except (OSError, TypeError):
+                raise ObjectMissing(f"object {oid[:12]} vanished from the cache while it was being pushed",
+                                    "run `gitmodels fetch`, then push again") from None
+            if len(data) != size or sha(data).hexdigest() != oid:
+                raise CorruptObject(f"cached object {path} does not match its name",
+                                    "run `gitmodels fsck` to quarantine it, then fetch it again")
+            out.write(data)
+            entries.append(PackEntry(bytes.fromhex(oid), pos, size))
+            pos += size
+        trailer = formats.encode_pack_trailer(entries, pos)
+        out.write(trailer)
+        pos += len(trailer)
+    return formats.pack_id_of(trailer), pos, entries
+
+
+def _send(backend: Backend, state: ChunkIndex, remote: int, files: list[tuple[str, int]],
+          path_of: Callable[[str], str | None], where: dict[bytes, tuple[str, int]], counter: _Counter,
+          jobs: int, pack_size: int, stats: BundleStats) -> set[str]:
+    """Pack and upload `files` (built and sent in the pool, a few packs at once); fills `where`."""
+    if not files:
+        return set()
+    uploaded: set[str] = set()
+    lock = threading.Lock()
+
+    def job(group: list[tuple[str, int]], tmp: str) -> None:
+        try:
+            pack_id, size, entries = _build(group, path_of, tmp)
+            backend.upload(pack_key(pack_id), tmp, size, movable=True)
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        state.add_pack(remote, pack_id, size, [(e.chunk_id, e.offset, e.length) for e in entries])
+        with lock:
+            uploaded.add(pack_id)
+            stats.packs += 1
+            stats.files_new += len(entries)
+            stats.bytes_new += sum(e.length for e in entries)
+            stats.bytes_sent += size
+            for e in entries:
+                where[e.chunk_id] = (pack_id, e.offset)
+        counter(sum(e.length for e in entries))
+
+    in_flight = max(1, min(jobs, 4))  # bounded temp space
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="gm-bundle-up") as pool:
+        try:
+            for group in _groups(files, pack_size):
+                while len(pending) >= in_flight:
+                    pending.popleft().result()
+                pending.append(pool.submit(job, group, _tmp_path(state, "pack")))
+            while pending:
+                pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+    return uploaded
+
+
+# -- fetch -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BundleFetch:
+    found: bool = False   # the remote has this directory's bundle
+    done: set[str] = dataclasses.field(default_factory=set)  # oids now in the cache
+    corrupt: dict[str, GitModelsError] = dataclasses.field(default_factory=dict)  # oid -> why its bytes were refused
+    bytes_read: int = 0   # recipe, pack indexes and ranges read
+    requests: int = 0     # ranged reads of packs
+
+
+def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: str, need: Mapping[str, int],
+                 put: Callable[[str, memoryview], None], progress: Progress | None = None, *,
+                 jobs: int = 8) -> BundleFetch:
+    """Download the files of `need` (oid -> size) that the bundle of `manifest_oid` holds.
+
+    Pack entries are read in ranges of up to RANGE bytes, adjacent entries
+    (gaps up to GAP read through) in one request, so a pack mostly needed is
+    read whole in a few large reads. `put(oid, bytes)` checks and stores each
+    file (it raises CorruptObject when the bytes do not hash to the oid:
+    recorded in `corrupt`, the rest goes on). Files the bundle does not hold,
+    or whose pack is gone, are left for the caller to fetch one by one.
+    No bundle (a remote written before bundles): `found` False, nothing read.
+    """
+    state = open_index(state_dir)
+    result = BundleFetch()
+    found = fetch_recipe(backend, bundle_name(manifest_oid), state, jobs=jobs)
+    if found is None:
+        return result
+    recipe, result.bytes_read = found
+    result.found = True
+    by_pack: dict[str, list[tuple[int, int, str]]] = {}
+    taken: set[str] = set()
+    for c in recipe.chunks:
+        oid = c.chunk_id.hex()
+        if need.get(oid) == c.length and oid not in taken:
+            taken.add(oid)
+            by_pack.setdefault(c.pack_id, []).append((c.offset, c.length, oid))
+    del recipe, found, taken
+    ranges: list[tuple[str, int, int, list[tuple[int, int, str]]]] = []
+    for pack_id, items in by_pack.items():
+        items.sort()
+        for item in items:
+            offset, length, _ = item
+            last = ranges[-1] if ranges and ranges[-1][0] == pack_id else None
+            if last is not None and last[2] <= offset <= last[2] + GAP and offset + length - last[1] <= RANGE:
+                ranges[-1] = (pack_id, last[1], offset + length, last[3])
+                last[3].append(item)
+            else:
+                ranges.append((pack_id, offset, offset + length, [item]))
+    del by_pack
+    lock = threading.Lock()
+    readers = max(1, min(jobs, READERS))
+    # Ranges are read into a fixed set of buffers, each back in the pool once the last file of its
+    # range is written: memory stays at (readers + 2) ranges however many files and packs there are
+    # (new memory for every range also let freed 8 MiB blocks pile up in the threads' malloc arenas).
+    free: queue.Queue = queue.Queue()
+    for _ in range(readers + 2):
+        free.put(mmap.mmap(-1, RANGE + READ_SLACK))
+
+    def read(job: tuple[str, int, int, list[tuple[int, int, str]]], buf: mmap.mmap) -> memoryview | None:
+        pack_id, start, end, _ = job
+        try:
+            data = backend.read_range_into(pack_key(pack_id), start, end - start, memoryview(buf))
+        except KeyNotFound:
+            return None  # the pack is gone: the caller fetches these files one by one
+        with lock:
+            result.bytes_read += len(data)
+            result.requests += 1
+        return data
+
+    def write(pack_id: str, data: memoryview, start: int, items: list[tuple[int, int, str]]) -> None:
+        done, corrupt = [], {}
+        for offset, length, oid in items:
+            view = data[offset - start:offset - start + length]
+            if len(view) != length:
+                corrupt[oid] = CorruptObject(f"pack {pack_key(pack_id)} on {backend.describe()} is shorter than "
+                                             f"the bundle of {manifest_oid[:12]} says", "run `gitmodels fsck --remote`")
+                continue
+            try:
+                put(oid, view)
+            except CorruptObject as exc:
+                corrupt[oid] = exc
+                continue
+            done.append(oid)
+            if progress:
+                progress(length)
+        with lock:
+            result.done.update(done)
+            result.corrupt.update(corrupt)
+
+    class _Range:
+        """A buffer shared by the write batches of one range; back in the pool after the last."""
+
+        def __init__(self, buf: mmap.mmap, batches: int):
+            self.buf, self.left = buf, batches
+
+        def written(self, _fut: Future) -> None:
+            with lock:
+                self.left -= 1
+                last = self.left == 0
+            if last:
+                free.put(self.buf)
+
+    # Reads and file writes share one pool: a few large ranged reads in flight, the files of each
+    # range written in batches by every worker (one range can hold thousands of files).
+    workers = max(2, jobs)
+    reads: deque[tuple[tuple, Future, mmap.mmap]] = deque()
+    writes: deque[Future] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="gm-bundle-down") as pool:
+        def hand_out(job: tuple, fut: Future, buf: mmap.mmap) -> None:
+            try:
+                data = fut.result()
+            except BaseException:
+                free.put(buf)
+                raise
+            pack_id, start, _, items = job
+            if data is None:
+                free.put(buf)
+                return
+            batches = [items[i:i + WRITE_BATCH] for i in range(0, len(items), WRITE_BATCH)]
+            shared = _Range(buf, len(batches))
+            for batch in batches:
+                while len(writes) >= 2 * workers:  # bounded: a failed write surfaces here
+                    writes.popleft().result()
+                fut = pool.submit(write, pack_id, data, start, batch)
+                fut.add_done_callback(shared.written)
+                writes.append(fut)
+
+        try:
+            for job in ranges:
+                while len(reads) >= readers:
+                    hand_out(*reads.popleft())
+                while True:  # a free buffer: wait for writes (never for reads, which need one)
+                    try:
+                        buf = free.get_nowait()
+                        break
+                    except queue.Empty:
+                        if writes:
+                            writes.popleft().result()
+                        elif reads:
+                            hand_out(*reads.popleft())
+                        else:
+                            buf = free.get()
+                            break
+                reads.append((job, pool.submit(read, job, buf), buf))
+            while reads:
+                hand_out(*reads.popleft())
+            while writes:
+                writes.popleft().result()
+        finally:
+            for _, fut, _ in reads:
+                fut.cancel()
+            for fut in writes:
+                fut.cancel()
+    return result
+
+
+__all__ = ["BundleFetch", "BundleStats", "fetch_bundle", "packed_files", "push_bundle"]
