@@ -18,7 +18,7 @@ from gitmodels.storage.hashing import is_hex_oid
 
 VERSION = 1
 MAX_MANIFEST = 256 * 1024 * 1024
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # slots: a manifest of 100,000 files holds 100,000 of these
 class Entry:
     path: str  # relative, '/'-separated
     oid: str
