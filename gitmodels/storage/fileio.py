@@ -58,19 +58,20 @@ def tmp_name_for(path: str) -> str:
     return os.path.join(folder, f"{TMP_MARK}{name[:40]}-{_token()}")
 
 
-_TOKEN: tuple = (None, "", None)  # pid, random part, counter
-_TOKEN_LOCK = threading.Lock()
+_TOKEN: list = []  # random part, counter (next() on a count is atomic: threads share it)
 
 
 def _token() -> str:
-    global _TOKEN
-    pid, part, counter = _TOKEN
-    if pid != os.getpid():
-        with _TOKEN_LOCK:
-            if _TOKEN[0] != os.getpid():
-                _TOKEN = (os.getpid(), uuid.uuid4().hex[:12], itertools.count())
-            pid, part, counter = _TOKEN
-    return f"{part}{next(counter):x}"
+    return f"{_TOKEN[0]}{next(_TOKEN[1]):x}"
+
+
+def _reseed() -> None:
+    _TOKEN[:] = [uuid.uuid4().hex[:12], itertools.count()]
+
+
+_reseed()
+if hasattr(os, "register_at_fork"):  # a forked child must not reuse its parent's names
+    os.register_at_fork(after_in_child=_reseed)
 
 
 def write_all(fd: int, data) -> None:

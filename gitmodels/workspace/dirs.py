@@ -32,7 +32,7 @@ from gitmodels.storage.statcache import StatCache, stat_key
 
 BATCH = 256  # files per task handed to a thread: amortises the pool's cost, keeps the stat-cache answer small
 FLUSH_EVERY = 8192  # stat-cache rows held in memory before they are written in one transaction
-THREADS = min(4, (os.cpu_count() or 1) + 1)
+THREADS = max(2, min(4, os.cpu_count() or 1))  # more only queue on the folders' locks and the journal
 
 # (relative '/'-path, stat key (ino, size, mtime_ns, ctime_ns), executable): one file of a directory artifact
 Listed = tuple[str, tuple, bool]
