@@ -124,17 +124,17 @@ class Store:
         `expected`: the (ino, size, mtime_ns, ctime_ns) the caller listed the file
         with; a file changed since then is refused (its size is already in a manifest).
         """
+        self._folder(self.tmp_dir)
         with open(src, "rb", buffering=0) as fin:
             before = os.fstat(fin.fileno())
             if expected is not None and fileio.identity(before) != tuple(expected):
                 raise fileio.changed_while_read(src)
             if before.st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers, one write
                 data = fin.readall()
-                fileio.check_unchanged(fin.fileno(), before, src)  # before a byte of it is published
-                oid = self.put_hashed(hash_bytes(data), data)
                 if progress:
                     progress(len(data))
-                return oid, len(data)
+                fileio.check_unchanged(fin.fileno(), before, src)  # before a byte of it is published
+                return self.put_hashed(hash_bytes(data), data), len(data)
 
             def checked(n: int) -> None:  # stops early, and at all when something keeps appending
                 fileio.check_unchanged(fin.fileno(), before, src)

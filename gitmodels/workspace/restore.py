@@ -130,6 +130,7 @@ class Workspace:
         self.state = state
         self.spares = Spares(store, state, spare_limit)
         self.chunk_threshold = chunk_threshold  # None: no chunking
+        self._manifest: tuple[str, Manifest] | None = None  # the last one parsed (see manifest())
 
     # -- hashing ----------------------------------------------------------------------
 
@@ -235,6 +236,20 @@ class Workspace:
             return Scanned(oid, st.st_size, "file") if oid else None
         return None
 
+    def manifest(self, oid: str, where: str | None = None) -> Manifest:
+        """The cached manifest `oid`, parsed once per command however often a checkout asks.
+
+        A 100,000-entry manifest takes seconds to parse and a checkout looks at
+        it three times (is it all cached, before and after a fetch; restore). Only
+        the last one is kept, so memory stays at one manifest; a manifest is
+        named by its hash and was verified when read, so the copy cannot go stale.
+        """
+        if self._manifest is not None and self._manifest[0] == oid:
+            return self._manifest[1]
+        man = manifest_mod.parse(self.store.read_bytes(oid), where or f"manifest {oid[:12]}")
+        self._manifest = (oid, man)
+        return man
+
     # -- restoring --------------------------------------------------------------------
 
     def trust_object(self, oid: str) -> None:
@@ -294,7 +309,7 @@ class Workspace:
             if progress:
                 progress(os.path.getsize(path))
             return True
-        man = manifest_mod.parse(self.store.read_bytes(oid), f"manifest of {path}")
+        man = self.manifest(oid, f"manifest of {path}")
         if check:
             check(man.size, len(man.entries))
         self._check_entries(path, man.entries)  # every object, before a single file is placed
