@@ -181,14 +181,22 @@ class Workspace:
         if not statmod.S_ISDIR(st.st_mode):
             raise PathError(f"{path} is neither a file nor a directory")
         files = dirs.list_files(path)
+        self.state.flush()  # rows recorded earlier in this command are seen; the batches' own need not be
 
         def lookup(batch: list[dirs.Listed]) -> dict:
             return self.state.lookup_many([dirs.full_path(path, f[0]) for f in batch], flush=False)
 
-        entries = dirs.run_batches(lambda batch, recorded: self._scan_batch(path, batch, recorded, into_store,
-                                                                            progress),
-                                   files, self.state, lookup)
+        def scan_batch(batch: list[dirs.Listed], recorded: dict) -> list[Entry]:
+            return self._scan_batch(path, batch, recorded, into_store, progress)
+
+        # small files on the pool; large ones here, one at a time: each is streamed on threads of its
+        # own, and a chunked one writes the chunk index, which is not shared between threads
+        large = [f for f in files if f[1][1] >= fileio.DIRECT_MIN]
+        entries = dirs.run_batches(scan_batch, [f for f in files if f[1][1] < fileio.DIRECT_MIN] if large else files,
+                                   self.state, lookup)
         del files
+        if large:
+            entries.extend(scan_batch(large, lookup(large)))
         man = manifest_mod.build(entries)
         data = man.dumps()
         oid = self.store.add_bytes(data) if into_store else man.oid
@@ -312,6 +320,7 @@ class Workspace:
         man = self.manifest(oid, f"manifest of {path}")
         if check:
             check(man.size, len(man.entries))
+        self.state.flush()
         self._check_entries(path, man.entries)  # every object, before a single file is placed
         if exists and not os.path.isdir(path):
             fileio.remove(path)
