@@ -146,3 +146,18 @@ def test_put_hashed_skips_an_object_the_cache_has(tmp_path):
     store.put_hashed(oid, data)
     assert os.stat(path).st_ino == ino  # not written again
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_an_empty_prefetch_is_an_answer(tmp_path, monkeypatch):
+    """known_oid with a prefetched answer that lacks the path asks SQLite nothing more (it used to, per file)."""
+    from gitmodels.storage.statcache import StatCache
+
+    cache = StatCache(str(tmp_path / "state.db"))
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+
+    def no_query(*args, **kwargs):
+        raise AssertionError("looked up again")
+
+    monkeypatch.setattr(cache, "lookup_many", no_query)
+    assert cache.known_oid(str(f), os.stat(f), {}) is None
