@@ -308,7 +308,7 @@ class Repo:
             return False
         if ptr.is_dir:
             try:
-                return all(self.store.has(e.oid) for e in manifest_entries(self.store, ptr.oid))
+                return all(self.store.has(e.oid) for e in self.workspace.manifest(ptr.oid).entries)
             except GitModelsError:
                 return False
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import mmap
 import os
 import queue
@@ -31,8 +32,10 @@ PAGE_CACHE_WRITE = 1024 * 1024  # the largest single write() into the page cache
 TMP_MARK = ".gmtmp-"
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+def identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written to or replaced (the stat cache's key too)."""
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
 
 
 def changed_while_read(name: str) -> ArtifactChanged:
@@ -41,13 +44,42 @@ def changed_while_read(name: str) -> ArtifactChanged:
 
 def check_unchanged(file: int | str, before: os.stat_result, name: str) -> None:
     """Refuse bytes read from a file (a descriptor or path) that something wrote to meanwhile."""
-    if _identity(os.stat(file)) != _identity(before):
+    if identity(os.stat(file)) != identity(before):
         raise changed_while_read(name)
 
 
 def tmp_name_for(path: str) -> str:
+    """A fresh temp name next to `path`: `.gmtmp-<name>-<token>`, unique across processes and threads.
+
+    The token is random per process (48 bits, drawn again after a fork) plus a
+    counter, so a 100,000-file checkout does not draw 100,000 UUIDs.
+    """
     folder, name = os.path.split(path)
-    return os.path.join(folder, f"{TMP_MARK}{name[:40]}-{uuid.uuid4().hex[:12]}")
+    return os.path.join(folder, f"{TMP_MARK}{name[:40]}-{_token()}")
+
+
+_TOKEN: list = []  # random part, counter (next() on a count is atomic: threads share it)
+
+
+def _token() -> str:
+    return f"{_TOKEN[0]}{next(_TOKEN[1]):x}"
+
+
+def _reseed() -> None:
+    _TOKEN[:] = [uuid.uuid4().hex[:12], itertools.count()]
+
+
+_reseed()
+if hasattr(os, "register_at_fork"):  # a forked child must not reuse its parent's names
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def write_all(fd: int, data) -> None:
+    """Write all of `data` to the descriptor `fd`, at most 1 MiB per call (see write_sliced)."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += os.write(fd, view[done:done + PAGE_CACHE_WRITE])
 
 
 def fsync_dir(folder: str) -> None:
@@ -154,46 +186,52 @@ def kernel_copy(src: str, dst: str, progress: Callable[[int], None] | None = Non
                 progress(size)
             return size
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        infd, outfd = fin.fileno(), fout.fileno()
-        if "ficlone" in plan:
-            try:
-                FEATURES.fcntl.ioctl(outfd, features.LINUX_FICLONE, infd)
-                size = os.fstat(infd).st_size
-                if progress:
-                    progress(size)
-                return size
-            except OSError:
-                pass
-        total = 0
-        chunk = 64 * 1024 * 1024
-        for method in ("copy_file_range", "sendfile"):
-            if method not in plan:
-                continue
-            call = getattr(os, method)
-            try:
-                while True:
-                    n = call(infd, outfd, chunk) if method == "copy_file_range" else call(outfd, infd, None, chunk)
-                    if n == 0:
-                        return total
-                    total += n
-                    if progress:
-                        progress(n)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
-                    raise
-            # sendfile reads at its own offset: both methods go on from `total`, wherever they stopped
-            os.lseek(infd, total, os.SEEK_SET)
-            os.lseek(outfd, total, os.SEEK_SET)
-        fin.seek(total)
-        fout.seek(total)
-        while True:
-            block = fin.read(BLOCK_SIZE)
-            if not block:
-                return total
-            write_sliced(fout, block)
-            total += len(block)
+        return copy_fds(fin.fileno(), fout.fileno(), progress, plan)
+
+
+def copy_fds(infd: int, outfd: int, progress: Callable[[int], None] | None = None,
+             plan: tuple[str, ...] | None = None) -> int:
+    """kernel_copy between two open descriptors (a new, empty output); returns the bytes copied."""
+    plan = plan or FEATURES.copy_plan
+    if "ficlone" in plan:
+        try:
+            FEATURES.fcntl.ioctl(outfd, features.LINUX_FICLONE, infd)
+            size = os.fstat(infd).st_size
             if progress:
-                progress(len(block))
+                progress(size)
+            return size
+        except OSError:
+            pass
+    total = 0
+    chunk = 64 * 1024 * 1024
+    for method in ("copy_file_range", "sendfile"):
+        if method not in plan:
+            continue
+        call = getattr(os, method)
+        try:
+            while True:
+                n = call(infd, outfd, chunk) if method == "copy_file_range" else call(outfd, infd, None, chunk)
+                if n == 0:
+                    return total
+                total += n
+                if progress:
+                    progress(n)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                raise
+        # sendfile reads at its own offset: both methods go on from `total`, wherever they stopped
+        os.lseek(infd, total, os.SEEK_SET)
+        os.lseek(outfd, total, os.SEEK_SET)
+    os.lseek(infd, total, os.SEEK_SET)
+    os.lseek(outfd, total, os.SEEK_SET)
+    while True:
+        block = os.read(infd, BLOCK_SIZE)
+        if not block:
+            return total
+        write_all(outfd, block)
+        total += len(block)
+        if progress:
+            progress(len(block))
 
 
 def _clonefile(src: str, dst: str) -> int | None:

@@ -149,12 +149,17 @@ class StatCache:
 
     # -- file stat cache -----------------------------------------------------------
 
-    def lookup_many(self, paths: list[str]) -> dict[str, tuple]:
-        """path -> (ino, size, mtime_ns, ctime_ns, oid) for the paths recorded."""
+    def lookup_many(self, paths: list[str], flush: bool = True) -> dict[str, tuple]:
+        """path -> (ino, size, mtime_ns, ctime_ns, oid) for the paths recorded.
+
+        flush=False: the caller knows no pending row concerns these paths (a
+        batch of a many-file add), so they are not written first.
+        """
         out: dict[str, tuple] = {}
         if not paths:
             return out
-        self.flush()
+        if flush:
+            self.flush()
         if not os.path.exists(self.path):
             return out
         cur = self.db.cursor()
@@ -167,7 +172,8 @@ class StatCache:
         return out
 
     def known_oid(self, path: str, st: os.stat_result, recorded: dict | None = None) -> str | None:
-        row = (recorded or self.lookup_many([path])).get(path)
+        # an empty prefetch is an answer ("none recorded"), not a reason to ask again per file
+        row = (recorded if recorded is not None else self.lookup_many([path])).get(path)
         if row and tuple(row[:4]) == stat_key(st):
             return row[4]
         return None
@@ -175,6 +181,11 @@ class StatCache:
     def record(self, path: str, st: os.stat_result, oid: str) -> None:
         with self._lock:
             self._pending.append((path, *stat_key(st), oid))
+
+    def record_key(self, path: str, key: tuple[int, int, int, int], oid: str) -> None:
+        """record() from a stat_key already taken (a directory walk keeps keys, not stat results)."""
+        with self._lock:
+            self._pending.append((path, *key, oid))
 
     def flush(self) -> None:
         with self._lock:

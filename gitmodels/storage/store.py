@@ -32,6 +32,7 @@ class Store:
         self.tmp_dir = os.path.join(root, "tmp")
         self.chunk_dir = os.path.join(root, "chunks")  # the chunk index (docs/storage.md)
         self._unsynced: list[str] = []  # objects renamed into place since the last sync()
+        self._made: set[str] = set()  # folders known to exist: a 100,000-file add makes each once
 
     def path(self, oid: str) -> str:
         return cache_path(self.root, oid)
@@ -58,9 +59,14 @@ class Store:
 
     # -- writing -------------------------------------------------------------------
 
+    def _folder(self, folder: str) -> None:
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+
     @contextlib.contextmanager
     def _tmp(self) -> Iterator[str]:
-        os.makedirs(self.tmp_dir, exist_ok=True)
+        self._folder(self.tmp_dir)
         tmp = fileio.tmp_name_for(os.path.join(self.tmp_dir, "obj"))
         try:
             yield tmp
@@ -79,7 +85,7 @@ class Store:
         if self._complete(final, os.path.getsize(tmp)):
             return
         fileio.make_readonly(tmp)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        self._folder(os.path.dirname(final))
         fileio.replace(tmp, final)  # a crash's leftover there is read-only: Windows needs it made writable
         self._unsynced.append(final)
 
@@ -109,43 +115,71 @@ class Store:
             fileio.fsync_dir(folder)
 
     def add_file(self, src: str, progress: Progress | None = None,
-                 scanner: Callable[[str, fileio.DirectFile, Progress | None], tuple[str, int]] | None = None
-                 ) -> tuple[str, int]:
+                 scanner: Callable[[str, fileio.DirectFile, Progress | None], tuple[str, int]] | None = None,
+                 expected: tuple[int, int, int, int] | None = None) -> tuple[str, int]:
         """Hash `src` and copy it into the cache in one read; returns (oid, size).
 
         `scanner(src, out, progress)` replaces the plain hash-and-copy of a large
         file when the caller wants more out of that one read (its chunks).
+        `expected`: the (ino, size, mtime_ns, ctime_ns) the caller listed the file
+        with; a file changed since then is refused (its size is already in a manifest).
         """
-        with self._tmp() as tmp:
-            with open(src, "rb", buffering=0) as fin:
-                before = os.fstat(fin.fileno())
-                if before.st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers
-                    data = fin.read()
-                    oid, size = hash_bytes(data), len(data)
-                    with open(tmp, "wb") as fout:
-                        fileio.write_sliced(fout, data)
-                    if progress:
-                        progress(size)
-                else:
-                    def checked(n: int) -> None:  # stops early, and at all when something keeps appending
-                        fileio.check_unchanged(fin.fileno(), before, src)
-                        if progress:
-                            progress(n)
+        self._folder(self.tmp_dir)
+        with open(src, "rb", buffering=0) as fin:
+            before = os.fstat(fin.fileno())
+            if expected is not None and fileio.identity(before) != tuple(expected):
+                raise fileio.changed_while_read(src)
+            if before.st_size < fileio.DIRECT_MIN:  # read whole: no threads, no block buffers, one write
+                data = fin.readall()
+                if progress:
+                    progress(len(data))
+                fileio.check_unchanged(fin.fileno(), before, src)  # before a byte of it is published
+                return self.put_hashed(hash_bytes(data), data), len(data)
 
-                    with fileio.DirectFile(tmp) as fout:
-                        oid, size = scanner(src, fout, progress) if scanner else \
-                            fileio.copy_and_hash(fin, fout, checked)
+            def checked(n: int) -> None:  # stops early, and at all when something keeps appending
                 fileio.check_unchanged(fin.fileno(), before, src)
-            self._commit(tmp, oid)
-            return oid, size
+                if progress:
+                    progress(n)
+
+            with self._tmp() as tmp:
+                with fileio.DirectFile(tmp) as fout:
+                    oid, size = scanner(src, fout, progress) if scanner else fileio.copy_and_hash(fin, fout, checked)
+                fileio.check_unchanged(fin.fileno(), before, src)
+                self._commit(tmp, oid)
+        return oid, size
 
     def add_bytes(self, data: bytes) -> str:
-        oid = hash_bytes(data)
-        if not self._complete(self.path(oid), len(data)):
-            with self._tmp() as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                self._commit(tmp, oid)
+        return self.put_hashed(hash_bytes(data), data)
+
+    def put_hashed(self, oid: str, data) -> str:
+        """Publish `data`, which the caller hashed to `oid` from these very bytes in memory; returns oid.
+
+        The per-file path of a many-file add, so it costs the fewest system
+        calls: nothing is written when the cache already has the object, the
+        temp file is created read-only (no chmod), folders are made once.
+        """
+        final = self.path(oid)
+        if self._complete(final, len(data)):
+            return oid
+        self._folder(self.tmp_dir)
+        tmp = fileio.tmp_name_for(os.path.join(self.tmp_dir, "obj"))
+        readonly_now = os.name == "posix"  # Windows: a read-only temp file could not be deleted on failure
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o444 if readonly_now else 0o644)
+            try:
+                fileio.write_all(fd, data)
+            finally:
+                os.close(fd)
+            if not readonly_now:
+                fileio.make_readonly(tmp)
+            self._folder(os.path.dirname(final))
+            fileio.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                fileio.remove(tmp)
+            raise
+        self._unsynced.append(final)
         return oid
 
     def ingest(self, oid: str, fill: Callable[[str], str | None], where: str = "") -> None:

@@ -11,13 +11,14 @@ from typing import Callable
 
 from gitmodels.storage import fileio
 from gitmodels.storage import manifest as manifest_mod
-from gitmodels.errors import (BadManifest, CorruptObject, GitModelsError, ObjectMissing, PathError, UnsafeEntry,
+from gitmodels.errors import (BadManifest, CorruptObject, GitModelsError, ObjectMissing, PathError,
                               UnsavedChanges)
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.storage.hashing import hash_bytes, hash_file
 from gitmodels.storage.manifest import Entry
 from gitmodels.storage.manifest import Manifest
 from gitmodels.storage.pointer import Pointer
+from gitmodels.workspace import dirs
 from gitmodels.workspace.spares import Spares
 from gitmodels.storage.statcache import StatCache
 from gitmodels.storage.store import Store
@@ -129,6 +130,7 @@ class Workspace:
         self.state = state
         self.spares = Spares(store, state, spare_limit)
         self.chunk_threshold = chunk_threshold  # None: no chunking
+        self._manifest: tuple[str, Manifest] | None = None  # the last one parsed (see manifest())
 
     # -- hashing ----------------------------------------------------------------------
 
@@ -149,55 +151,23 @@ class Workspace:
         self.state.record(path, st, oid)
         return oid
 
-    def _add_to_store(self, path: str, size: int, progress: Progress | None) -> str:
+    def _add_to_store(self, path: str, size: int, progress: Progress | None, expected: tuple | None = None) -> str:
         """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again."""
         from gitmodels import chunking
         from gitmodels.sync.adapters import choose
 
         if not choose(size, self.chunk_threshold).chunked:
-            return self.store.add_file(path, progress)[0]
+            return self.store.add_file(path, progress, expected=expected)[0]
         scans = []
 
         def scanner(src: str, out, report: Progress | None) -> tuple[str, int]:
             scans.append(chunking.scan_file(src, copy_to=out, progress=report))
             return scans[0].oid, scans[0].size
 
-        oid, _ = self.store.add_file(path, progress, scanner)
+        oid, _ = self.store.add_file(path, progress, scanner, expected)
         if scans:
             chunking.index_local_object(self.store.chunk_dir, oid, self.store.path(oid), scan=scans[0])
         return oid
-
-    def _dir_files(self, root: str) -> list[tuple[str, str, os.stat_result]]:
-        """(relative path, absolute path, stat) of every file in a directory artifact, sorted.
-
-        A symlink is followed only when it resolves to a file inside the artifact;
-        anything that points out of it is refused.
-        """
-        real_root = os.path.realpath(root)
-        out = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for d in list(dirnames):
-                full = os.path.join(dirpath, d)
-                if os.path.islink(full):
-                    raise UnsafeEntry(f"{full}: a symlinked directory inside a model is not supported",
-                                      "replace the link with a real directory")
-            for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                if name.startswith(fileio.TMP_MARK):  # a killed checkout's half copy, never part of the model
-                    continue
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                st = os.lstat(full)
-                if statmod.S_ISLNK(st.st_mode):
-                    target = os.path.realpath(full)
-                    if not target.startswith(real_root + os.sep):
-                        raise UnsafeEntry(f"{full}: symlink points outside the model directory",
-                                          "copy the file into the directory instead of linking to it")
-                    st = os.stat(full)
-                if not statmod.S_ISREG(st.st_mode):
-                    raise PathError(f"{full}: not a regular file")
-                out.append((rel, full, st))
-        return out
 
     def scan(self, path: str, *, into_store: bool = False, progress: Progress | None = None) -> Scanned:
         """Hash a file or directory artifact; with into_store, also copy its bytes into the cache."""
@@ -210,15 +180,51 @@ class Workspace:
             return Scanned(oid, st.st_size, "file")
         if not statmod.S_ISDIR(st.st_mode):
             raise PathError(f"{path} is neither a file nor a directory")
-        files = self._dir_files(path)
-        recorded = self.state.lookup_many([full for _, full, _ in files])
-        entries = [Entry(rel, self._file_oid(full, fst, recorded, into_store, progress), fst.st_size, _is_exec(fst))
-                   for rel, full, fst in files]
+        files = dirs.list_files(path)
+        self.state.flush()  # rows recorded earlier in this command are seen; the batches' own need not be
+
+        def lookup(batch: list[dirs.Listed]) -> dict:
+            return self.state.lookup_many([dirs.full_path(path, f[0]) for f in batch], flush=False)
+
+        def scan_batch(batch: list[dirs.Listed], recorded: dict) -> list[Entry]:
+            return self._scan_batch(path, batch, recorded, into_store, progress)
+
+        # small files on the pool; large ones here, one at a time: each is streamed on threads of its
+        # own, and a chunked one writes the chunk index, which is not shared between threads
+        large = [f for f in files if f[1][1] >= fileio.DIRECT_MIN]
+        entries = dirs.run_batches(scan_batch, [f for f in files if f[1][1] < fileio.DIRECT_MIN] if large else files,
+                                   self.state, lookup)
+        del files
+        if large:
+            entries.extend(scan_batch(large, lookup(large)))
         man = manifest_mod.build(entries)
         data = man.dumps()
         oid = self.store.add_bytes(data) if into_store else man.oid
         self.state.record_dir(path, [(rel, fst) for rel, _, fst in files], oid, man.size)  # status, pre-commit
         return Scanned(oid, man.size, "dir", man)
+
+    def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, into_store: bool,
+                    progress: Progress | None) -> list[Entry]:
+        """The entries of some files of a directory artifact (on a worker thread: no SQLite here)."""
+        out = []
+        for rel, key, executable in batch:
+            full = dirs.full_path(root, rel)
+            row = recorded.get(full)
+            if row is not None and tuple(row[:4]) == key and (not into_store or self.store.has(row[4])):
+                oid = row[4]
+                if progress:
+                    progress(key[1])
+            else:
+                if into_store:
+                    oid = self._add_to_store(full, key[1], progress, expected=key)
+                    self.trust_object(oid)
+                else:
+                    oid = dirs.hash_listed(full, key)
+                    if progress:
+                        progress(key[1])
+                self.state.record_key(full, key, oid)
+            out.append(Entry(rel, oid, key[1], executable))
+        return out
 
     def quick_state(self, path: str, recorded: dict | None = None) -> str | None:
         """The artifact's oid if the stat cache vouches for it, else None (needs hashing).
@@ -238,6 +244,20 @@ class Workspace:
             oid = self.state.known_oid(path, st, recorded)
             return Scanned(oid, st.st_size, "file") if oid else None
         return None
+
+    def manifest(self, oid: str, where: str | None = None) -> Manifest:
+        """The cached manifest `oid`, parsed once per command however often a checkout asks.
+
+        A 100,000-entry manifest takes seconds to parse and a checkout looks at
+        it three times (is it all cached, before and after a fetch; restore). Only
+        the last one is kept, so memory stays at one manifest; a manifest is
+        named by its hash and was verified when read, so the copy cannot go stale.
+        """
+        if self._manifest is not None and self._manifest[0] == oid:
+            return self._manifest[1]
+        man = manifest_mod.parse(self.store.read_bytes(oid), where or f"manifest {oid[:12]}")
+        self._manifest = (oid, man)
+        return man
 
     # -- restoring --------------------------------------------------------------------
 
@@ -298,16 +318,11 @@ class Workspace:
             if progress:
                 progress(os.path.getsize(path))
             return True
-        man = manifest_mod.parse(self.store.read_bytes(oid), f"manifest of {path}")
+        man = self.manifest(oid, f"manifest of {path}")
         if check:
             check(man.size, len(man.entries))
-        recorded = self.state.lookup_many([self.store.path(e.oid) for e in man.entries])
-        for entry in man.entries:
-            size = self.check_object(entry.oid, recorded)
-            if size != entry.size:
-                raise BadManifest(f"manifest of {path}: {entry.path} is {entry.size} bytes in the manifest, "
-                                  f"its object sha256:{entry.oid[:12]} has {size}",
-                                  "the manifest was crafted or damaged; restore the pointer from a commit you trust")
+        self.state.flush()
+        self._check_entries(path, man.entries)  # every object, before a single file is placed
         if exists and not os.path.isdir(path):
             fileio.remove(path)
         have = {}
@@ -315,30 +330,62 @@ class Workspace:
             have = {e.path: e for e in current.manifest.entries}
         wanted = {e.path for e in man.entries}
         for rel in set(have) - wanted:
-            fileio.remove(os.path.join(path, *rel.split("/")))
-        for entry in man.entries:
-            dest = os.path.join(path, *entry.path.split("/"))
-            old = have.get(entry.path)
-            if old is not None and old.oid == entry.oid and old.executable == entry.executable:
-                continue
-            parent = os.path.dirname(dest)
-            if os.path.exists(parent) and not os.path.isdir(parent):
-                fileio.remove(parent)
-            self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None)
-            if progress:
-                progress(entry.size)
-        _prune_empty_dirs(path)
+            fileio.remove(dirs.full_path(path, rel))
+        del wanted
+        todo = [e for e in man.entries
+                if not ((old := have.get(e.path)) is not None and old.oid == e.oid and old.executable == e.executable)]
+        replacing = os.path.isdir(path)  # else nothing can be in the way: no stat per file to look
+        placer = dirs.Placer(self.store, path)
+
+        def place(batch: list[Entry], _: dict) -> list:
+            for entry in batch:
+                dest = dirs.full_path(path, entry.path)
+                placer.folder(os.path.dirname(dest), replacing)
+                old = have.get(entry.path)
+                self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None,
+                            placer=placer, replacing=replacing)
+                if progress:
+                    progress(entry.size)
+            return []
+
+        dirs.run_batches(place, todo, self.state)
+        if replacing:
+            _prune_empty_dirs(path)
         os.makedirs(path, exist_ok=True)
         return True
 
-    def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None) -> None:
-        """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one."""
+    def _check_entries(self, path: str, entries: tuple[Entry, ...]) -> None:
+        """check_object for every entry of a manifest, and that each object has the size the manifest says."""
+        def lookup(batch: list[Entry]) -> dict:
+            return self.state.lookup_many([self.store.path(e.oid) for e in batch], flush=False)
+
+        def check(batch: list[Entry], recorded: dict) -> list:
+            for entry in batch:
+                size = self.check_object(entry.oid, recorded)
+                if size != entry.size:
+                    raise BadManifest(f"manifest of {path}: {entry.path} is {entry.size} bytes in the manifest, "
+                                      f"its object sha256:{entry.oid[:12]} has {size}",
+                                      "the manifest was crafted or damaged; "
+                                      "restore the pointer from a commit you trust")
+            return []
+
+        dirs.run_batches(check, list(entries), self.state, lookup)
+
+    def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None,
+               placer: dirs.Placer | None = None, replacing: bool = True) -> None:
+        """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one.
+
+        `placer`: the copier of a directory restore, whose folders are made already.
+        """
         if link not in ("reflink", "copy"):  # a link to the cache: nothing to keep or reuse
             self.store.materialize(oid, dest, link, executable)
         else:
             with self.spares.keeping(dest, replaced):
                 if not self.spares.take(oid, dest, self.store.workspace_mode(executable)):
-                    self.store.materialize(oid, dest, link, executable)
+                    if placer is not None:
+                        placer.copy(oid, dest, executable, replacing)
+                    else:
+                        self.store.materialize(oid, dest, link, executable)
         self.state.record(dest, os.lstat(dest), oid)
 
 
