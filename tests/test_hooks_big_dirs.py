@@ -126,6 +126,16 @@ def test_signature_follows_the_scan_and_any_change(world, alice):
         assert statcache.tree_signature(root) is None and repo.state.known_dir(root) is None
 
 
+def test_signature_walks_in_the_scans_order_when_files_and_folders_mix(world, alice):
+    """Files sorting before and after a subfolder, nested folders: the walk and the scan agree."""
+    layout = {"a.bin": b"a", "m/x.bin": b"x", "m/n/y.bin": b"y", "m/z.bin": b"z", "b.bin": b"b", "q.bin": b"q"}
+    world.add_model(alice, "data", layout)
+    root = str(alice / "data")
+    with Repo(str(alice)) as repo:
+        oid = repo.workspace.scan(root).oid
+        assert repo.state.known_dir(root) == (oid, len(layout), len(layout))
+
+
 def test_directory_objects_removed_from_the_cache_show(world, alice):
     world.add_model(alice, "data", files(BIG))
     commit_all(alice, "data")

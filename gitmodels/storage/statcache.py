@@ -48,8 +48,8 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 
 # -- directory signatures ------------------------------------------------------------------
 #
-# A directory model's signature is a digest of every file's (relative path, inode, size, mtime, ctime, mode),
-# in the order Workspace.scan lists them (each folder's names sorted, its files before its subfolders).
+# A directory model's signature is a digest of every file's (relative path, inode, size, mtime, ctime,
+# executable bit), in the order Workspace.scan lists them (gitmodels/workspace/dirs.py list_files).
 # It holds exactly what the per-file stat cache compares, so trusting a recorded signature is as sound as
 # trusting the stat cache for each file; it only saves the per-file lookups, the manifest build and the
 # hashing of the manifest. An edit in place changes its file's mtime and ctime, so it changes the signature.
@@ -58,21 +58,25 @@ _PACK = struct.Struct("<QQqqI").pack
 _FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
 
 
-def signature_of(files: Iterable[tuple[str, os.stat_result]]) -> str:
-    """The signature of (relative path, lstat) pairs listed in scan order (see tree_signature)."""
+def signature_of(files: Iterable[tuple[str, tuple, bool]]) -> str:
+    """The signature of (relative path, stat_key, executable) triples listed in scan order (see tree_signature)."""
     h = hashlib.sha256()
-    for rel, st in files:
-        h.update(os.fsencode(rel) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                                   st.st_mode))
+    for rel, key, executable in files:
+        h.update(os.fsencode(rel) + b"\0" + _PACK(*key, executable))
     return h.hexdigest()
 
 
 def tree_signature(root: str) -> tuple[str, int] | None:
     """(signature, file count) of the directory `root`: one lstat per file, relative to an open folder
-    (no path lookups), no per-file objects kept. None when the tree holds something Workspace.scan
-    treats specially (a symlink, a special file, no access): the caller then scans it in full."""
+    (no path lookups), no per-file objects kept, in the order Workspace.scan lists files (each folder's
+    names sorted, a subfolder walked where its name sorts). None when the tree holds something
+    Workspace.scan treats specially (a symlink, a special file, no access): the caller then scans it in full."""
     h = hashlib.sha256()
     count = 0
+    lstat = os.stat
+    update = h.update
+    encoding = _FS_ENCODING
+    exec_bit = statmod.S_IXUSR
 
     def walk(folder: str, prefix: str) -> bool:
         nonlocal count
@@ -80,30 +84,27 @@ def tree_signature(root: str) -> tuple[str, int] | None:
             fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError:
             return False
-        subdirs = []
         try:
             names = os.listdir(fd)
             names.sort()
-            lstat = os.stat
-            update = h.update
-            encoding = _FS_ENCODING
             head = os.fsencode(prefix)
             for name in names:
                 st = lstat(name, dir_fd=fd, follow_symlinks=False)
                 kind = statmod.S_IFMT(st.st_mode)
                 if kind == statmod.S_IFDIR:
-                    subdirs.append(name)
+                    if not walk(os.path.join(folder, name), f"{prefix}{name}/"):
+                        return False
                 elif kind != statmod.S_IFREG:
                     return False
                 elif not name.startswith(TMP_MARK):  # scan skips a killed checkout's half copy too
                     update(head + name.encode(*encoding) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns,
-                                                                         st.st_ctime_ns, st.st_mode))
+                                                                         st.st_ctime_ns, st.st_mode & exec_bit != 0))
                     count += 1
         except OSError:
             return False
         finally:
             os.close(fd)
-        return all(walk(os.path.join(folder, d), f"{prefix}{d}/") for d in subdirs)
+        return True
 
     if os.stat not in os.supports_dir_fd or os.stat not in os.supports_follow_symlinks or not walk(root, ""):
         return None
@@ -198,11 +199,10 @@ class StatCache:
 
     # -- directory models: the signature of the tree a scan hashed ------------------------
 
-    def record_dir(self, path: str, files: list[tuple[str, os.stat_result]], oid: str, size: int) -> None:
-        """Remember that the directory `path`, whose files (relative path, lstat) a scan listed in order,
-        has the manifest `oid`: the next check stats its files but reads and hashes none of them."""
-        self._write("INSERT OR REPLACE INTO dirs VALUES (?,?,?,?,?)",
-                    [(path, signature_of(files), oid, size, len(files))])
+    def record_dir(self, path: str, signature: str, files: int, oid: str, size: int) -> None:
+        """Remember that the directory `path`, whose files' signature_of a scan computed, has the manifest
+        `oid`: the next check stats its files but reads and hashes none of them."""
+        self._write("INSERT OR REPLACE INTO dirs VALUES (?,?,?,?,?)", [(path, signature, oid, size, files)])
 
     def known_dir(self, path: str) -> tuple[str, int, int] | None:
         """(manifest oid, size, file count) of the directory `path` when every file in it has the stat it

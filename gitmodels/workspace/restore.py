@@ -20,7 +20,7 @@ from gitmodels.storage.manifest import Manifest
 from gitmodels.storage.pointer import Pointer
 from gitmodels.workspace import dirs
 from gitmodels.workspace.spares import Spares
-from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.statcache import StatCache, signature_of
 from gitmodels.storage.store import Store
 from gitmodels.sync.queue import TransferResult
 
@@ -194,13 +194,14 @@ class Workspace:
         large = [f for f in files if f[1][1] >= fileio.DIRECT_MIN]
         entries = dirs.run_batches(scan_batch, [f for f in files if f[1][1] < fileio.DIRECT_MIN] if large else files,
                                    self.state, lookup)
+        signature, count = signature_of(files), len(files)  # for status and pre-commit (StatCache.known_dir)
         del files
         if large:
             entries.extend(scan_batch(large, lookup(large)))
         man = manifest_mod.build(entries)
         data = man.dumps()
         oid = self.store.add_bytes(data) if into_store else man.oid
-        self.state.record_dir(path, [(rel, fst) for rel, _, fst in files], oid, man.size)  # status, pre-commit
+        self.state.record_dir(path, signature, count, oid, man.size)
         return Scanned(oid, man.size, "dir", man)
 
     def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, into_store: bool,
