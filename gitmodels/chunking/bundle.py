@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import mmap
 import os
-import queue
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +34,6 @@ from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
 RANGE = 4 * 1024 * 1024  # largest read of a pack on fetch; with the readers, bounds the memory in flight
 GAP = 256 * 1024  # read through a gap this small rather than make a second request
 READERS = 4  # ranged reads of packs at once
-WRITE_BATCH = 128  # files of a range one worker writes out at a time
 
 
 @dataclasses.dataclass
@@ -253,12 +251,10 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
     del by_pack
     lock = threading.Lock()
     readers = max(1, min(jobs, READERS))
-    # Ranges are read into a fixed set of buffers, each back in the pool once the last file of its
-    # range is written: memory stays at (readers + 2) ranges however many files and packs there are
-    # (new memory for every range also let freed 8 MiB blocks pile up in the threads' malloc arenas).
-    free: queue.Queue = queue.Queue()
-    for _ in range(readers + 2):
-        free.put(mmap.mmap(-1, RANGE + READ_SLACK))
+    # Ranges are read into a fixed set of buffers, each back in the pool once its files are written:
+    # memory stays at `readers` ranges however many files and packs there are (new memory for every
+    # range also let freed blocks pile up in the threads' malloc arenas).
+    free: list[mmap.mmap] = [mmap.mmap(-1, RANGE + READ_SLACK) for _ in range(readers)]
 
     def read(job: tuple[str, int, int, list[tuple[int, int, str]]], buf: mmap.mmap) -> memoryview | None:
         pack_id, start, end, _ = job
@@ -291,69 +287,32 @@ def fetch_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: s
             result.done.update(done)
             result.corrupt.update(corrupt)
 
-    class _Range:
-        """A buffer shared by the write batches of one range; back in the pool after the last."""
-
-        def __init__(self, buf: mmap.mmap, batches: int):
-            self.buf, self.left = buf, batches
-
-        def written(self, _fut: Future) -> None:
-            with lock:
-                self.left -= 1
-                last = self.left == 0
-            if last:
-                free.put(self.buf)
-
-    # Reads and file writes share one pool: a few large ranged reads in flight, the files of each
-    # range written in batches by every worker (one range can hold thousands of files).
-    workers = max(2, jobs)
+    # A few large ranged reads in flight on the pool while this thread writes the files of the range
+    # read first: downloads overlap the writes. The writes stay on one thread: many small files
+    # written from several threads only contend (measured here, 10,000 files of 2 KiB: 2.8 s with one
+    # writer, 6.1 s with eight; the system time went from 1.8 s to 7.3 s).
     reads: deque[tuple[tuple, Future, mmap.mmap]] = deque()
-    writes: deque[Future] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="gm-bundle-down") as pool:
-        def hand_out(job: tuple, fut: Future, buf: mmap.mmap) -> None:
-            try:
-                data = fut.result()
-            except BaseException:
-                free.put(buf)
-                raise
-            pack_id, start, _, items = job
-            if data is None:
-                free.put(buf)
-                return
-            batches = [items[i:i + WRITE_BATCH] for i in range(0, len(items), WRITE_BATCH)]
-            shared = _Range(buf, len(batches))
-            for batch in batches:
-                while len(writes) >= 2 * workers:  # bounded: a failed write surfaces here
-                    writes.popleft().result()
-                fut = pool.submit(write, pack_id, data, start, batch)
-                fut.add_done_callback(shared.written)
-                writes.append(fut)
 
+    def hand_out(job: tuple, fut: Future, buf: mmap.mmap) -> None:
+        try:
+            data = fut.result()
+            if data is not None:
+                pack_id, start, _, items = job
+                write(pack_id, data, start, items)
+        finally:
+            free.append(buf)
+
+    with ThreadPoolExecutor(readers, thread_name_prefix="gm-bundle-down") as pool:
         try:
             for job in ranges:
-                while len(reads) >= readers:
+                if not free:
                     hand_out(*reads.popleft())
-                while True:  # a free buffer: wait for writes (never for reads, which need one)
-                    try:
-                        buf = free.get_nowait()
-                        break
-                    except queue.Empty:
-                        if writes:
-                            writes.popleft().result()
-                        elif reads:
-                            hand_out(*reads.popleft())
-                        else:
-                            buf = free.get()
-                            break
+                buf = free.pop()
                 reads.append((job, pool.submit(read, job, buf), buf))
             while reads:
                 hand_out(*reads.popleft())
-            while writes:
-                writes.popleft().result()
         finally:
             for _, fut, _ in reads:
-                fut.cancel()
-            for fut in writes:
                 fut.cancel()
     return result
 

@@ -32,7 +32,10 @@ from gitmodels.storage.statcache import StatCache, stat_key
 
 BATCH = 256  # files per task handed to a thread: amortises the pool's cost, keeps the stat-cache answer small
 FLUSH_EVERY = 8192  # stat-cache rows held in memory before they are written in one transaction
-THREADS = max(2, min(4, os.cpu_count() or 1))  # more only queue on the folders' locks and the journal
+# One worker beside the calling thread (which does the stat-cache look-ups): small files written from
+# more threads only contend on the folders' locks and the journal. Measured on 2 cores, 10,000 files
+# of 2 KiB: add 1.9-2.0 s with one worker, 2.7-2.9 s with four (system time 0.8 s against 1.7 s).
+THREADS = 1
 
 # (relative '/'-path, stat key (ino, size, mtime_ns, ctime_ns), executable): one file of a directory artifact
 Listed = tuple[str, tuple, bool]
