@@ -254,6 +254,14 @@ class Bench:
                 self.res.rows.append(dict(row, case="pull", note="the same runs as the push row"))
         return made
 
+    def record(self, w: str, prefix: str, tool: str, repo: str, message: str) -> None:
+        """The timed add, `git commit`, push and `git push` of the data as it is now, steps named `prefix`+step."""
+        self.timed(w, f"{prefix}add", tool, self.add_cmd(tool), repo)
+        self.git(repo, "add", "-A")
+        self.timed(w, f"{prefix}git commit", tool, ["git", "commit", "-q", "-m", message], repo)
+        self.timed(w, f"{prefix}push", tool, self.push_cmd(tool), repo)
+        self.timed(w, f"{prefix}git push", tool, ["git", "push", "-q", "origin", "HEAD:main"], repo)
+
     def local(self, n: int, seed: int) -> None:
         w = f"dir-{n}"
         src_parent = os.path.join(self.ctx.workdir, f"src-{n}")
@@ -266,11 +274,7 @@ class Bench:
             remote = os.path.join(self.ctx.workdir, f"remote-{tool}-{n}")
             repo, bare = self.new_repo(tool, f"{n}", remote)
             self.copy_in(src, repo)
-            self.timed(w, "add", tool, self.add_cmd(tool), repo)
-            self.git(repo, "add", "-A")
-            self.timed(w, "git commit", tool, ["git", "commit", "-q", "-m", "data"], repo)
-            self.timed(w, "push", tool, self.push_cmd(tool), repo)
-            self.timed(w, "git push", tool, ["git", "push", "-q", "origin", "HEAD:main"], repo)
+            self.record(w, "", tool, repo, "data")
             clone = self.clone(tool, bare, os.path.join(self.ctx.workdir, f"{tool}-{n}-clone"), w)
             self.timed(w, "pull", tool, self.pull_cmd(tool), clone)
             verify(expected, os.path.join(clone, "data"), f"{tool} pull")
@@ -278,11 +282,7 @@ class Bench:
             # one file changed
             change_one(os.path.join(repo, "data"), seed + 1)
             changed = digest(os.path.join(repo, "data"))
-            self.timed(w, "1 file: add", tool, self.add_cmd(tool), repo)
-            self.git(repo, "add", "-A")
-            self.timed(w, "1 file: git commit", tool, ["git", "commit", "-q", "-m", "one file"], repo)
-            self.timed(w, "1 file: push", tool, self.push_cmd(tool), repo)
-            self.timed(w, "1 file: git push", tool, ["git", "push", "-q", "origin", "HEAD:main"], repo)
+            self.record(w, "1 file: ", tool, repo, "one file")
             # the change into the clone: git without hooks (gitmodels' post-merge would restore it), then pull
             self.ctx.run(["git", "-c", "core.hooksPath=/dev/null", "pull", "-q", "--ff-only"], cwd=clone)
             self.timed(w, "1 file: pull", tool, self.pull_cmd(tool), clone)
@@ -541,11 +541,7 @@ def main(argv=None) -> int:
         benv.log(f"FAILED: {exc}\n{detail}")
         rc = 1
     finally:
-        ctx.stop_servers()
-        if args.keep:
-            benv.log(f"kept {workdir}")
-        else:
-            Ctx.rm(workdir)
+        ctx.close(args.keep)
     targets(res, args.files, args.s3_files or None)
     meta["elapsed_s"] = time.time() - t0
     jpath, mpath = write(res, meta, args.out)

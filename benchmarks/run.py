@@ -133,11 +133,7 @@ def main(argv=None) -> int:
             meta["elapsed_s"] = time.time() - t0
             report.write(res, meta, args.out)  # partial results survive a crash later on
     finally:
-        ctx.stop_servers()
-        if args.keep:
-            benv.log(f"kept {workdir}")
-        else:
-            Ctx.rm(workdir)
+        ctx.close(args.keep)
     meta["elapsed_s"] = time.time() - t0
     jpath, mpath = report.write(res, meta, args.out)
     benv.log(f"wrote {mpath} and {jpath} ({meta['elapsed_s']:.0f} s)")

@@ -439,7 +439,8 @@ class Repo:
                 first = transfer.fetch({p.oid for p in ptrs}, bar, sizes={p.oid: p.size for p in ptrs if not p.is_dir},
                                        spares=spares)
                 result.merge(first)
-                dirs = {p.oid: manifest_entries(self.store, p.oid) for p in ptrs
+                # Parsed through the workspace's memo: the checkout that follows reads the same manifest.
+                dirs = {p.oid: self.workspace.manifest(p.oid).entries for p in ptrs
                         if p.is_dir and self.store.has(p.oid)}
                 entries: dict[str, int] = {e.oid: e.size for listed in dirs.values() for e in listed}
                 if entries:

@@ -595,6 +595,24 @@ def s3_remote(s3_server, aws_env):
 
 
 @pytest.fixture
+def s3_requests(monkeypatch) -> list[tuple[str, str]]:
+    """(method, url) of every HTTP request gitmodels' S3 clients send from now on, as they go on the wire
+    (botocore's before-send event: retries included); clear it between the steps a test counts."""
+    from gitmodels.remotes import s3
+
+    sent: list[tuple[str, str]] = []
+    make_client = s3.S3Backend._make_client
+
+    def counting_client(self):
+        client = make_client(self)
+        client.meta.events.register("before-send.s3", lambda request, **_: sent.append((request.method, request.url)))
+        return client
+
+    monkeypatch.setattr(s3.S3Backend, "_make_client", counting_client)
+    return sent
+
+
+@pytest.fixture
 def s3_server_private(aws_env, monkeypatch):
     server = PrivateServer(start_with_retry(moto_process), "s3", monkeypatch)
     yield server

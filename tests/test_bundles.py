@@ -164,8 +164,7 @@ def test_a_remote_of_the_previous_release_still_pulls(world):
     assert tree_hashes(carol / "model") == tree_hashes(bob / "model")
 
 
-def test_s3_push_and_pull_of_3000_small_files_take_few_requests(world, s3_remote, monkeypatch):
-    from gitmodels.remotes import s3
+def test_s3_push_and_pull_of_3000_small_files_take_few_requests(world, s3_remote, s3_requests):
     from gitmodels.repo import Repo
 
     url, settings = s3_remote
@@ -175,15 +174,7 @@ def test_s3_push_and_pull_of_3000_small_files_take_few_requests(world, s3_remote
     content = small_dir(3000, "s3")
     add_dir(alice, "model", content)
 
-    sent: list[tuple[str, str]] = []
-    make_client = s3.S3Backend._make_client
-
-    def counting_client(self):
-        client = make_client(self)
-        client.meta.events.register("before-send.s3", lambda request, **_: sent.append((request.method, request.url)))
-        return client
-
-    monkeypatch.setattr(s3.S3Backend, "_make_client", counting_client)
+    sent = s3_requests
     with Repo(str(alice)) as r:
         result = r.push(progress=False)
     assert not result.failed

@@ -17,18 +17,38 @@ from tests.gitutil import gitmodels as gm
 
 BIG = status_mod.TREE_DEPS_LIMIT + 1  # past it, status answers a directory from its signature every time
 
-_opened: list[str] = []
+_opened: list[str] = []  # files opened under the watched folder
+_listed: list = []  # listings of a folder under it, or of any folder by descriptor (tree_signature's walk)
 _watching: list[str] = []
 
 
 def _audit(event, args):
-    if event == "open" and _watching and isinstance(args[0], (str, bytes)):
+    if not _watching:
+        return
+    if event == "open" and isinstance(args[0], (str, bytes)):
         path = os.fsdecode(args[0])
         if path.startswith(_watching[0]) and not os.path.isdir(path):  # listing its folders is fine
             _opened.append(path)
+    elif event == "os.listdir" and (isinstance(args[0], int) or os.fsdecode(args[0]).startswith(_watching[0])):
+        _listed.append(args[0])
 
 
 sys.addaudithook(_audit)
+
+
+def pre_commit_watching(work, folder):
+    """The pre-commit check of `work`, in this process, with the files opened and folders listed under
+    `folder` recorded in _opened and _listed."""
+    from gitmodels.hooks.commit_policy import pre_commit
+
+    _opened.clear()
+    _listed.clear()
+    _watching[:] = [str(folder)]
+    try:
+        with Repo(str(work)) as repo:
+            return pre_commit(repo)
+    finally:
+        _watching.clear()
 
 
 def files(count: int, size: int = 64) -> dict[str, bytes]:
@@ -73,7 +93,6 @@ def test_big_directory_changed_after_add_is_reported_by_status_and_pre_commit(wo
 
 
 def test_commit_of_a_just_added_directory_pointer_reads_and_scans_nothing_in_it(world, alice, monkeypatch):
-    from gitmodels.hooks.commit_policy import pre_commit
     from gitmodels.workspace.restore import Workspace
 
     world.add_model(alice, "data", files(40))
@@ -85,13 +104,7 @@ def test_commit_of_a_just_added_directory_pointer_reads_and_scans_nothing_in_it(
         return real_scan(self, path, **kw)
 
     monkeypatch.setattr(Workspace, "scan", scan)
-    _opened.clear()
-    _watching[:] = [str(alice / "data")]
-    try:
-        with Repo(str(alice)) as repo:
-            report = pre_commit(repo)
-    finally:
-        _watching.clear()
+    report = pre_commit_watching(alice, alice / "data")
     assert _opened == [] and report.warnings == []
     monkeypatch.undo()
     out = git(alice, "commit", "-qm", "data")
@@ -162,24 +175,7 @@ def test_commit_of_a_big_directory_pointer_walks_none_of_its_files(world, alice)
     world.add_model(alice, "data", files(BIG))
     git(alice, "add", "-A")
     edit_in_place(alice / "data" / "d3" / "f00503.bin")
-    listed: list[str] = []
-
-    def audit(event, args):
-        if event == "os.listdir" and _watching and os.fsdecode(args[0] if not isinstance(args[0], int)
-                                                               else "").startswith(_watching[0]):
-            listed.append(args[0])
-        if event == "os.listdir" and _watching and isinstance(args[0], int):
-            listed.append(args[0])  # a listing relative to an open folder: tree_signature's walk
-
-    sys.addaudithook(audit)
-    from gitmodels.hooks.commit_policy import pre_commit
-
-    _watching[:] = [str(alice / "data")]
-    try:
-        with Repo(str(alice)) as repo:
-            report = pre_commit(repo)
-    finally:
-        _watching.clear()
-    assert listed == [] and report.warnings == []
+    report = pre_commit_watching(alice, alice / "data")
+    assert _listed == [] and report.warnings == []
     git(alice, "commit", "-qm", "data")
     assert states(alice)["data"]["state"] == "modified"

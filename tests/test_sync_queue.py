@@ -215,9 +215,8 @@ def test_choose_is_the_only_chunk_decision():
     assert MANIFEST_MAGIC == manifest_mod.build([]).dumps()[:len(MANIFEST_MAGIC)]
 
 
-def test_one_push_of_a_new_20_mib_model_heads_s3_at_most_twice_about_it(s3_remote, repo, monkeypatch):
+def test_one_push_of_a_new_20_mib_model_heads_s3_at_most_twice_about_it(s3_remote, repo, s3_requests):
     """Counted on the wire against moto: HEAD requests naming the object, for one push and for a second one."""
-    from gitmodels.remotes import s3
     from gitmodels.repo import Repo
 
     url, settings = s3_remote
@@ -228,15 +227,7 @@ def test_one_push_of_a_new_20_mib_model_heads_s3_at_most_twice_about_it(s3_remot
     (repo / "model.bin").write_bytes(data)
     gitmodels(repo, "add", "model.bin")
 
-    sent: list[tuple[str, str]] = []
-    make_client = s3.S3Backend._make_client
-
-    def counting_client(self):
-        client = make_client(self)
-        client.meta.events.register("before-send.s3", lambda request, **_: sent.append((request.method, request.url)))
-        return client
-
-    monkeypatch.setattr(s3.S3Backend, "_make_client", counting_client)
+    sent = s3_requests
     with Repo(str(repo)) as r:
         first = r.push(progress=False)
     assert first.moved == 1 and not first.failed

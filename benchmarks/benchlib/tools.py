@@ -168,6 +168,14 @@ class Ctx:
                 server.stop()
                 setattr(self, attr, None)
 
+    def close(self, keep: bool) -> None:
+        """End of a run: the servers stop, and the temp folder goes unless `keep`."""
+        self.stop_servers()
+        if keep:
+            benv.log(f"kept {self.workdir}")
+        else:
+            Ctx.rm(self.workdir)
+
     def new_remote(self, kind: str, tag: str, endpoint: str | None = None) -> Remote:
         self._n += 1
         if kind in ("dir", "ssh"):

@@ -12,6 +12,7 @@ stats see a bundle as any other recipe.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import mmap
@@ -19,14 +20,13 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from gitmodels.chunking import formats
 from gitmodels.chunking.formats import MAX_CHUNK, PackEntry, build_recipe
 from gitmodels.chunking.index import ChunkIndex, open_index
 from gitmodels.chunking.remote import _tmp_path, fetch_recipe, sync_remote
 from gitmodels.chunking.upload import (PACK_SIZE, _ATTEMPTS, _Counter, _entry_index, _missing_packs,
-                                       _upload_bytes)
+                                       _upload_bytes, publish_pack, split_even, write_pack)
 from gitmodels.errors import CorruptObject, GitModelsError, ObjectMissing, RemoteError
 from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress
 from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
@@ -109,29 +109,12 @@ def push_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: st
                       "packs kept disappearing", "is a `gitmodels gc` running on the remote? wait, then push again")
 
 
-def _groups(files: list[tuple[str, int]], pack_size: int) -> list[list[tuple[str, int]]]:
-    """Files split into packs of about `pack_size` bytes, in order."""
-    total = sum(size for _, size in files)
-    count = max(1, round(total / pack_size))
-    out: list[list[tuple[str, int]]] = [[]]
-    done = 0
-    for item in files:
-        out[-1].append(item)
-        done += item[1]
-        if done * count >= total * len(out) and len(out) < count:
-            out.append([])
-    return [g for g in out if g]
-
-
 def _build(group: list[tuple[str, int]], path_of: Callable[[str], str | None], tmp: str
            ) -> tuple[str, int, list[PackEntry]]:
     """Write one pack of whole files, each checked against its oid; (pack id, size, entries)."""
-    entries = []
     sha = hashlib.sha256
-    with open(tmp, "wb") as out:
-        header = formats.pack_header()
-        out.write(header)
-        pos = len(header)
+
+    def pieces() -> Iterator[tuple[bytes, list[tuple[bytes, int]]]]:
         for oid, size in group:
             path = path_of(oid)
             try:
@@ -143,13 +126,9 @@ def _build(group: list[tuple[str, int]], path_of: Callable[[str], str | None], t
             if len(data) != size or sha(data).hexdigest() != oid:
                 raise CorruptObject(f"cached object {path} does not match its name",
                                     "run `gitmodels fsck` to quarantine it, then fetch it again")
-            out.write(data)
-            entries.append(PackEntry(bytes.fromhex(oid), pos, size))
-            pos += size
-        trailer = formats.encode_pack_trailer(entries, pos)
-        out.write(trailer)
-        pos += len(trailer)
-    return formats.pack_id_of(trailer), pos, entries
+            yield data, [(bytes.fromhex(oid), size)]
+
+    return write_pack(tmp, pieces())
 
 
 def _send(backend: Backend, state: ChunkIndex, remote: int, files: list[tuple[str, int]],
@@ -164,28 +143,24 @@ def _send(backend: Backend, state: ChunkIndex, remote: int, files: list[tuple[st
     def job(group: list[tuple[str, int]], tmp: str) -> None:
         try:
             pack_id, size, entries = _build(group, path_of, tmp)
-            backend.upload(pack_key(pack_id), tmp, size, movable=True)
-        finally:
-            try:
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        state.add_pack(remote, pack_id, size, [(e.chunk_id, e.offset, e.length) for e in entries])
+            raise
+        publish_pack(backend, state, remote, tmp, pack_id, size, entries, where, lock)
         with lock:
             uploaded.add(pack_id)
             stats.packs += 1
             stats.files_new += len(entries)
             stats.bytes_new += sum(e.length for e in entries)
             stats.bytes_sent += size
-            for e in entries:
-                where[e.chunk_id] = (pack_id, e.offset)
         counter(sum(e.length for e in entries))
 
     in_flight = max(1, min(jobs, 4))  # bounded temp space
     pending: deque[Future] = deque()
     with ThreadPoolExecutor(in_flight, thread_name_prefix="gm-bundle-up") as pool:
         try:
-            for group in _groups(files, pack_size):
+            for group in split_even(files, lambda item: item[1], pack_size):
                 while len(pending) >= in_flight:
                     pending.popleft().result()
                 pending.append(pool.submit(job, group, _tmp_path(state, "pack")))

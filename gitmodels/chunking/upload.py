@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import hashlib
 import mmap
@@ -10,7 +11,7 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from gitmodels.storage import fileio
 from gitmodels.errors import CorruptObject, RemoteError
@@ -21,6 +22,8 @@ from gitmodels.storage.objects import pack_key, recipe_key
 from gitmodels.chunking.formats import PackEntry, build_recipe
 from gitmodels.chunking.remote import _tmp_path, pack_indexes, sync_remote
 from gitmodels.chunking.index import ChunkIndex, open_index
+
+T = TypeVar("T")  # an item packed by split_even: a chunk, or a bundle's file
 
 PACK_SIZE = 32 * 1024 * 1024  # target pack size (packs are 0.67x to 1.5x this): few objects on the remote
 READ_RUN = 8 * 1024 * 1024  # adjacent chunks are read from the object in runs of up to this
@@ -116,13 +119,10 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
     was written that way); the pack goes through it, 1 MiB per write, so the
     upload that follows, and a pull on this machine, read it from memory.
     """
-    entries = []
     sha = hashlib.sha256
     scratch = _scratch()
-    with open(tmp, "wb", buffering=0) as out:
-        header = formats.pack_header()
-        fileio.write_sliced(out, header)
-        pos = len(header)
+
+    def pieces() -> Iterator[tuple[memoryview, list[tuple[bytes, int]]]]:
         for start, run in _runs(chunks):
             want = run[-1][1] + run[-1][2] - start
             data = src.read_into(start, want, scratch)
@@ -134,8 +134,23 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
                     if sha(data[offset - start:offset - start + length]).digest() != chunk_id:
                         raise CorruptObject(f"cached object {oid} changed after it was indexed (at byte {offset})",
                                             "run `gitmodels fsck` to check the cache, then push again")
+            yield data, [(chunk_id, length) for chunk_id, _, length in run]
+
+    return write_pack(tmp, pieces())
+
+
+def write_pack(tmp: str, pieces: Iterable[tuple[bytes | memoryview, list[tuple[bytes, int]]]]
+               ) -> tuple[str, int, list[PackEntry]]:
+    """Write a pack file at `tmp` from `pieces` in order: (bytes holding some chunks back to back, their
+    (id, length)); each piece is written before the next is asked for. Returns (pack id, size, entries)."""
+    entries = []
+    with open(tmp, "wb") as out:
+        header = formats.pack_header()
+        fileio.write_sliced(out, header)
+        pos = len(header)
+        for data, ids in pieces:
             fileio.write_sliced(out, data)
-            for chunk_id, offset, length in run:
+            for chunk_id, length in ids:
                 entries.append(PackEntry(chunk_id, pos, length))
                 pos += length
         trailer = formats.encode_pack_trailer(entries, pos)
@@ -144,22 +159,41 @@ def _build_pack(src: fileio.DirectReader, oid: str, chunks: list[tuple[bytes, in
     return formats.pack_id_of(trailer), pos, entries
 
 
+def publish_pack(backend: Backend, state: ChunkIndex, remote: int, tmp: str, pack_id: str, size: int,
+                 entries: list[PackEntry], where: dict[bytes, tuple[str, int]], lock: threading.Lock) -> None:
+    """Upload the pack built at `tmp` (then gone), record it in the index at once (a push interrupted after
+    it resumes after it), and note in `where` where its chunks now live."""
+    try:
+        backend.upload(pack_key(pack_id), tmp, size, movable=True)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    state.add_pack(remote, pack_id, size, [(e.chunk_id, e.offset, e.length) for e in entries])
+    with lock:
+        for e in entries:
+            where[e.chunk_id] = (pack_id, e.offset)
+
+
+def split_even(items: list[T], size_of: Callable[[T], int], pack_size: int) -> list[list[T]]:
+    """`items` in order, split into as many packs as their bytes fill at about `pack_size` each, evenly:
+    64 MiB of new chunks make two 32 MiB packs, 40 MiB one pack."""
+    total = sum(size_of(item) for item in items)
+    count = max(1, round(total / pack_size))
+    groups: list[list[T]] = [[]]
+    done = 0
+    for item in items:
+        groups[-1].append(item)
+        done += size_of(item)
+        if done * count >= total * len(groups) and len(groups) < count:
+            groups.append([])
+    return [g for g in groups if g]
+
+
 def _send_missing(backend: Backend, state: ChunkIndex, remote: int, oid: str, path: str,
                   missing: list[tuple[bytes, int, int]], where: dict[bytes, tuple[str, int]],
                   progress: _Counter, jobs: int, pack_size: int, verify: bool) -> tuple[int, int, set[str]]:
     """Pack and upload `missing` chunks; fills `where`. Returns (bytes sent, packs, pack ids)."""
-    # As many packs as the bytes fill at about `pack_size` each, split evenly:
-    # 64 MiB of new chunks make two 32 MiB packs, 40 MiB one pack.
-    total = sum(item[2] for item in missing)
-    count = max(1, round(total / pack_size))
-    groups: list[list[tuple[bytes, int, int]]] = [[]]
-    done = 0
-    for item in missing:
-        groups[-1].append(item)
-        done += item[2]
-        if done * count >= total * len(groups) and len(groups) < count:
-            groups.append([])
-    groups = [g for g in groups if g]
+    groups = split_even(missing, lambda item: item[2], pack_size)
 
     sent = 0
     uploaded: set[str] = set()
@@ -167,17 +201,10 @@ def _send_missing(backend: Backend, state: ChunkIndex, remote: int, oid: str, pa
 
     def send(tmp: str, pack_id: str, size: int, entries: list[PackEntry]) -> None:
         nonlocal sent
-        try:
-            backend.upload(pack_key(pack_id), tmp, size, movable=True)
-        finally:
-            os.unlink(tmp)
-        # Recorded at once: a push interrupted after this pack resumes after it.
-        state.add_pack(remote, pack_id, size, [(e.chunk_id, e.offset, e.length) for e in entries])
+        publish_pack(backend, state, remote, tmp, pack_id, size, entries, where, lock)
         with lock:
             sent += size
             uploaded.add(pack_id)
-            for e in entries:
-                where[e.chunk_id] = (pack_id, e.offset)
         progress(sum(e.length for e in entries))
 
     pending: deque[Future] = deque()

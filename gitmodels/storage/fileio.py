@@ -37,7 +37,6 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-
 def changed_while_read(name: str) -> ArtifactChanged:
     return ArtifactChanged(f"{name} changed while gitmodels was reading it")
 

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Iterable
 
-from gitmodels.storage.fileio import TMP_MARK
+from gitmodels.storage.fileio import TMP_MARK, identity
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -42,8 +42,7 @@ CREATE TABLE IF NOT EXISTS dirs (
 """
 
 
-def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+stat_key = identity  # a file's recorded oid holds while what changes on a write or replace is the same
 
 
 # -- directory signatures ------------------------------------------------------------------
@@ -180,8 +179,7 @@ class StatCache:
         return None
 
     def record(self, path: str, st: os.stat_result, oid: str) -> None:
-        with self._lock:
-            self._pending.append((path, *stat_key(st), oid))
+        self.record_key(path, stat_key(st), oid)
 
     def record_key(self, path: str, key: tuple[int, int, int, int], oid: str) -> None:
         """record() from a stat_key already taken (a directory walk keeps keys, not stat results)."""
@@ -207,22 +205,22 @@ class StatCache:
     def known_dir(self, path: str) -> tuple[str, int, int] | None:
         """(manifest oid, size, file count) of the directory `path` when every file in it has the stat it
         had when it was last scanned (same names, inodes, sizes, mtimes, ctimes and modes); else None."""
-        if not os.path.exists(self.path):
+        row = self._dir_row(path)
+        if row is None or tree_signature(path) != (row[0], row[3]):
             return None
-        row = self.db.execute("SELECT signature, oid, size, files FROM dirs WHERE path = ?", (path,)).fetchone()
-        if row is None:
-            return None
-        found = tree_signature(path)
-        if found is None or found != (row[0], row[3]):
-            return None
-        return row[1], row[2], row[3]
+        return row[1:]
 
     def recorded_dir(self, path: str) -> tuple[str, int, int] | None:
         """(manifest oid, size, file count) the last scan of the directory `path` recorded, its files not
         looked at: what `gitmodels add` stored, for a caller that may trust it without a walk."""
+        row = self._dir_row(path)
+        return row[1:] if row is not None else None
+
+    def _dir_row(self, path: str) -> tuple[str, str, int, int] | None:
+        """(signature, oid, size, files) recorded for the directory `path`."""
         if not os.path.exists(self.path):
             return None
-        row = self.db.execute("SELECT oid, size, files FROM dirs WHERE path = ?", (path,)).fetchone()
+        row = self.db.execute("SELECT signature, oid, size, files FROM dirs WHERE path = ?", (path,)).fetchone()
         return tuple(row) if row is not None else None
 
     def memo_row(self, name: str) -> tuple[str, str] | None:

@@ -213,13 +213,14 @@ def _listed_oids(repo: "Repo", oid: str) -> list[str]:
     import re
 
     from gitmodels.storage.manifest import manifest_entries
+    from gitmodels.storage.objects import MANIFEST_MAGIC
 
     global _OID_FIELD
     if _OID_FIELD is None:
         _OID_FIELD = re.compile(rb'"oid":"([0-9a-f]{64})"')
     data = repo.store.read_bytes(oid)
     found = _OID_FIELD.findall(data)
-    if data.startswith(b'{"gitmodels_manifest":') and data.endswith(b"\n") and len(found) == data.count(b"\n") - 1:
+    if data.startswith(MANIFEST_MAGIC) and data.endswith(b"\n") and len(found) == data.count(b"\n") - 1:
         return [o.decode() for o in found]
     return [e.oid for e in manifest_entries(repo.store, oid)]
 
