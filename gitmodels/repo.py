@@ -304,14 +304,11 @@ class Repo:
             return None
 
     def in_cache(self, ptr: Pointer) -> bool:
-        if not self.store.has(ptr.oid):
-            return False
-        if ptr.is_dir:
-            try:
-                return all(self.store.has(e.oid) for e in self.workspace.manifest(ptr.oid).entries)
-            except GitModelsError:
-                return False
-        return True
+        if ptr.is_dir:  # one listing per cache folder, not a stat per file (status.dir_in_cache)
+            from gitmodels.workspace.status import dir_in_cache
+
+            return dir_in_cache(self, ptr.oid)
+        return self.store.has(ptr.oid)
 
     def _objects_of(self, ptr: Pointer, where: str | None = None, check: bool = True) -> set[str]:
         """Every object a pointer needs, expanding a cached directory manifest.

@@ -84,6 +84,46 @@ def test_checkout_replaces_a_directory_whose_layout_changed(repo):
     assert v2 != v1
 
 
+def test_a_damaged_small_object_never_reaches_the_workspace(repo):
+    """Small objects are hashed as they are copied out of the cache (no stat-cache row vouches for them):
+    one whose bytes were changed in place, size kept, is refused and its file is not written."""
+    data = repo / "data"
+    make_dir(data, n=dirs.BATCH + 40)
+    (data / "victim.bin").write_bytes(b"the bytes that were added")
+    gm(repo, "add", "data")
+    with Repo(str(repo)) as r:
+        cached = r.store.path(sha_of(data / "victim.bin"))
+    os.chmod(cached, 0o644)
+    with open(cached, "r+b") as f:
+        f.write(b"THE")  # same size, other bytes
+    subprocess.run(["rm", "-rf", str(data)], check=True)
+    proc = gm(repo, "checkout", check=False)
+    assert proc.returncode != 0 and "corrupt" in proc.stderr and cached in proc.stderr
+    assert not (data / "victim.bin").exists()
+    leftovers = [n for _, _, names in os.walk(data) for n in names if n.startswith(fileio.TMP_MARK)]
+    assert leftovers == []
+
+
+def test_file_names_with_line_separators_round_trip(repo):
+    """U+2028 and U+0085 are line breaks to str.splitlines(), not to the manifest's format."""
+    data = repo / "data"
+    data.mkdir()
+    names = ["line\u2028sep.bin", "nel\x85.bin", "plain.bin"]
+    for i, name in enumerate(names):
+        (data / name).write_bytes(os.urandom(100 + i))
+    before = tree(data)
+    gm(repo, "add", "data")
+    subprocess.run(["rm", "-rf", str(data)], check=True)
+    gm(repo, "checkout")
+    assert tree(data) == before
+
+
+def sha_of(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize("change", ["append", "same-size"])
 def test_a_file_changed_while_add_runs_is_refused(repo, monkeypatch, change):
     data = repo / "data"

@@ -78,7 +78,7 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
                 continue
         elif current is None and merging:
             behind[art] = ptr
-        if not (added and repo.store.has(ptr.oid)) and not status_mod.in_cache(repo, ptr):
+        if not (added and repo.store.has(ptr.oid)) and not repo.in_cache(ptr):
             not_cached[ptr.oid] = (f"{ppath}: its model sha256:{ptr.oid[:12]} is not in the local cache; "
                                    + (f"store it: `gitmodels add {art}`" if current == ptr.oid
                                       else f"fetch it: `gitmodels fetch {art}`, or unstage the pointer: "

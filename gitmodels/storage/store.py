@@ -17,11 +17,14 @@ from gitmodels.storage import fileio
 from gitmodels.errors import CorruptObject, ObjectMissing
 from gitmodels.storage.hashing import hash_bytes
 from gitmodels.storage.hashing import hash_file
-from gitmodels.storage.objects import OBJECTS_PREFIX, cache_path
+from gitmodels.storage.objects import OBJECTS_PREFIX
 
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
 FSYNC_EACH = 32  # sync() fsyncs up to this many new objects one by one, more with one syncfs
+# Objects smaller than this are verified by hashing them on every copy out of the cache: a read of a
+# few KiB costs less than the stat and stat-cache row that would otherwise vouch for them.
+SMALL_OBJECT = 64 * 1024
 
 
 class Store:
@@ -33,9 +36,25 @@ class Store:
         self.chunk_dir = os.path.join(root, "chunks")  # the chunk index (docs/storage.md)
         self._unsynced: list[str] = []  # objects renamed into place since the last sync()
         self._made: set[str] = set()  # folders known to exist: a 100,000-file add makes each once
+        self._listed: dict[str, set[str]] = {}  # objects/<fan> -> names seen there by this process
+        self._prefix = self.objects_dir + os.sep
 
     def path(self, oid: str) -> str:
-        return cache_path(self.root, oid)
+        return f"{self._prefix}{oid[:2]}{os.sep}{oid}"  # cache_path, without a join per call: hot in big checkouts
+
+    def maybe_has(self, oid: str) -> bool:
+        """False when the object is surely absent, by one listing of its folder per command instead of a
+        stat per object; True means "test with has()": the listing only ever saves a write or a download
+        that another process made needless meanwhile, never skips one that is needed."""
+        fan = oid[:2]
+        names = self._listed.get(fan)
+        if names is None:
+            try:
+                names = set(os.listdir(os.path.join(self.objects_dir, fan)))
+            except OSError:
+                names = set()
+            self._listed[fan] = names
+        return oid in names
 
     def has(self, oid: str) -> bool:
         return os.path.exists(self.path(oid))
@@ -88,6 +107,7 @@ class Store:
         self._folder(os.path.dirname(final))
         fileio.replace(tmp, final)  # a crash's leftover there is read-only: Windows needs it made writable
         self._unsynced.append(final)
+        self._listed.get(oid[:2], set()).add(oid)
 
     @staticmethod
     def _complete(final: str, size: int) -> bool:
@@ -159,7 +179,7 @@ class Store:
         temp file is created read-only (no chmod), folders are made once.
         """
         final = self.path(oid)
-        if self._complete(final, len(data)):
+        if self.maybe_has(oid) and self._complete(final, len(data)):
             return oid
         self._folder(self.tmp_dir)
         tmp = fileio.tmp_name_for(os.path.join(self.tmp_dir, "obj"))
@@ -180,6 +200,7 @@ class Store:
                 fileio.remove(tmp)
             raise
         self._unsynced.append(final)
+        self._listed.get(oid[:2], set()).add(oid)
         return oid
 
     def ingest(self, oid: str, fill: Callable[[str], str | None], where: str = "") -> None:

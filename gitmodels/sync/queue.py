@@ -30,7 +30,7 @@ from gitmodels.remotes.base import Backend, KeyNotFound, Progress
 from gitmodels.storage.manifest import Entry
 from gitmodels.storage.objects import bundle_name, is_manifest, object_key
 from gitmodels.storage.statcache import StatCache
-from gitmodels.storage.store import Store
+from gitmodels.storage.store import SMALL_OBJECT, Store
 from gitmodels.sync import pushlog
 from gitmodels.sync.adapters import CHUNKED, WHOLE, choose
 
@@ -264,14 +264,16 @@ class TransferQueue:
                                     "the copy on the remote is damaged; run `gitmodels fsck --remote` "
                                     "and push the object again from a clone that has it")
             self.store.put_hashed(oid, data)  # the fewest system calls: one create, one write, one rename
-            path = self.store.path(oid)
-            self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
+            if len(data) >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache
+                path = self.store.path(oid)
+                self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
 
         asked: set[str] = set()
         for manifest, entries in dirs.items():
             need = {}
             for e in entries:
-                if e.size > 0 and e.oid not in asked and e.oid not in need and not self.store.has(e.oid):
+                if e.size > 0 and e.oid not in asked and e.oid not in need and not (
+                        self.store.maybe_has(e.oid) and self.store.has(e.oid)):
                     need[e.oid] = e.size
             if not need:
                 continue

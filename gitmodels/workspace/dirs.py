@@ -24,11 +24,12 @@ import stat as statmod
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
-from gitmodels.errors import PathError, UnsafeEntry
+from gitmodels.errors import CorruptObject, PathError, UnsafeEntry
 from gitmodels.storage import fileio
 from gitmodels.storage.features import FEATURES
 from gitmodels.storage.hashing import hash_bytes, hash_stream
 from gitmodels.storage.statcache import StatCache, stat_key
+from gitmodels.storage.store import SMALL_OBJECT
 
 BATCH = 256  # files per task handed to a thread: amortises the pool's cost, keeps the stat-cache answer small
 FLUSH_EVERY = 8192  # stat-cache rows held in memory before they are written in one transaction
@@ -148,11 +149,17 @@ class Placer:
         os.makedirs(folder, exist_ok=True)
         self._made.add(folder)
 
-    def copy(self, oid: str, dest: str, executable: bool, replacing: bool) -> None:
-        """Copy object `oid` to `dest` (reflink where the filesystem can), crash-safe by temp name and rename."""
+    def copy(self, oid: str, dest: str, executable: bool, replacing: bool, size: int | None = None) -> None:
+        """Copy object `oid` to `dest` (reflink where the filesystem can), crash-safe by temp name and rename.
+
+        A small object (`size` below SMALL_OBJECT) is read whole and hashed on the way: bytes that do not
+        match their name never reach the workspace, with no stat-cache row needed to vouch for them.
+        """
         tmp = fileio.tmp_name_for(dest)
         try:
-            if "clonefile" in FEATURES.copy_plan:  # macOS clones by path, not by descriptor
+            if size is not None and size < SMALL_OBJECT:
+                self._copy_small(oid, size, tmp, executable)
+            elif "clonefile" in FEATURES.copy_plan:  # macOS clones by path, not by descriptor
                 fileio.kernel_copy(self.store.path(oid), tmp)
                 os.chmod(tmp, self.store.workspace_mode(executable))
             else:
@@ -166,6 +173,20 @@ class Placer:
             except FileNotFoundError:
                 pass
             raise
+
+    def _copy_small(self, oid: str, size: int, tmp: str, executable: bool) -> None:
+        path = self.store.path(oid)
+        with open(path, "rb", buffering=0) as f:
+            data = f.read(size + 1)
+        if len(data) != size or hash_bytes(data) != oid:
+            raise CorruptObject(f"corrupt object in the cache: {path}",
+                                "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` it again")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     self.store.workspace_mode(executable))
+        try:
+            fileio.write_all(fd, data)
+        finally:
+            os.close(fd)
 
     def _copy(self, oid: str, tmp: str, executable: bool) -> None:
         """The new file is created with its final mode (the umask applied once, as workspace_mode does)."""

@@ -21,7 +21,7 @@ from gitmodels.storage.pointer import Pointer
 from gitmodels.workspace import dirs
 from gitmodels.workspace.spares import Spares
 from gitmodels.storage.statcache import StatCache, signature_of
-from gitmodels.storage.store import Store
+from gitmodels.storage.store import SMALL_OBJECT, Store
 from gitmodels.sync.queue import TransferResult
 
 Progress = Callable[[int], None]
@@ -218,7 +218,8 @@ class Workspace:
             else:
                 if into_store:
                     oid = self._add_to_store(full, key[1], progress, expected=key)
-                    self.trust_object(oid)
+                    if key[1] >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache
+                        self.trust_object(oid)
                 else:
                     oid = dirs.hash_listed(full, key)
                     if progress:
@@ -344,7 +345,7 @@ class Workspace:
                 placer.folder(os.path.dirname(dest), replacing)
                 old = have.get(entry.path)
                 self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None,
-                            placer=placer, replacing=replacing)
+                            placer=placer, replacing=replacing, size=entry.size)
                 if progress:
                     progress(entry.size)
             return []
@@ -356,13 +357,24 @@ class Workspace:
         return True
 
     def _check_entries(self, path: str, entries: tuple[Entry, ...]) -> None:
-        """check_object for every entry of a manifest, and that each object has the size the manifest says."""
+        """check_object for every entry of a manifest, and that each object has the size the manifest says.
+
+        A small object is only looked for here (a stat): its copy hashes it (dirs.Placer).
+        """
         def lookup(batch: list[Entry]) -> dict:
-            return self.state.lookup_many([self.store.path(e.oid) for e in batch], flush=False)
+            return self.state.lookup_many([self.store.path(e.oid) for e in batch if e.size >= SMALL_OBJECT],
+                                          flush=False)
 
         def check(batch: list[Entry], recorded: dict) -> list:
             for entry in batch:
-                size = self.check_object(entry.oid, recorded)
+                if entry.size < SMALL_OBJECT:
+                    try:
+                        size = os.stat(self.store.path(entry.oid)).st_size
+                    except FileNotFoundError:
+                        raise ObjectMissing(f"object {entry.oid[:12]} is not in the cache",
+                                            "run `gitmodels fetch`") from None
+                else:
+                    size = self.check_object(entry.oid, recorded)
                 if size != entry.size:
                     raise BadManifest(f"manifest of {path}: {entry.path} is {entry.size} bytes in the manifest, "
                                       f"its object sha256:{entry.oid[:12]} has {size}",
@@ -373,10 +385,11 @@ class Workspace:
         dirs.run_batches(check, list(entries), self.state, lookup)
 
     def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None,
-               placer: dirs.Placer | None = None, replacing: bool = True) -> None:
+               placer: dirs.Placer | None = None, replacing: bool = True, size: int | None = None) -> None:
         """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one.
 
-        `placer`: the copier of a directory restore, whose folders are made already.
+        `placer`: the copier of a directory restore, whose folders are made already; `size`: the
+        object's size there (the manifest's, checked by _check_entries).
         """
         if link not in ("reflink", "copy"):  # a link to the cache: nothing to keep or reuse
             self.store.materialize(oid, dest, link, executable)
@@ -384,7 +397,7 @@ class Workspace:
             with self.spares.keeping(dest, replaced):
                 if not self.spares.take(oid, dest, self.store.workspace_mode(executable)):
                     if placer is not None:
-                        placer.copy(oid, dest, executable, replacing)
+                        placer.copy(oid, dest, executable, replacing, size)
                     else:
                         self.store.materialize(oid, dest, link, executable)
         self.state.record(dest, os.lstat(dest), oid)

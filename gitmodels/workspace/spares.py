@@ -48,6 +48,9 @@ class Spares:
         if self.limit <= 0:
             return False
         spare = self.path(oid)
+        with self._lock:
+            if spare not in self._load():  # no stat per file of a big checkout (a spare made since: copy)
+                return False
         try:
             st = os.lstat(spare)
         except FileNotFoundError:
@@ -126,11 +129,15 @@ class Spares:
             return None
         return spare
 
+    def _load(self) -> dict[str, tuple[int, int]]:
+        if self._held is None:
+            self._held = {full: (ctime, size) for ctime, size, full in self._listing()}
+        return self._held
+
     def _trim(self, keep: str) -> None:
         """Count `keep` in, then drop the oldest spares until they fit the limit."""
         with self._lock:
-            if self._held is None:
-                self._held = {full: (ctime, size) for ctime, size, full in self._listing()}
+            self._load()
             with contextlib.suppress(OSError):
                 st = os.lstat(keep)
                 self._held[keep] = (st.st_ctime_ns, st.st_size)

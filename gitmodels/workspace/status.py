@@ -143,11 +143,6 @@ def _saved(repo: "Repo", absolute: str, current, quick: bool) -> bool:
     return repo.store.has(current.oid) if quick else repo.workspace.recoverable(current)
 
 
-def in_cache(repo: "Repo", ptr: "Pointer") -> bool:
-    """Repo.in_cache, with a directory's objects vouched for by dir_in_cache."""
-    return dir_in_cache(repo, ptr.oid) if ptr.is_dir else repo.in_cache(ptr)
-
-
 def dir_in_cache(repo: "Repo", oid: str) -> bool:
     """Are the manifest `oid` and every object it lists in the cache?
 
@@ -244,7 +239,7 @@ def _folders_stamp(folders: list[str], not_after: int | None = None) -> str | No
 def _in_cache(repo: "Repo", ptr: "Pointer", rec: "Recorder | None") -> bool:
     """Repo.in_cache, remembering which objects' presence the answer rests on."""
     if rec is None:
-        return in_cache(repo, ptr)
+        return repo.in_cache(ptr)
     from gitmodels.errors import GitModelsError
     from gitmodels.storage.manifest import manifest_entries
 
