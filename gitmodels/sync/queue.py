@@ -79,6 +79,7 @@ class TransferQueue:
         self.chunk_threshold = chunk_threshold
         self.name = name or backend.describe()
         self.pack_threshold = pack_threshold
+        self._from_bundles: set[str] = set()  # put in the cache by fetch_dirs through this queue: no stat each
         if chunk_threshold is not None:
             # Imported here, once: the pool's threads importing the package at the same time can see it
             # half-initialised (ImportError from a concurrent push, found by tests/test_concurrency.py).
@@ -210,7 +211,7 @@ class TransferQueue:
         written as workspace-ready copies in the same pass. `sizes` (from the pointers) choose
         how each object is looked for: a large one as chunks first."""
         oids = set(oids)
-        todo = sorted(o for o in oids if not self.store.has(o))
+        todo = sorted(o for o in oids if o not in self._from_bundles and not self.store.has(o))
         result = TransferResult(objects=len(oids))
         sizes = {o: (sizes or {}).get(o, 0) for o in todo}
         if on_total:
@@ -285,6 +286,7 @@ class TransferQueue:
             result.bytes_sent += got.bytes_read
             result.failed.extend(got.corrupt.items())
             self.state.remote_add(self.remote_id, got.done)
+            self._from_bundles.update(got.done)
         self.store.sync()
         return result
 

@@ -6,8 +6,9 @@ listed as small tuples, looked up in and recorded to the stat cache a batch
 at a time, and their I/O runs on a few threads (hashlib and file system
 calls release the GIL). Per file, an add is one read, one hash and, for an
 object the cache lacks, one write to a temp file renamed into place; a
-checkout is one kernel copy (or clone) into a temp name renamed over the
-destination, created with its final permissions.
+checkout is one kernel copy (or clone; a small object: one read, hashed,
+and one write) into a temp name renamed over the destination, created with
+its final permissions.
 
 Durability: the cache's new objects are made durable by one `Store.sync()`
 (one syncfs) before any pointer names them. Workspace files are never
