@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.config import Config
@@ -18,6 +18,7 @@ from gitmodels.storage.store import Store
 from gitmodels.sync.queue import TransferQueue, TransferResult
 from gitmodels.storage.manifest import manifest_entries
 from gitmodels.workspace import restore as restore_mod
+from gitmodels.workspace.dirs import Stage
 from gitmodels.workspace.restore import CheckoutResult, ModelOutcome, Outcome, Scanned, Workspace
 from gitmodels.workspace.status import ModelStatus
 
@@ -418,9 +419,12 @@ class Repo:
 
     def fetch(self, rev: str | None = None, all_refs: bool = False, remote: str | None = None,
               paths: Iterable[str] | None = None, jobs: int | None = None, progress: bool | None = None,
-              pointers: Iterable[Pointer] | None = None, for_workspace: bool = False) -> TransferResult:
+              pointers: Iterable[Pointer] | None = None, for_workspace: bool = False,
+              new_dirs: Mapping[str, str] | None = None) -> TransferResult:
         """Download the objects of the pointers; `for_workspace`: they are checked out next, so
-        large ones are also written as workspace-ready spares in the same pass (docs/formats.md)."""
+        large ones are also written as workspace-ready spares in the same pass (docs/formats.md),
+        and the small files of directories `new_dirs` (manifest oid -> a path where nothing exists)
+        are written to a stage the checkout renames into place (workspace/dirs.Stage)."""
         ptrs = list(pointers) if pointers is not None else list(self.pointers_for_transfer(rev, all_refs, paths).values())
         result = TransferResult()
         if all(self.in_cache(p) for p in ptrs):
@@ -442,9 +446,18 @@ class Repo:
                 entries: dict[str, int] = {e.oid: e.size for listed in dirs.values() for e in listed}
                 if entries:
                     bar.set_total(0, sum(entries.values()))
-                    # Small files from the directories' bundles (a few large reads of packs), the rest one by one.
-                    packed = transfer.fetch_dirs(dirs, bar)
-                    del dirs
+                    stages = {oid: Stage(self.store, path, oid, dirs[oid]) for oid, path in (new_dirs or {}).items()
+                              if spares is not None and oid in dirs and not os.path.lexists(path)}
+                    try:
+                        # Small files from the directories' bundles (a few large reads of packs), the rest one by one.
+                        packed = transfer.fetch_dirs(dirs, bar, stages)
+                    except BaseException:
+                        for stage in stages.values():
+                            stage.discard()
+                        raise
+                    for stage in stages.values():
+                        self.workspace.hand_over(stage)
+                    del dirs, stages
                     result.merge(packed)
                     refused = {oid for oid, _ in packed.failed}
                     result.merge(transfer.fetch({o: n for o, n in entries.items() if o not in refused}, bar,
@@ -477,15 +490,31 @@ class Repo:
                 result.moved = moves.adopt_orphans(self, {a: p for a, p in pointers.items()
                                                           if not os.path.lexists(self.abspath(a))})
         need = [p for p in pointers.values() if not self.in_cache(p)]
-        if need and fetch:
-            try:
-                result.fetched = self.fetch(remote=remote, pointers=need, progress=progress, for_workspace=True)
-            except RemoteError as exc:
-                if strict and not isinstance(exc, NoRemote):
-                    raise
-                result.fetched.failed.append(("", exc))
-            if strict and result.fetched.failed:
-                raise result.fetched.failed[0][1]
+        try:
+            if need and fetch:
+                try:
+                    result.fetched = self.fetch(remote=remote, pointers=need, progress=progress, for_workspace=True,
+                                                new_dirs=self._new_dirs(pointers))
+                except RemoteError as exc:
+                    if strict and not isinstance(exc, NoRemote):
+                        raise
+                    result.fetched.failed.append(("", exc))
+                if strict and result.fetched.failed:
+                    raise result.fetched.failed[0][1]
+            self._restore_all(pointers, force, fetch, progress, strict, result)
+        finally:
+            self.workspace.discard_stages()
+        if rev_pointers is None and result.restored:
+            moves.ensure_rules(self, result.restored)
+        return result
+
+    def _new_dirs(self, pointers: dict[str, Pointer]) -> dict[str, str]:
+        """manifest oid -> path of the directory models whose path holds nothing yet (see fetch)."""
+        return {p.oid: self.abspath(art) for art, p in pointers.items()
+                if p.is_dir and not os.path.lexists(self.abspath(art))}
+
+    def _restore_all(self, pointers: dict[str, Pointer], force: bool, fetch: bool, progress: bool | None,
+                     strict: bool, result: CheckoutResult) -> None:
         bar = Bar("checking out", wanted(progress))
         try:
             with self.lock():
@@ -505,9 +534,6 @@ class Repo:
                 synced.forget(self)  # the hooks' record of what the working tree matches is out of date
         finally:
             bar.close()
-        if rev_pointers is None and result.restored:
-            moves.ensure_rules(self, result.restored)
-        return result
 
     def _checkout_one(self, art: str, ptr: Pointer, force: bool, bar: Callable[[int], None]) -> Outcome:
         absolute = self.abspath(art)
@@ -557,9 +583,14 @@ class Repo:
     def pull(self, remote: str | None = None, paths: Iterable[str] | None = None, jobs: int | None = None,
              progress: bool | None = None, force: bool = False) -> CheckoutResult:
         pointers = self.pointers(None, paths)
-        fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress,
-                             for_workspace=True)
+        try:
+            fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress,
+                                 for_workspace=True, new_dirs=self._new_dirs(pointers))
+        except BaseException:
+            self.workspace.discard_stages()
+            raise
         if fetched.failed:
+            self.workspace.discard_stages()
             raise fetched.failed[0][1]
         result = self.checkout(rev_pointers=pointers, force=force, fetch=False, progress=progress)
         result.fetched = fetched

@@ -216,8 +216,10 @@ def test_a_pull_killed_midway_resumes_and_every_file_is_whole(world):
     killed = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert list(bob.glob(".gmtmp-model-*")), "the killed pull left no stage: it was not writing the workspace yet"
     gitmodels(bob, "pull")
     assert tree_hashes(bob / "model") == {k: hashlib.sha256(v).hexdigest() for k, v in sorted(content.items())}
+    assert not list(bob.glob(".gmtmp-*")), "the killed pull's stage is left behind"
     for p in objects.rglob("*"):  # every published object is whole and verified
         if p.is_file():
             assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name
@@ -238,6 +240,7 @@ def test_a_damaged_pack_entry_never_enters_the_cache(world):
     bob = world.clone("bob", install=False)
     failed = gitmodels(bob, "pull", check=False)
     assert failed.code != 0 and "corrupt" in failed.stderr.lower(), failed.stderr
+    assert not (bob / "model").exists() and not list(bob.glob(".gmtmp-*"))  # the stage went with the pull
     bad = hashlib.sha256(content["d0/f00000.bin"]).hexdigest()
     cache = bob / ".git/gitmodels/objects"
     assert not (cache / bad[:2] / bad).exists()
@@ -245,3 +248,35 @@ def test_a_damaged_pack_entry_never_enters_the_cache(world):
         oid = hashlib.sha256(data).hexdigest()
         if oid != bad:
             assert (cache / oid[:2] / oid).read_bytes() == data
+
+
+def test_a_fresh_pull_writes_each_small_file_once_and_the_checkout_places_the_rest(world, monkeypatch):
+    """A directory the clone does not have yet is written by the fetch, from the bytes it verified, into a
+    stage renamed into place (workspace/dirs.Stage); the checkout copies only what the bundle did not bring."""
+    from gitmodels.repo import Repo
+    from gitmodels.workspace import dirs
+
+    alice = world.first_clone()
+    content = small_dir(400, "stage")
+    content["big/weights.bin"] = model_bytes("big", 2 * MiB)  # not in the bundle
+    content["empty.txt"] = b""  # nothing to fetch
+    content["dup/copy.bin"] = content["d1/f00001.bin"]  # one object, two files
+    add_dir(alice, "model", content)
+    gitmodels(alice, "push")
+    git(alice, "push", "-q", "origin", "main")
+    bob = world.clone("bob", install=False)
+    copied = []
+    real = dirs.Placer.copy
+    monkeypatch.setattr(dirs.Placer, "copy", lambda self, oid, dest, *a, **k: copied.append(dest) or
+                        real(self, oid, dest, *a, **k))
+    with Repo(str(bob)) as repo:
+        repo.pull(progress=False)
+    assert tree_hashes(bob / "model") == tree_hashes(alice / "model")
+    assert sorted(os.path.relpath(p, bob / "model") for p in copied) == ["big/weights.bin", "empty.txt"]
+    assert not list(bob.glob(".gmtmp-*"))
+    # the files written by the fetch are in the stat cache: a status reads none of them
+    status = gitmodels(bob, "status", "--json").json()
+    assert [m["state"] for m in status["models"]] == ["up-to-date"], status
+    monkeypatch.setattr(dirs, "hash_listed", lambda *a: (_ for _ in ()).throw(AssertionError("re-hashed")))
+    with Repo(str(bob)) as repo:
+        assert repo.workspace.scan(str(bob / "model")).oid == manifest_oid(alice, "model")

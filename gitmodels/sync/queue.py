@@ -64,6 +64,12 @@ class SpareCopies(Protocol):
     def drop(self, spare: str) -> None: ...
 
 
+class StagedFiles(Protocol):
+    """Workspace files written from a directory's fetched bytes (gitmodels.workspace.dirs.Stage)."""
+
+    def write(self, oid: str, data) -> None: ...
+
+
 class TransferQueue:
     def __init__(self, store: Store, backend: Backend, state: StatCache, remote_id: str, *, jobs: int = 8,
                  chunk_threshold: int | None = DEFAULTS["core"]["chunk_threshold"], name: str | None = None,
@@ -244,7 +250,8 @@ class TransferQueue:
         self.store.sync()
         return result
 
-    def fetch_dirs(self, dirs: Mapping[str, Sequence[Entry]], progress: Progress | None = None) -> TransferResult:
+    def fetch_dirs(self, dirs: Mapping[str, Sequence[Entry]], progress: Progress | None = None,
+                   stages: Mapping[str, StagedFiles] | None = None) -> TransferResult:
         """Download the small files of these directories (manifest oid -> entries) from their bundles.
 
         Each byte is hashed and must match its oid before it becomes a cache
@@ -252,6 +259,8 @@ class TransferQueue:
         at the end). What a bundle does not cover (no bundle on a remote written
         before bundles, larger files, a pack gone) is left to `fetch`; the
         result lists only bundle files, `failed` those whose bytes were refused.
+        `stages` (manifest oid -> dirs.Stage): the verified bytes are also written
+        there as workspace files, for a checkout that follows.
         """
         from gitmodels.chunking.bundle import fetch_bundle
 
@@ -265,12 +274,16 @@ class TransferQueue:
                                     "the copy on the remote is damaged; run `gitmodels fsck --remote` "
                                     "and push the object again from a clone that has it")
             self.store.put_hashed(oid, data)  # the fewest system calls: one create, one write, one rename
+            if stage is not None:
+                stage.write(oid, data)
             if len(data) >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache
                 path = self.store.path(oid)
                 self.state.record(path, os.stat(path), oid)  # verified just now: checkout may trust it
 
         asked: set[str] = set()
+        stage = None
         for manifest, entries in dirs.items():
+            stage = (stages or {}).get(manifest)
             need = {}
             for e in entries:
                 if e.size > 0 and e.oid not in asked and e.oid not in need and not (

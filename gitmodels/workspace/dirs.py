@@ -203,6 +203,73 @@ class Placer:
             os.close(fd_in)
 
 
+class Stage:
+    """A directory model written while its files are fetched, for a path where nothing exists yet.
+
+    A pull into a fresh clone would otherwise write every small file twice in
+    a row: the cache object, then a copy of it read back into the workspace.
+    Here the fetch writes the workspace file from the same verified bytes, into
+    a `.gmtmp-<name>-<token>` folder beside the model's path, under the files'
+    final names (no temp name and rename each); the checkout then renames the
+    folder onto the path in one step (Workspace.restore) and places whatever
+    the fetch did not bring (large or empty files, objects already cached).
+    Nothing of the user's can be in the way: the path did not exist. A stage a
+    killed pull left is removed by the next restore of that path.
+    """
+
+    def __init__(self, store, path: str, oid: str, entries) -> None:
+        self.path = path
+        self.oid = oid  # the manifest it is a part of
+        self.root = fileio.tmp_name_for(path)
+        self.broken = False  # a write failed: the checkout places every file itself
+        self.written: list[tuple] = []  # (entry, stat key) of each file written, under the stage root
+        self._wanted: dict[str, list] = {}
+        for e in entries:
+            self._wanted.setdefault(e.oid, []).append(e)
+        self._modes = (store.workspace_mode(False), store.workspace_mode(True))
+        self._made: set[str] = set()
+
+    def write(self, oid: str, data) -> None:
+        """Write the files of object `oid` (bytes already verified against it)."""
+        if self.broken:
+            return
+        try:
+            for entry in self._wanted.pop(oid, ()):
+                dest = full_path(self.root, entry.path)
+                folder = os.path.dirname(dest)
+                if folder not in self._made:
+                    os.makedirs(folder, exist_ok=True)
+                    self._made.add(folder)
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                             self._modes[entry.executable])
+                try:
+                    fileio.write_all(fd, data)
+                    key = stat_key(os.fstat(fd))  # the file's final stat: nothing writes to it again
+                finally:
+                    os.close(fd)
+                self.written.append((entry, key))
+        except OSError:  # a name this filesystem refuses, no space: the checkout does it the usual way
+            self.broken = True
+
+    def discard(self) -> None:
+        if os.path.lexists(self.root):
+            fileio.rmtree(self.root)
+
+
+def remove_stale_stages(path: str) -> None:
+    """Delete the stages of `path` that killed pulls left beside it (the caller holds the repository lock)."""
+    folder, name = os.path.split(path)
+    prefix = f"{fileio.TMP_MARK}{name[:40]}-"
+    try:
+        found = [n for n in os.listdir(folder or ".") if n.startswith(prefix)]
+    except OSError:
+        return
+    for leftover in found:
+        full = os.path.join(folder, leftover)
+        if os.path.isdir(full) and not os.path.islink(full):
+            fileio.rmtree(full)
+
+
 def hash_listed(path: str, key: tuple) -> str:
     """The oid of a listed file, refusing one that changed since it was listed (its size is in the manifest).
 

@@ -131,6 +131,40 @@ class Workspace:
         self.spares = Spares(store, state, spare_limit)
         self.chunk_threshold = chunk_threshold  # None: no chunking
         self._manifest: tuple[str, Manifest] | None = None  # the last one parsed (see manifest())
+        self._stages: dict[str, dirs.Stage] = {}  # model path -> directory written by the fetch (dirs.Stage)
+
+    # -- directories the fetch wrote (dirs.Stage) ---------------------------------------
+
+    def hand_over(self, stage: dirs.Stage) -> None:
+        """Keep a stage for the restore of its path that follows the fetch."""
+        old = self._stages.pop(stage.path, None)
+        if old is not None:
+            old.discard()
+        self._stages[stage.path] = stage
+
+    def discard_stages(self) -> None:
+        """Delete the stages no restore took (the checkout stopped before them)."""
+        while self._stages:
+            self._stages.popitem()[1].discard()
+
+    def _adopt_stage(self, path: str, oid: str, kind: str) -> Scanned | None:
+        """Rename the stage of `path` onto it; what it holds, as a partial scan (oid ""), or None."""
+        stage = self._stages.pop(path, None)
+        if stage is None:
+            return None
+        if stage.broken or stage.oid != oid or kind != "dir" or not stage.written or os.path.lexists(path):
+            stage.discard()
+            return None
+        try:
+            os.rename(stage.root, path)
+        except OSError:
+            stage.discard()
+            return None
+        entries = []
+        for entry, key in stage.written:  # a folder's rename leaves its files' stats as they were
+            self.state.record_key(dirs.full_path(path, entry.path), key, entry.oid)
+            entries.append(entry)
+        return Scanned("", sum(e.size for e in entries), "dir", Manifest(tuple(entries)))
 
     # -- hashing ----------------------------------------------------------------------
 
@@ -300,15 +334,21 @@ class Workspace:
         workspace, unless force. `check(size, files)` sees the size of the
         verified bytes before any is placed (the pointer's size is only a claim).
         """
+        if check and kind == "dir" and path in self._stages:  # the pointer's claim, before the stage is in place
+            man = self.manifest(oid, f"manifest of {path}")
+            check(man.size, len(man.entries))
+        staged = self._adopt_stage(path, oid, kind)  # before the stale stages beside `path` are removed
         _remove_stale_temps(path, kind)
         exists = os.path.lexists(path)
-        if exists and current is None:
+        if staged is not None:
+            current = staged  # written by the fetch from verified bytes: nothing to keep, nothing to re-check
+        elif exists and current is None:
             current = self.scan(path)
         if current is not None and current.oid == oid and current.kind == kind:
             if check:
                 check(current.size, current.files)
             return False
-        if current is not None and not force and not self.recoverable(current):
+        if current is not None and staged is None and not force and not self.recoverable(current):
             raise UnsavedChanges(f"{path} has changes that are not saved in the model store")
         if kind == "file":
             size = self.check_object(oid)
@@ -324,7 +364,10 @@ class Workspace:
         if check:
             check(man.size, len(man.entries))
         self.state.flush()
-        self._check_entries(path, man.entries)  # every object, before a single file is placed
+        placed = {e.path for e in staged.manifest.entries} if staged is not None else set()
+        # every object, before a single file is placed (but those the fetch wrote just now)
+        self._check_entries(path, tuple(e for e in man.entries if e.path not in placed) if placed else man.entries)
+        del placed
         if exists and not os.path.isdir(path):
             fileio.remove(path)
         have = {}
@@ -406,6 +449,7 @@ class Workspace:
 def _remove_stale_temps(path: str, kind: str) -> None:
     """Delete half copies a killed checkout left (`.gmtmp-*`); the caller holds the repository lock,
     so no other checkout is writing them."""
+    dirs.remove_stale_stages(path)
     if kind == "file":
         folder, name = os.path.split(path)
         prefix = f"{fileio.TMP_MARK}{name[:40]}-"
