@@ -262,13 +262,17 @@ class Bench:
         self.timed(w, f"{prefix}push", tool, self.push_cmd(tool), repo)
         self.timed(w, f"{prefix}git push", tool, ["git", "push", "-q", "origin", "HEAD:main"], repo)
 
-    def local(self, n: int, seed: int) -> None:
-        w = f"dir-{n}"
-        src_parent = os.path.join(self.ctx.workdir, f"src-{n}")
+    def source(self, w: str, name: str, n: int, seed: int) -> tuple[str, str, dict[str, str]]:
+        """(parent, its data/ of n seeded files, their digests) in a new folder `name` of the workdir."""
+        src_parent = os.path.join(self.ctx.workdir, name)
         benv.log(f"{w}: writing {n} files of {FILE_SIZE} bytes")
         make_tree(src_parent, n, seed)
         src = os.path.join(src_parent, "data")
-        expected = digest(src)
+        return src_parent, src, digest(src)
+
+    def local(self, n: int, seed: int) -> None:
+        w = f"dir-{n}"
+        src_parent, src, expected = self.source(w, f"src-{n}", n, seed)
         done = self.anchors(w, src_parent, expected)
         for tool in TOOLS:
             remote = os.path.join(self.ctx.workdir, f"remote-{tool}-{n}")
@@ -292,11 +296,8 @@ class Bench:
 
     def s3(self, n: int, seed: int) -> None:
         w = f"s3-{n}"
-        src_parent = os.path.join(self.ctx.workdir, f"src-s3-{n}")
-        benv.log(f"{w}: writing {n} files of {FILE_SIZE} bytes; starting moto")
-        make_tree(src_parent, n, seed)
-        src = os.path.join(src_parent, "data")
-        expected = digest(src)
+        src_parent, src, expected = self.source(w, f"src-s3-{n}", n, seed)
+        benv.log(f"{w}: starting moto")
         moto = self.ctx.s3()
         counter = MotoRequests(os.path.join(self.ctx.workdir, "moto.log"))
         done: list[str] = []

@@ -448,15 +448,10 @@ class Repo:
                     bar.set_total(0, sum(entries.values()))
                     stages = {oid: Stage(self.store, path, oid, dirs[oid]) for oid, path in (new_dirs or {}).items()
                               if spares is not None and oid in dirs and not os.path.lexists(path)}
-                    try:
-                        # Small files from the directories' bundles (a few large reads of packs), the rest one by one.
-                        packed = transfer.fetch_dirs(dirs, bar, stages)
-                    except BaseException:
-                        for stage in stages.values():
-                            stage.discard()
-                        raise
-                    for stage in stages.values():
+                    for stage in stages.values():  # the caller's checkout takes them, or discards them
                         self.workspace.hand_over(stage)
+                    # Small files from the directories' bundles (a few large reads of packs), the rest one by one.
+                    packed = transfer.fetch_dirs(dirs, bar, stages)
                     del dirs, stages
                     result.merge(packed)
                     refused = {oid for oid, _ in packed.failed}
@@ -586,12 +581,11 @@ class Repo:
         try:
             fetched = self.fetch(remote=remote, pointers=list(pointers.values()), jobs=jobs, progress=progress,
                                  for_workspace=True, new_dirs=self._new_dirs(pointers))
+            if fetched.failed:
+                raise fetched.failed[0][1]
         except BaseException:
             self.workspace.discard_stages()
             raise
-        if fetched.failed:
-            self.workspace.discard_stages()
-            raise fetched.failed[0][1]
         result = self.checkout(rev_pointers=pointers, force=force, fetch=False, progress=progress)
         result.fetched = fetched
         return result

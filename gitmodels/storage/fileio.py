@@ -24,7 +24,7 @@ from gitmodels.storage import features
 from gitmodels.storage.features import FEATURES
 from gitmodels.storage.hashing import BLOCK_SIZE
 from gitmodels.storage.osfiles import (  # noqa: F401  (re-exported: fileio is where callers look)
-    fsync_fd, make_readonly, make_writable, pread, preadinto, pwrite, remove, replace, rmtree,
+    create_new, fsync_fd, make_readonly, make_writable, pread, preadinto, pwrite, remove, replace, rmtree,
 )
 
 DIRECT_MIN = 4 * 1024 * 1024  # files at least this large are worth writing around the page cache

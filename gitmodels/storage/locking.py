@@ -14,6 +14,7 @@ import time
 from typing import Iterator
 
 from gitmodels.errors import LockTimeout
+from gitmodels.storage import fileio
 from gitmodels.storage.features import FEATURES, Features
 
 
@@ -59,7 +60,7 @@ def _marker_lock(marker: str, timeout: float) -> Iterator[None]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = fileio.create_new(marker, 0o644)
             break
         except FileExistsError:
             if time.monotonic() > deadline:

@@ -39,6 +39,12 @@ def fsync_fd(fd: int) -> None:
 REPLACE_RETRY_SECONDS = 2.0  # how long a replace waits for another program to close the target (Windows)
 
 
+def create_new(path: str, mode: int) -> int:
+    """A descriptor open for writing on a file made now at `path` with permissions `mode` (umask applied),
+    never one that already exists (O_EXCL); binary on Windows, where a descriptor is text by default."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+
+
 def make_writable(path: str) -> None:
     """Clear the read-only bit of a file, so Windows lets it be replaced or deleted."""
     with contextlib.suppress(OSError):

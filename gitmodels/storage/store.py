@@ -106,6 +106,10 @@ class Store:
         fileio.make_readonly(tmp)
         self._folder(os.path.dirname(final))
         fileio.replace(tmp, final)  # a crash's leftover there is read-only: Windows needs it made writable
+        self._published(final, oid)
+
+    def _published(self, final: str, oid: str) -> None:
+        """Object `oid` was just renamed into place at `final`: to be synced, and known to be there."""
         self._unsynced.append(final)
         self._listed.get(oid[:2], set()).add(oid)
 
@@ -185,8 +189,7 @@ class Store:
         tmp = fileio.tmp_name_for(os.path.join(self.tmp_dir, "obj"))
         readonly_now = os.name == "posix"  # Windows: a read-only temp file could not be deleted on failure
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o444 if readonly_now else 0o644)
+            fd = fileio.create_new(tmp, 0o444 if readonly_now else 0o644)
             try:
                 fileio.write_all(fd, data)
             finally:
@@ -199,8 +202,7 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 fileio.remove(tmp)
             raise
-        self._unsynced.append(final)
-        self._listed.get(oid[:2], set()).add(oid)
+        self._published(final, oid)
         return oid
 
     def ingest(self, oid: str, fill: Callable[[str], str | None], where: str = "") -> None:

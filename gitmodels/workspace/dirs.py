@@ -182,8 +182,7 @@ class Placer:
         if len(data) != size or hash_bytes(data) != oid:
             raise CorruptObject(f"corrupt object in the cache: {path}",
                                 "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` it again")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     self.store.workspace_mode(executable))
+        fd = fileio.create_new(tmp, self.store.workspace_mode(executable))
         try:
             fileio.write_all(fd, data)
         finally:
@@ -193,8 +192,7 @@ class Placer:
         """The new file is created with its final mode (the umask applied once, as workspace_mode does)."""
         fd_in = os.open(self.store.path(oid), os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                             self.store.workspace_mode(executable))
+            fd_out = fileio.create_new(tmp, self.store.workspace_mode(executable))
             try:
                 fileio.copy_fds(fd_in, fd_out)
             finally:
@@ -214,7 +212,7 @@ class Stage:
     folder onto the path in one step (Workspace.restore) and places whatever
     the fetch did not bring (large or empty files, objects already cached).
     Nothing of the user's can be in the way: the path did not exist. A stage a
-    killed pull left is removed by the next restore of that path.
+    killed pull left is removed by the next restore of that path (restore._remove_stale_temps).
     """
 
     def __init__(self, store, path: str, oid: str, entries) -> None:
@@ -227,7 +225,7 @@ class Stage:
         for e in entries:
             self._wanted.setdefault(e.oid, []).append(e)
         self._modes = (store.workspace_mode(False), store.workspace_mode(True))
-        self._made: set[str] = set()
+        self._placer = Placer(store, self.root)  # makes each folder once
 
     def write(self, oid: str, data) -> None:
         """Write the files of object `oid` (bytes already verified against it)."""
@@ -236,12 +234,8 @@ class Stage:
         try:
             for entry in self._wanted.pop(oid, ()):
                 dest = full_path(self.root, entry.path)
-                folder = os.path.dirname(dest)
-                if folder not in self._made:
-                    os.makedirs(folder, exist_ok=True)
-                    self._made.add(folder)
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                             self._modes[entry.executable])
+                self._placer.folder(os.path.dirname(dest), replacing=False)
+                fd = fileio.create_new(dest, self._modes[entry.executable])
                 try:
                     fileio.write_all(fd, data)
                     key = stat_key(os.fstat(fd))  # the file's final stat: nothing writes to it again
@@ -254,20 +248,6 @@ class Stage:
     def discard(self) -> None:
         if os.path.lexists(self.root):
             fileio.rmtree(self.root)
-
-
-def remove_stale_stages(path: str) -> None:
-    """Delete the stages of `path` that killed pulls left beside it (the caller holds the repository lock)."""
-    folder, name = os.path.split(path)
-    prefix = f"{fileio.TMP_MARK}{name[:40]}-"
-    try:
-        found = [n for n in os.listdir(folder or ".") if n.startswith(prefix)]
-    except OSError:
-        return
-    for leftover in found:
-        full = os.path.join(folder, leftover)
-        if os.path.isdir(full) and not os.path.islink(full):
-            fileio.rmtree(full)
 
 
 def hash_listed(path: str, key: tuple) -> str:

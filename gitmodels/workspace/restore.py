@@ -447,14 +447,20 @@ class Workspace:
 
 
 def _remove_stale_temps(path: str, kind: str) -> None:
-    """Delete half copies a killed checkout left (`.gmtmp-*`); the caller holds the repository lock,
-    so no other checkout is writing them."""
-    dirs.remove_stale_stages(path)
-    if kind == "file":
-        folder, name = os.path.split(path)
-        prefix = f"{fileio.TMP_MARK}{name[:40]}-"
-        found = [os.path.join(folder, n) for n in _listdir(folder) if n.startswith(prefix)]
-    else:
+    """Delete what a killed checkout or pull left (`.gmtmp-*`): beside `path`, a stage folder (dirs.Stage)
+    and, for a file model, half copies; inside a directory model, half copies. The caller holds the
+    repository lock, so no other checkout is writing them."""
+    folder, name = os.path.split(path)
+    prefix = f"{fileio.TMP_MARK}{name[:40]}-"
+    found = []
+    for beside in _listdir(folder):
+        if beside.startswith(prefix):
+            full = os.path.join(folder, beside)
+            if os.path.isdir(full) and not os.path.islink(full):
+                fileio.rmtree(full)
+            elif kind == "file":
+                found.append(full)
+    if kind == "dir":
         found = [os.path.join(d, n) for d, _, names in os.walk(path) for n in names if n.startswith(fileio.TMP_MARK)]
     for stale in found:
         with contextlib.suppress(FileNotFoundError):
