@@ -89,6 +89,7 @@ class Repo:
     def close(self) -> None:
         if self._state is not None:
             self._state.close()
+        self.store.packs.close()
 
     def __enter__(self) -> "Repo":
         return self

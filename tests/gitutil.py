@@ -338,8 +338,55 @@ def blob(name: str, size: int = 3000) -> bytes:
 
 
 def cache_oids(work) -> set[str]:
-    objects = Path(work, ".git", "gitmodels", "objects")
-    return {p.name for p in objects.glob("*/*")} if objects.exists() else set()
+    """Every object the clone's cache holds, loose or packed (storage/packs.py)."""
+    from gitmodels.storage.store import Store
+
+    root = Path(work, ".git", "gitmodels")
+    return set(Store(str(root)).iter_oids()) if root.exists() else set()
+
+
+def cached_bytes(work, oid: str) -> bytes | None:
+    """The bytes of a cached object, loose or packed (hashed on the way), or None."""
+    from gitmodels.errors import ObjectMissing
+    from gitmodels.storage.store import Store
+
+    try:
+        return Store(str(Path(work, ".git", "gitmodels"))).read_bytes(oid)
+    except ObjectMissing:
+        return None
+
+
+def cached_range(work, oid: str) -> tuple[Path, int, int]:
+    """Where a cached object's bytes are: (file, offset, length), its own file or a range of its pack."""
+    from gitmodels.storage.store import Store
+
+    store = Store(str(Path(work, ".git", "gitmodels")))
+    loose = Path(store.path(oid))
+    if loose.exists():
+        return loose, 0, loose.stat().st_size
+    name, offset, length = store.packs.find(oid)
+    return Path(store.packs.pack_path(name)), offset, length
+
+
+def overwrite_cached(work, oid: str, data: bytes) -> None:
+    """Damage a cached object in place, loose or packed: `data` over its first bytes, its size kept."""
+    path, offset, length = cached_range(work, oid)
+    assert len(data) <= length
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def flip_cached_byte(work, oid: str, offset: int = 10) -> None:
+    path, start, length = cached_range(work, oid)
+    with open(path, "rb") as f:
+        f.seek(start + offset % length)
+        byte = f.read(1)[0]
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(start + offset % length)
+        f.write(bytes([byte ^ 0xFF]))
 
 
 def remote_oids(store) -> set[str]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from gitmodels.storage.objects import bundle_name
-from tests.gitutil import commit_all, git, gitmodels, model_bytes, write_model
+from tests.gitutil import cache_oids, cached_bytes, commit_all, git, gitmodels, model_bytes, write_model
 
 MiB = 1024 * 1024
 
@@ -101,9 +101,9 @@ def scenario(world):
 
     # Local gc: the old version's file is on the remote (in its bundle), so it leaves the cache.
     old = hashlib.sha256(model_bytes("f3", 2048)).hexdigest()
-    assert (alice / ".git/gitmodels/objects" / old[:2] / old).exists()
+    assert cached_bytes(alice, old) == model_bytes("f3", 2048)  # in a pack of the cache
     gitmodels(alice, "gc")
-    assert not (alice / ".git/gitmodels/objects" / old[:2] / old).exists()
+    assert cached_bytes(alice, old) is None
 
     # fsck sees through the bundles; status and whereis call the model pushed.
     assert gitmodels(alice, "fsck", "--remote").code == 0
@@ -210,7 +210,7 @@ def test_a_pull_killed_midway_resumes_and_every_file_is_whole(world):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if objects.exists() and sum(1 for _ in objects.rglob("*")) > 200:
+        if sum(1 for stage in bob.glob(".gmtmp-model-*") for _ in stage.rglob("*")) > 200:
             break
         time.sleep(0.005)
     killed = proc.poll() is None
@@ -223,6 +223,9 @@ def test_a_pull_killed_midway_resumes_and_every_file_is_whole(world):
     for p in objects.rglob("*"):  # every published object is whole and verified
         if p.is_file():
             assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name
+    assert {hashlib.sha256(v).hexdigest() for v in content.values()} <= cache_oids(bob)
+    for oid in cache_oids(bob):  # packed ones too: read back, each hashed
+        assert cached_bytes(bob, oid) is not None
     assert killed, "the pull finished before it could be killed"
 
 
@@ -242,12 +245,11 @@ def test_a_damaged_pack_entry_never_enters_the_cache(world):
     assert failed.code != 0 and "corrupt" in failed.stderr.lower(), failed.stderr
     assert not (bob / "model").exists() and not list(bob.glob(".gmtmp-*"))  # the stage went with the pull
     bad = hashlib.sha256(content["d0/f00000.bin"]).hexdigest()
-    cache = bob / ".git/gitmodels/objects"
-    assert not (cache / bad[:2] / bad).exists()
+    assert cached_bytes(bob, bad) is None
     for rel, data in content.items():
         oid = hashlib.sha256(data).hexdigest()
         if oid != bad:
-            assert (cache / oid[:2] / oid).read_bytes() == data
+            assert cached_bytes(bob, oid) == data
 
 
 def test_a_fresh_pull_writes_each_small_file_once_and_the_checkout_places_the_rest(world, monkeypatch):

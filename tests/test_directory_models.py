@@ -92,9 +92,13 @@ def test_a_damaged_small_object_never_reaches_the_workspace(repo):
     (data / "victim.bin").write_bytes(b"the bytes that were added")
     gm(repo, "add", "data")
     with Repo(str(repo)) as r:
-        cached = r.store.path(sha_of(data / "victim.bin"))
+        oid = sha_of(data / "victim.bin")
+        assert not os.path.exists(r.store.path(oid))  # a small file of a directory is packed
+        name, offset, _ = r.store.packs.find(oid)
+        cached = r.store.packs.pack_path(name)
     os.chmod(cached, 0o644)
     with open(cached, "r+b") as f:
+        f.seek(offset)
         f.write(b"THE")  # same size, other bytes
     subprocess.run(["rm", "-rf", str(data)], check=True)
     proc = gm(repo, "checkout", check=False)
@@ -201,3 +205,18 @@ def test_an_empty_prefetch_is_an_answer(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache, "lookup_many", no_query)
     assert cache.known_oid(str(f), os.stat(f), {}) is None
+
+
+@pytest.mark.parametrize("link", ["hardlink", "symlink"])
+def test_link_modes_restore_a_directory_whose_small_files_are_packed(repo, link):
+    """Packed objects have no file to link to: a link-mode checkout copies each out of its pack first."""
+    make_dir(repo / "data", n=60)
+    before = tree(repo / "data")
+    gm(repo, "add", "data")
+    with Repo(str(repo)) as r:
+        assert r.store.packs.pack_names(), "the small files were not packed"
+    with open(repo / ".git" / "gitmodels" / "config.toml", "a") as f:
+        f.write(f'[core]\nlink = "{link}"\n')
+    subprocess.run(["rm", "-rf", str(repo / "data")], check=True)
+    gm(repo, "checkout")
+    assert {k: v[0] for k, v in tree(repo / "data")[0].items()} == {k: v[0] for k, v in before[0].items()}

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from gitmodels.repo import Repo
-from tests.gitutil import (Sandbox, cache_oids, flip_byte, manifest_oids, object_path, remote_oids, sha256)
+from tests.gitutil import (Sandbox, cache_oids, flip_byte, flip_cached_byte, manifest_oids, object_path, remote_oids,
+                           sha256)
 
 
 def remote_path(h, oid: str) -> Path:
@@ -43,7 +44,7 @@ def test_flipped_byte_in_a_directory_model(hist):
     sb, h = hist
     manifest = h.oids["enc-v4"]
     weights = [o for o in manifest_oids(h.work, manifest) if o not in manifest_oids(h.work, h.oids["enc-v1"])]
-    flip_byte(object_path(h.work, weights[0]))
+    flip_cached_byte(h.work, weights[0])
     flip_byte(object_path(h.work, h.oids["churn-v5"]))  # unpushed: only a clone that has it can repair
     res = sb.gm(h.work, "fsck", "--json", expect=6).json()
     (cache,) = res["results"]

@@ -10,7 +10,7 @@ import pytest
 
 import gitmodels
 from gitmodels.errors import CorruptObject, SerializerError
-from tests.gitutil import git
+from tests.gitutil import git, overwrite_cached
 
 rng = np.random.RandomState(0)
 X = rng.rand(24, 3).astype("float32")
@@ -119,7 +119,6 @@ def test_a_tampered_cache_object_is_refused_before_unpickling(repo, tmp_path, mo
     git(repo, "commit", "-qm", "v1")
     model_file = next(p for p in (repo / "models" / "m").iterdir() if p.suffix == ".joblib")
     oid = __import__("hashlib").sha256(model_file.read_bytes()).hexdigest()
-    cached = repo / ".git" / "gitmodels" / "objects" / oid[:2] / oid
     marker = tmp_path / "pwned"
 
     class Evil:
@@ -127,8 +126,8 @@ def test_a_tampered_cache_object_is_refused_before_unpickling(repo, tmp_path, mo
             return (open, (str(marker), "w"))
 
     import pickle
-    os.chmod(cached, 0o644)
-    cached.write_bytes(pickle.dumps(Evil()))
+    evil = pickle.dumps(Evil())
+    overwrite_cached(repo, oid, evil + b"." * (model_file.stat().st_size - len(evil)))  # same size, loose or packed
     with pytest.raises(CorruptObject):
         gitmodels.load("models/m", rev="HEAD")
     with pytest.raises(CorruptObject):

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import mmap
 import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from gitmodels.chunking.formats import MAX_CHUNK, PackEntry, build_recipe
 from gitmodels.chunking.index import ChunkIndex, open_index
 from gitmodels.chunking.remote import _tmp_path, fetch_recipe, sync_remote
 from gitmodels.chunking.upload import (PACK_SIZE, _ATTEMPTS, _Counter, _entry_index, _missing_packs,
                                        _upload_bytes, publish_pack, split_even, write_pack)
-from gitmodels.errors import CorruptObject, GitModelsError, ObjectMissing, RemoteError
+from gitmodels.errors import CorruptObject, GitModelsError, RemoteError
 from gitmodels.remotes.base import READ_SLACK, Backend, KeyNotFound, Progress
 from gitmodels.storage.objects import bundle_name, pack_key, recipe_key
 
@@ -63,14 +62,14 @@ def packed_files(entries: Iterable, threshold: int) -> list[tuple[str, int]]:
 
 
 def push_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: str, files: Sequence[tuple[str, int]],
-                path_of: Callable[[str], str | None], progress: Progress | None = None, *, jobs: int = 8,
-                pack_size: int = PACK_SIZE) -> BundleStats:
+                cached: Callable[[Iterable[str]], set[str]], read: Callable[[list[tuple[str, int]]], Iterable[bytes]],
+                progress: Progress | None = None, *, jobs: int = 8, pack_size: int = PACK_SIZE) -> BundleStats:
     """Write the bundle of `manifest_oid`: pack the `files` the remote's packs lack, then the recipe.
 
-    `path_of(oid)`: the cached file, or None when the cache lacks it (such a
-    file, unless already in a pack, is left out of the bundle and named in
-    `left_out`: the caller looks for it as a whole object). Every byte packed
-    is checked against its oid first. The recipe goes last, after checking
+    `cached(oids)`: those the cache has; a file it lacks, unless already in a
+    remote pack, is left out of the bundle and named in `left_out` (the caller
+    looks for it as a whole object). `read([(oid, size), ...])`: their bytes in
+    that order, each checked against its oid (Store.read_many). The recipe goes last, after checking
     that every pack it reads exists, so it never names a missing pack, and a
     push interrupted before it resumes after the packs already sent.
     """
@@ -82,12 +81,12 @@ def push_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: st
     stats = BundleStats()
     for _attempt in range(_ATTEMPTS):
         where = state.locate(remote, (bytes.fromhex(o) for o, _ in files))
-        missing, left_out = [], []
-        for oid, size in files:
-            if bytes.fromhex(oid) not in where:
-                (missing if path_of(oid) is not None else left_out).append((oid, size))
+        unplaced = [(o, s) for o, s in files if bytes.fromhex(o) not in where]
+        have = cached(o for o, _ in unplaced)
+        missing = [(o, s) for o, s in unplaced if o in have]
+        left_out = [(o, s) for o, s in unplaced if o not in have]
         counter(sum(size for oid, size in files if bytes.fromhex(oid) in where))
-        new_packs = _send(backend, state, remote, missing, path_of, where, counter, jobs, pack_size, stats)
+        new_packs = _send(backend, state, remote, missing, read, where, counter, jobs, pack_size, stats)
         kept = [(o, s) for o, s in files if bytes.fromhex(o) in where]
         referenced = {where[bytes.fromhex(o)][0] for o, _ in kept}
         lost = _missing_packs(backend, referenced - new_packs, jobs)
@@ -109,31 +108,15 @@ def push_bundle(backend: Backend, state_dir: str | os.PathLike, manifest_oid: st
                       "packs kept disappearing", "is a `gitmodels gc` running on the remote? wait, then push again")
 
 
-def _build(group: list[tuple[str, int]], path_of: Callable[[str], str | None], tmp: str
+def _build(group: list[tuple[str, int]], read: Callable[[list[tuple[str, int]]], Iterable[bytes]], tmp: str
            ) -> tuple[str, int, list[PackEntry]]:
-    """Write one pack of whole files, each checked against its oid; (pack id, size, entries)."""
-    sha = hashlib.sha256
-
-    def pieces() -> Iterator[tuple[bytes, list[tuple[bytes, int]]]]:
-        for oid, size in group:
-            path = path_of(oid)
-            try:
-                with open(path, "rb") as f:
-                    data = f.read(size + 1)
-            except (OSError, TypeError):
-                raise ObjectMissing(f"object {oid[:12]} vanished from the cache while it was being pushed",
-                                    "run `gitmodels fetch`, then push again") from None
-            if len(data) != size or sha(data).hexdigest() != oid:
-                raise CorruptObject(f"cached object {path} does not match its name",
-                                    "run `gitmodels fsck` to quarantine it, then fetch it again")
-            yield data, [(bytes.fromhex(oid), size)]
-
-    return write_pack(tmp, pieces())
+    """Write one pack of whole files, each checked against its oid by `read`; (pack id, size, entries)."""
+    return write_pack(tmp, ((data, [(bytes.fromhex(oid), size)]) for (oid, size), data in zip(group, read(group))))
 
 
 def _send(backend: Backend, state: ChunkIndex, remote: int, files: list[tuple[str, int]],
-          path_of: Callable[[str], str | None], where: dict[bytes, tuple[str, int]], counter: _Counter,
-          jobs: int, pack_size: int, stats: BundleStats) -> set[str]:
+          read: Callable[[list[tuple[str, int]]], Iterable[bytes]], where: dict[bytes, tuple[str, int]],
+          counter: _Counter, jobs: int, pack_size: int, stats: BundleStats) -> set[str]:
     """Pack and upload `files` (built and sent in the pool, a few packs at once); fills `where`."""
     if not files:
         return set()
@@ -142,7 +125,7 @@ def _send(backend: Backend, state: ChunkIndex, remote: int, files: list[tuple[st
 
     def job(group: list[tuple[str, int]], tmp: str) -> None:
         try:
-            pack_id, size, entries = _build(group, path_of, tmp)
+            pack_id, size, entries = _build(group, read, tmp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

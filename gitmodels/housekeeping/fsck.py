@@ -174,6 +174,8 @@ def check_cache(repo, *, quarantine: bool = True, jobs: int | None = None,
 
     def check(oid: str) -> tuple[str, str | None]:
         try:
+            if not os.path.exists(store.path(oid)):  # a packed one (storage/packs.py), or removed meanwhile
+                return oid, None if store.verify(oid) or not store.has(oid) else "its bytes do not match its name"
             digest, _ = hash_file(store.path(oid))
         except FileNotFoundError:
             return oid, None  # removed meanwhile (gc): nothing to check
@@ -343,7 +345,7 @@ def _repair(repo, transfer, p: Problem) -> None:
     if not store.has(p.oid) or not store.verify(p.oid):
         return
     try:
-        transfer.backend.upload(object_key(p.oid), store.path(p.oid), store.size(p.oid) or 0)
+        transfer.backend.upload(object_key(p.oid), store.file(p.oid), store.size(p.oid) or 0)
     except RemoteError as exc:
         p.error += f"; repair failed: {exc}"
         return
@@ -357,7 +359,7 @@ def _repair_chunked(repo, transfer, chunking, oid: str) -> bool:
     if not store.has(oid) or not store.verify(oid):
         return False
     try:
-        transfer.backend.upload(object_key(oid), store.path(oid), store.size(oid) or 0)
+        transfer.backend.upload(object_key(oid), store.file(oid), store.size(oid) or 0)
         transfer.backend.delete(chunking.recipe_key(oid))
     except RemoteError:
         return False

@@ -62,6 +62,7 @@ def forget_chunk_sources(repo, oids: Iterable[str]) -> None:
 
 
 def cache_listing(store) -> dict[str, Item]:
+    """Every cached object, loose or packed (a packed one is as old as its pack)."""
     out = {}
     for oid in store.iter_oids():
         try:
@@ -69,6 +70,8 @@ def cache_listing(store) -> dict[str, Item]:
         except FileNotFoundError:
             continue
         out[oid] = Item(st.st_size, st.st_mtime)
+    for oid, size, mtime in store.packs.listing():
+        out.setdefault(oid, Item(size, mtime))
     return out
 
 
@@ -101,11 +104,9 @@ def stale_tmp(store, older_than: float = 3600.0) -> int:
 
 def delete_from_cache(repo, delete: Mapping[str, int]) -> tuple[int, int]:
     """Delete these cached objects, prune empty fan-out folders; (count, bytes)."""
-    count = size = 0
-    for oid, nbytes in delete.items():
-        repo.store.delete(oid)
-        count += 1
-        size += nbytes
+    repo.store.delete_many(delete)
+    count, size = len(delete), sum(delete.values())
+    repo.store.packs.compact()  # packs left with few live entries are rewritten, empty ones removed
     folder = repo.store.objects_dir
     if os.path.isdir(folder):
         for name in os.listdir(folder):

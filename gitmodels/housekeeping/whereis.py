@@ -214,7 +214,8 @@ def whereis(repo, paths: Iterable[str] | None = None, rev: str | None = None,
                 files = _manifest_files(repo, ptr, views)
                 oids += files if files is not None else []
             row = ModelPlaces(art, ptr.oid, ptr.size, ptr.kind, {}, len(oids))
-            cached = [PRESENT if repo.store.has(o) and (o != ptr.oid or local_manifest) else MISSING for o in oids]
+            have = repo.store.present(oids)  # loose or packed, a query per few hundred
+            cached = [PRESENT if o in have and (o != ptr.oid or local_manifest) else MISSING for o in oids]
             row.places[LOCAL] = _model_state(cached) if not ptr.is_dir or files is not None else \
                 (PARTIAL if local_manifest else MISSING)
             for place in places:

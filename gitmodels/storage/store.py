@@ -1,6 +1,7 @@
 """The local content-addressed cache, shared by every worktree of a repository.
 
 Layout (docs/formats.md): `<root>/objects/<2hex>/<oid>` read-only files,
+`<root>/packs/` small objects of directories kept many to a file (storage/packs.py),
 `<root>/tmp/` for writes in progress, `<root>/quarantine/` for corrupt
 objects that fsck moved aside. An object only ever appears under its name
 after its bytes were hashed and matched that name.
@@ -11,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from gitmodels.storage import fileio
 from gitmodels.errors import CorruptObject, ObjectMissing
 from gitmodels.storage.hashing import hash_bytes
 from gitmodels.storage.hashing import hash_file
 from gitmodels.storage.objects import OBJECTS_PREFIX
+from gitmodels.storage.packs import LocalPacks
+
+if TYPE_CHECKING:
+    from gitmodels.storage import packs as packs_mod
 
 Progress = Callable[[int], None]
 LINK_MODES = ("reflink", "copy", "hardlink", "symlink")
@@ -38,6 +43,7 @@ class Store:
         self._made: set[str] = set()  # folders known to exist: a 100,000-file add makes each once
         self._listed: dict[str, set[str]] = {}  # objects/<fan> -> names seen there by this process
         self._prefix = self.objects_dir + os.sep
+        self.packs = LocalPacks(root, self.tmp_dir, fsync=fsync)
 
     def path(self, oid: str) -> str:
         return f"{self._prefix}{oid[:2]}{os.sep}{oid}"  # cache_path, without a join per call: hot in big checkouts
@@ -57,24 +63,36 @@ class Store:
         return oid in names
 
     def has(self, oid: str) -> bool:
-        return os.path.exists(self.path(oid))
+        return os.path.exists(self.path(oid)) or self.packs.pending(oid) or self.packs.find(oid) is not None
+
+    def present(self, oids: Iterable[str]) -> set[str]:
+        """Those of `oids` the cache has, loose or packed: a folder listing and one query per few hundred."""
+        oids = list(oids)
+        found = {o for o in oids if self.maybe_has(o) and os.path.exists(self.path(o))}
+        return found | self.packs.held(o for o in oids if o not in found)
 
     def size(self, oid: str) -> int | None:
         try:
             return os.stat(self.path(oid)).st_size
         except FileNotFoundError:
-            return None
+            where = self.packs.find(oid)
+            return where[2] if where else None
 
     def iter_oids(self) -> Iterator[str]:
-        if not os.path.isdir(self.objects_dir):
-            return
-        for fan in sorted(os.listdir(self.objects_dir)):
-            folder = os.path.join(self.objects_dir, fan)
-            if len(fan) != 2 or not os.path.isdir(folder):
-                continue
-            for name in sorted(os.listdir(folder)):
-                if len(name) == 64 and name.startswith(fan):
-                    yield name
+        """Loose objects, then packed ones (an object both loose and packed is named once)."""
+        loose = set()
+        if os.path.isdir(self.objects_dir):
+            for fan in sorted(os.listdir(self.objects_dir)):
+                folder = os.path.join(self.objects_dir, fan)
+                if len(fan) != 2 or not os.path.isdir(folder):
+                    continue
+                for name in sorted(os.listdir(folder)):
+                    if len(name) == 64 and name.startswith(fan):
+                        loose.add(name)
+                        yield name
+        for oid, _, _ in self.packs.listing():
+            if oid not in loose:
+                yield oid
 
     # -- writing -------------------------------------------------------------------
 
@@ -122,12 +140,13 @@ class Store:
             return False
 
     def sync(self) -> None:
-        """Make every object written so far durable.
+        """Make every object written so far durable (and packed ones visible to other processes).
 
         A few objects: fsync each and its folder, so the user's other dirty
         files (the model just written to the workspace) are not flushed too.
         Many: one syncfs of the cache's filesystem instead of a thousand fsyncs.
         """
+        self.packs.finish()  # fsynced before its index names it
         written, self._unsynced = self._unsynced, []
         if not self.fsync or not written:
             return
@@ -140,13 +159,14 @@ class Store:
 
     def add_file(self, src: str, progress: Progress | None = None,
                  scanner: Callable[[str, fileio.DirectFile, Progress | None], tuple[str, int]] | None = None,
-                 expected: tuple[int, int, int, int] | None = None) -> tuple[str, int]:
+                 expected: tuple[int, int, int, int] | None = None, pack: bool = False) -> tuple[str, int]:
         """Hash `src` and copy it into the cache in one read; returns (oid, size).
 
         `scanner(src, out, progress)` replaces the plain hash-and-copy of a large
         file when the caller wants more out of that one read (its chunks).
         `expected`: the (ino, size, mtime_ns, ctime_ns) the caller listed the file
         with; a file changed since then is refused (its size is already in a manifest).
+        `pack`: a small file goes into a pack (a file of a directory: `put_packed`).
         """
         self._folder(self.tmp_dir)
         with open(src, "rb", buffering=0) as fin:
@@ -158,7 +178,8 @@ class Store:
                 if progress:
                     progress(len(data))
                 fileio.check_unchanged(fin.fileno(), before, src)  # before a byte of it is published
-                return self.put_hashed(hash_bytes(data), data), len(data)
+                put = self.put_packed if pack else self.put_hashed
+                return put(hash_bytes(data), data), len(data)
 
             def checked(n: int) -> None:  # stops early, and at all when something keeps appending
                 fileio.check_unchanged(fin.fileno(), before, src)
@@ -172,14 +193,23 @@ class Store:
                 self._commit(tmp, oid)
         return oid, size
 
+    def put_packed(self, oid: str, data) -> str:
+        """put_hashed for a small file of a directory: appended to a pack (storage/packs.py) instead of
+        a file of its own; durable and seen by other processes after `sync()`."""
+        if not 0 < len(data) < SMALL_OBJECT:
+            return self.put_hashed(oid, data)
+        if not (self.maybe_has(oid) and self._complete(self.path(oid), len(data))):
+            self.packs.add(oid, data)
+        return oid
+
     def add_bytes(self, data: bytes) -> str:
         return self.put_hashed(hash_bytes(data), data)
 
     def put_hashed(self, oid: str, data) -> str:
         """Publish `data`, which the caller hashed to `oid` from these very bytes in memory; returns oid.
 
-        The per-file path of a many-file add, so it costs the fewest system
-        calls: nothing is written when the cache already has the object, the
+        The per-file path of a many-file add of larger files, so it costs the fewest
+        system calls (small ones go to a pack: put_packed): nothing is written when the cache already has the object, the
         temp file is created read-only (no chmod), folders are made once.
         """
         final = self.path(oid)
@@ -229,25 +259,86 @@ class Store:
             with open(self.path(oid), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`") from None
+            packed = self.packs.read(oid)  # hashed on the way
+            if packed is None:
+                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`") from None
+            return packed
         if verify:
             if hash_bytes(data) != oid:
                 raise CorruptObject(f"corrupt object in the cache: {self.path(oid)}")
         return data
 
+    def read_small(self, oid: str, size: int, where: "packs_mod.Location | None" = None) -> bytes:
+        """The `size` bytes of small object `oid`, hashed against its name, from its file or its pack.
+        `where`: its pack location, when the caller looked it up with others."""
+        path = self.path(oid)
+        data = None
+        if where is None:
+            try:
+                with open(path, "rb", buffering=0) as f:
+                    data = f.read(size + 1)
+            except FileNotFoundError:
+                pass
+            else:
+                if len(data) != size or hash_bytes(data) != oid:
+                    raise CorruptObject(f"corrupt object in the cache: {path}",
+                                        "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` it again")
+        if data is None:
+            data = self.packs.read(oid, where)
+            if data is None:
+                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+            if len(data) != size:
+                raise CorruptObject(f"object {oid[:12]} in the cache's packs is {len(data)} bytes, not {size}")
+        return data
+
+    def read_many(self, items: list[tuple[str, int]]) -> Iterator[bytes]:
+        """read_small of each (oid, size), the packed ones looked up together."""
+        where = self.packs.locate(oid for oid, _ in items)
+        for oid, size in items:
+            yield self.read_small(oid, size, where.get(oid))
+
+    def file(self, oid: str) -> str:
+        """The path of object `oid` as a file of its own: a packed one is copied out of its pack
+        (hashed) first, for the callers that need a path (upload, link modes, chunking)."""
+        path = self.path(oid)
+        if not os.path.exists(path):
+            data = self.packs.read(oid)
+            if data is None:
+                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+            self.put_hashed(oid, data)
+            self.sync()
+        return path
+
     def verify(self, oid: str) -> bool:
+        if not os.path.exists(self.path(oid)) and self.packs.find(oid) is not None:
+            try:
+                return self.packs.read(oid) is not None
+            except CorruptObject:
+                return False
         digest, _ = hash_file(self.path(oid))
         return digest == oid
 
     def quarantine(self, oid: str) -> str:
         target = os.path.join(self.root, "quarantine", f"{oid}.{int(time.time())}")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(self.path(oid), target)
+        if os.path.exists(self.path(oid)):
+            os.replace(self.path(oid), target)
+        else:  # a packed one: its bytes set aside, its entry dropped (the pack goes with the next gc)
+            with open(target, "wb") as f:
+                f.write(self.packs.read(oid, verify=False) or b"")
+            self.packs.forget([oid])
         return target
 
     def delete(self, oid: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            fileio.remove(self.path(oid))  # read-only: Windows refuses a plain unlink
+        self.delete_many([oid])
+
+    def delete_many(self, oids: Iterable[str]) -> None:
+        """Remove these objects, loose or packed; a pack's bytes go when `packs.compact()` runs."""
+        oids = list(oids)
+        for oid in oids:
+            with contextlib.suppress(FileNotFoundError):
+                fileio.remove(self.path(oid))  # read-only: Windows refuses a plain unlink
+        self.packs.forget(oids)
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove temp files left by interrupted commands."""
@@ -272,9 +363,7 @@ class Store:
         the read-only cached file, so an in-place edit fails instead of
         corrupting the cache.
         """
-        src = self.path(oid)
-        if not os.path.exists(src):
-            raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+        src = self.file(oid)
         folder = os.path.dirname(dest) or "."
         os.makedirs(folder, exist_ok=True)
         tmp = fileio.tmp_name_for(dest)

@@ -38,7 +38,7 @@ class WholeObject:
 
     def push(self, side: Side, oid: str, size: int, progress: Progress | None, jobs: int) -> int:
         """Upload the cached object; returns the bytes sent."""
-        side.backend.upload(object_key(oid), side.store.path(oid), size, progress)
+        side.backend.upload(object_key(oid), side.store.file(oid), size, progress)
         return size
 
     def fill(self, side: Side, oid: str, tmp: str, progress: Progress | None, copy_to: str | None,
@@ -73,7 +73,7 @@ class Chunked:
         """
         from gitmodels.chunking.upload import upload_object
 
-        path = side.store.path(oid)
+        path = side.store.file(oid)
         trusted = side.state.known_oid(path, os.stat(path)) == oid  # unchanged since it was verified
         stats = upload_object(side.backend, side.store.chunk_dir, oid, path, size, progress,
                               jobs=jobs, trusted=trusted, recipe_checked=True)

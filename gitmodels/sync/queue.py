@@ -188,15 +188,11 @@ class TransferQueue:
         """Write the bundle of each directory; the small files left out of them (neither cached nor packed)."""
         from gitmodels.chunking.bundle import push_bundle
 
-        def path_of(oid: str) -> str | None:
-            path = self.store.path(oid)
-            return path if os.path.exists(path) else None
-
         left_out: set[str] = set()
         for manifest, files in bundles.items():
             try:
-                stats = push_bundle(self.backend, self.store.chunk_dir, manifest, files, path_of, progress,
-                                    jobs=self.jobs)
+                stats = push_bundle(self.backend, self.store.chunk_dir, manifest, files, self.store.present,
+                                    self.store.read_many, progress, jobs=self.jobs)
             except FATAL:
                 raise
             except GitModelsError as exc:
@@ -255,8 +251,8 @@ class TransferQueue:
         """Download the small files of these directories (manifest oid -> entries) from their bundles.
 
         Each byte is hashed and must match its oid before it becomes a cache
-        object (written to a temp file and renamed into place; one store sync
-        at the end). What a bundle does not cover (no bundle on a remote written
+        object (a small one appended to a cache pack, a larger one written to a
+        temp file and renamed into place; one store sync at the end). What a bundle does not cover (no bundle on a remote written
         before bundles, larger files, a pack gone) is left to `fetch`; the
         result lists only bundle files, `failed` those whose bytes were refused.
         `stages` (manifest oid -> dirs.Stage): the verified bytes are also written
@@ -273,7 +269,7 @@ class TransferQueue:
                 raise CorruptObject(f"corrupt object {oid[:12]} from {where}: its bytes hash to {digest[:12]}",
                                     "the copy on the remote is damaged; run `gitmodels fsck --remote` "
                                     "and push the object again from a clone that has it")
-            self.store.put_hashed(oid, data)  # the fewest system calls: one create, one write, one rename
+            self.store.put_packed(oid, data)  # a small one appended to a pack, a larger one a file of its own
             if stage is not None:
                 stage.write(oid, data)
             if len(data) >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache
@@ -284,11 +280,9 @@ class TransferQueue:
         stage = None
         for manifest, entries in dirs.items():
             stage = (stages or {}).get(manifest)
-            need = {}
-            for e in entries:
-                if e.size > 0 and e.oid not in asked and e.oid not in need and not (
-                        self.store.maybe_has(e.oid) and self.store.has(e.oid)):
-                    need[e.oid] = e.size
+            need = {e.oid: e.size for e in entries if e.size > 0 and e.oid not in asked}
+            for oid in self.store.present(need):
+                del need[oid]
             if not need:
                 continue
             asked.update(need)

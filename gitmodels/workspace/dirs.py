@@ -5,13 +5,13 @@ with memory that does not grow with a Python object per stat: files are
 listed as small tuples, looked up in and recorded to the stat cache a batch
 at a time, and their I/O runs on a few threads (hashlib and file system
 calls release the GIL). Per file, an add is one read, one hash and, for an
-object the cache lacks, one write to a temp file renamed into place; a
-checkout is one kernel copy (or clone; a small object: one read, hashed,
-and one write) into a temp name renamed over the destination, created with
-its final permissions.
+object the cache lacks, an append to a cache pack (a small one: storage/packs.py)
+or one write to a temp file renamed into place; a checkout is one kernel copy
+(or clone; a small object: one read, hashed, and one write) into a temp name
+renamed over the destination, created with its final permissions.
 
 Durability: the cache's new objects are made durable by one `Store.sync()`
-(one syncfs) before any pointer names them. Workspace files are never
+(the packs fsynced, one syncfs for the rest) before any pointer names them. Workspace files are never
 fsynced: each is complete or absent under its name after a crash of the
 process (temp name, then rename), and its bytes are in the durable cache,
 so a checkout after a power loss restores whatever the page cache lost.
@@ -25,7 +25,7 @@ import stat as statmod
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
-from gitmodels.errors import CorruptObject, PathError, UnsafeEntry
+from gitmodels.errors import PathError, UnsafeEntry
 from gitmodels.storage import fileio
 from gitmodels.storage.features import FEATURES
 from gitmodels.storage.hashing import hash_bytes, hash_stream
@@ -150,16 +150,18 @@ class Placer:
         os.makedirs(folder, exist_ok=True)
         self._made.add(folder)
 
-    def copy(self, oid: str, dest: str, executable: bool, replacing: bool, size: int | None = None) -> None:
+    def copy(self, oid: str, dest: str, executable: bool, replacing: bool, size: int | None = None,
+             where: tuple | None = None) -> None:
         """Copy object `oid` to `dest` (reflink where the filesystem can), crash-safe by temp name and rename.
 
         A small object (`size` below SMALL_OBJECT) is read whole and hashed on the way: bytes that do not
         match their name never reach the workspace, with no stat-cache row needed to vouch for them.
+        `where`: its place in a cache pack, when the caller looked it up (Store.read_small).
         """
         tmp = fileio.tmp_name_for(dest)
         try:
             if size is not None and size < SMALL_OBJECT:
-                self._copy_small(oid, size, tmp, executable)
+                self._copy_small(oid, size, tmp, executable, where)
             elif "clonefile" in FEATURES.copy_plan:  # macOS clones by path, not by descriptor
                 fileio.kernel_copy(self.store.path(oid), tmp)
                 os.chmod(tmp, self.store.workspace_mode(executable))
@@ -175,13 +177,8 @@ class Placer:
                 pass
             raise
 
-    def _copy_small(self, oid: str, size: int, tmp: str, executable: bool) -> None:
-        path = self.store.path(oid)
-        with open(path, "rb", buffering=0) as f:
-            data = f.read(size + 1)
-        if len(data) != size or hash_bytes(data) != oid:
-            raise CorruptObject(f"corrupt object in the cache: {path}",
-                                "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` it again")
+    def _copy_small(self, oid: str, size: int, tmp: str, executable: bool, where: tuple | None) -> None:
+        data = self.store.read_small(oid, size, where)  # from its file or its pack, hashed
         fd = fileio.create_new(tmp, self.store.workspace_mode(executable))
         try:
             fileio.write_all(fd, data)

@@ -185,13 +185,15 @@ class Workspace:
         self.state.record(path, st, oid)
         return oid
 
-    def _add_to_store(self, path: str, size: int, progress: Progress | None, expected: tuple | None = None) -> str:
-        """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again."""
+    def _add_to_store(self, path: str, size: int, progress: Progress | None, expected: tuple | None = None,
+                      pack: bool = False) -> str:
+        """Copy a file into the cache; a large one is chunked in the same read, so push need not read it again.
+        `pack`: a small one goes into a pack (a file of a directory: Store.put_packed)."""
         from gitmodels import chunking
         from gitmodels.sync.adapters import choose
 
         if not choose(size, self.chunk_threshold).chunked:
-            return self.store.add_file(path, progress, expected=expected)[0]
+            return self.store.add_file(path, progress, expected=expected, pack=pack)[0]
         scans = []
 
         def scanner(src: str, out, report: Progress | None) -> tuple[str, int]:
@@ -217,11 +219,12 @@ class Workspace:
         files = dirs.list_files(path)
         self.state.flush()  # rows recorded earlier in this command are seen; the batches' own need not be
 
-        def lookup(batch: list[dirs.Listed]) -> dict:
-            return self.state.lookup_many([dirs.full_path(path, f[0]) for f in batch], flush=False)
+        def lookup(batch: list[dirs.Listed]) -> tuple[dict, set[str]]:
+            recorded = self.state.lookup_many([dirs.full_path(path, f[0]) for f in batch], flush=False)
+            return recorded, self.store.present({row[4] for row in recorded.values()}) if into_store else set()
 
-        def scan_batch(batch: list[dirs.Listed], recorded: dict) -> list[Entry]:
-            return self._scan_batch(path, batch, recorded, into_store, progress)
+        def scan_batch(batch: list[dirs.Listed], looked_up: tuple[dict, set[str]]) -> list[Entry]:
+            return self._scan_batch(path, batch, *looked_up, into_store, progress)
 
         # small files on the pool; large ones here, one at a time: each is streamed on threads of its
         # own, and a chunked one writes the chunk index, which is not shared between threads
@@ -238,20 +241,21 @@ class Workspace:
         self.state.record_dir(path, signature, count, oid, man.size)
         return Scanned(oid, man.size, "dir", man)
 
-    def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, into_store: bool,
+    def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, cached: set[str], into_store: bool,
                     progress: Progress | None) -> list[Entry]:
-        """The entries of some files of a directory artifact (on a worker thread: no SQLite here)."""
+        """The entries of some files of a directory artifact (on a worker thread: no SQLite here).
+        `recorded`: their stat-cache rows; `cached`: which of those rows' objects the cache has."""
         out = []
         for rel, key, executable in batch:
             full = dirs.full_path(root, rel)
             row = recorded.get(full)
-            if row is not None and tuple(row[:4]) == key and (not into_store or self.store.has(row[4])):
+            if row is not None and tuple(row[:4]) == key and (not into_store or row[4] in cached):
                 oid = row[4]
                 if progress:
                     progress(key[1])
             else:
                 if into_store:
-                    oid = self._add_to_store(full, key[1], progress, expected=key)
+                    oid = self._add_to_store(full, key[1], progress, expected=key, pack=True)
                     if key[1] >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache
                         self.trust_object(oid)
                 else:
@@ -309,7 +313,7 @@ class Workspace:
         it is re-hashed before a single byte of it reaches the workspace.
         Silent bit rot, which changes no stat, is what `gitmodels fsck` is for.
         """
-        path = self.store.path(oid)
+        path = self.store.file(oid)  # a packed one (the bytes of a directory's small file) unpacked
         st = os.stat(path)
         if self.state.known_oid(path, st, recorded) == oid:
             return st.st_size
@@ -323,7 +327,8 @@ class Workspace:
         """True when every byte of the artifact on disk is also in the cache."""
         if scanned.kind == "file":
             return self.store.has(scanned.oid)
-        return all(self.store.has(e.oid) for e in scanned.manifest.entries)
+        oids = {e.oid for e in scanned.manifest.entries}
+        return len(self.store.present(oids)) == len(oids)
 
     def restore(self, path: str, oid: str, kind: str, *, link: str = "reflink", force: bool = False,
                 current: Scanned | None = None, progress: Progress | None = None,
@@ -382,18 +387,21 @@ class Workspace:
         replacing = os.path.isdir(path)  # else nothing can be in the way: no stat per file to look
         placer = dirs.Placer(self.store, path)
 
-        def place(batch: list[Entry], _: dict) -> list:
+        def locate(batch: list[Entry]) -> dict:  # the packed ones' places, a query per batch, not per file
+            return self.store.packs.locate(e.oid for e in batch if e.size < SMALL_OBJECT)
+
+        def place(batch: list[Entry], packed: dict) -> list:
             for entry in batch:
                 dest = dirs.full_path(path, entry.path)
                 placer.folder(os.path.dirname(dest), replacing)
                 old = have.get(entry.path)
                 self._place(entry.oid, dest, link, entry.executable, replaced=old.oid if old else None,
-                            placer=placer, replacing=replacing, size=entry.size)
+                            placer=placer, replacing=replacing, size=entry.size, where=packed.get(entry.oid))
                 if progress:
                     progress(entry.size)
             return []
 
-        dirs.run_batches(place, todo, self.state)
+        dirs.run_batches(place, todo, self.state, locate)
         if replacing:
             _prune_empty_dirs(path)
         os.makedirs(path, exist_ok=True)
@@ -402,15 +410,19 @@ class Workspace:
     def _check_entries(self, path: str, entries: tuple[Entry, ...]) -> None:
         """check_object for every entry of a manifest, and that each object has the size the manifest says.
 
-        A small object is only looked for here (a stat): its copy hashes it (dirs.Placer).
+        A small object is only looked for here (its pack entry, or a stat): its copy hashes it (dirs.Placer).
         """
-        def lookup(batch: list[Entry]) -> dict:
-            return self.state.lookup_many([self.store.path(e.oid) for e in batch if e.size >= SMALL_OBJECT],
-                                          flush=False)
+        def lookup(batch: list[Entry]) -> tuple[dict, dict]:
+            return (self.state.lookup_many([self.store.path(e.oid) for e in batch if e.size >= SMALL_OBJECT],
+                                           flush=False),
+                    self.store.packs.locate(e.oid for e in batch if e.size < SMALL_OBJECT))
 
-        def check(batch: list[Entry], recorded: dict) -> list:
+        def check(batch: list[Entry], looked_up: tuple[dict, dict]) -> list:
+            recorded, packed = looked_up
             for entry in batch:
-                if entry.size < SMALL_OBJECT:
+                if entry.oid in packed:
+                    size = packed[entry.oid][2]
+                elif entry.size < SMALL_OBJECT:
                     try:
                         size = os.stat(self.store.path(entry.oid)).st_size
                     except FileNotFoundError:
@@ -428,11 +440,12 @@ class Workspace:
         dirs.run_batches(check, list(entries), self.state, lookup)
 
     def _place(self, oid: str, dest: str, link: str, executable: bool = False, replaced: str | None = None,
-               placer: dirs.Placer | None = None, replacing: bool = True, size: int | None = None) -> None:
+               placer: dirs.Placer | None = None, replacing: bool = True, size: int | None = None,
+               where: tuple | None = None) -> None:
         """Put object `oid` at `dest`, from a spare copy when there is one; keep what it replaces as one.
 
         `placer`: the copier of a directory restore, whose folders are made already; `size`: the
-        object's size there (the manifest's, checked by _check_entries).
+        object's size there (the manifest's, checked by _check_entries); `where`: its pack location.
         """
         if link not in ("reflink", "copy"):  # a link to the cache: nothing to keep or reuse
             self.store.materialize(oid, dest, link, executable)
@@ -440,7 +453,7 @@ class Workspace:
             with self.spares.keeping(dest, replaced):
                 if not self.spares.take(oid, dest, self.store.workspace_mode(executable)):
                     if placer is not None:
-                        placer.copy(oid, dest, executable, replacing, size)
+                        placer.copy(oid, dest, executable, replacing, size, where)
                     else:
                         self.store.materialize(oid, dest, link, executable)
         self.state.record(dest, os.lstat(dest), oid)
@@ -488,8 +501,14 @@ def export(store: Store, ptr: Pointer, dest: str, where: str | None = None) -> N
     """
     def copy_verified(oid: str, target: str, size_check: Callable[[int], None], executable: bool = False) -> None:
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        with open(store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
-            digest, size = fileio.copy_and_hash(fin, fout)
+        packed = None if os.path.exists(store.path(oid)) else store.packs.read(oid)  # hashed on the way
+        if packed is not None:
+            with open(target, "wb") as fout:
+                fout.write(packed)
+            digest, size = oid, len(packed)
+        else:
+            with open(store.path(oid), "rb", buffering=0) as fin, open(target, "wb", buffering=0) as fout:
+                digest, size = fileio.copy_and_hash(fin, fout)
         if digest != oid:
             os.unlink(target)
             raise CorruptObject(f"corrupt object in the cache: {store.path(oid)}")

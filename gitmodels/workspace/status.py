@@ -185,14 +185,20 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
         if base != first:
             return all(repo.store.has(o) for o in listed)  # another layout: test each, remember nothing
         wanted[folder] = names
-    folders = sorted(set(wanted) | {os.path.dirname(repo.store.path(oid))})
+    # Small files are mostly packed (storage/packs.py): the packs folder changes whenever a pack
+    # comes or goes or an entry is dropped, so its stamp stands for the pack index.
+    packs = repo.store.packs
+    folders = sorted({f for f in wanted if os.path.isdir(f)} | {os.path.dirname(repo.store.path(oid))}
+                     | ({packs.dir} if packs.present() else set()))
     stamp = _folders_stamp(folders, not_after=start - DIR_IN_CACHE_MARGIN_NS)  # before the objects' tests
+    absent: set[str] = set()
     for folder, names in wanted.items():
         try:
-            if not names.issubset(os.listdir(folder)):
-                return False
+            absent |= names.difference(os.listdir(folder))
         except OSError:
-            return False
+            absent |= names
+    if absent and len(packs.held(absent)) != len(absent):
+        return False
     if stamp is not None:
         repo.state.memo_put(memo, stamp, json.dumps(folders))
     return True
@@ -247,9 +253,12 @@ def _in_cache(repo: "Repo", ptr: "Pointer", rec: "Recorder | None") -> bool:
         return False
     if ptr.is_dir:
         try:
-            return all([rec.exists(repo.store.path(e.oid)) for e in manifest_entries(repo.store, ptr.oid)])
+            absent = {e.oid for e in manifest_entries(repo.store, ptr.oid) if not rec.exists(repo.store.path(e.oid))}
         except GitModelsError:
             return False
+        if absent:
+            rec.stat(repo.store.packs.dir)  # entries are dropped from packs only with a change to this folder
+            return len(repo.store.packs.held(absent)) == len(absent)
     return True
 
 
