@@ -7,6 +7,9 @@ recipe by the oid of the file it rebuilds.
     packs/<2hex>/<packid>     chunk bytes back to back, then an index of (chunk id, offset, length);
                               packid = SHA-256 of that index and the footer
     recipes/<2hex>/<oid>      the file's size and ordered chunks, each with its pack and offset
+
+The pack format itself lives in storage/packformat.py (the local cache keeps
+small objects in the same packs) and is re-exported here.
 """
 
 from __future__ import annotations
