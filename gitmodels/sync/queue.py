@@ -148,7 +148,7 @@ class TransferQueue:
             pushlog.log_push(self.backend, self.store.tmp_dir, oids | {bundle_name(m) for m in bundles})
         missing = self.remote_missing(oids)
         bundles = {m: files for m, files in bundles.items() if m in missing and self.store.has(m)}
-        todo = sorted(o for o in missing if self.store.has(o))
+        todo = sorted(self.store.present(missing))
         absent = sorted(missing - set(todo))
         if (todo or bundles) and self.backend.read_only:  # after the lookup: pushing what is published is a no-op
             raise ReadOnlyRemote(f"cannot push {len(todo)} object(s) to remote {self.backend.describe()}: "
@@ -213,7 +213,8 @@ class TransferQueue:
         written as workspace-ready copies in the same pass. `sizes` (from the pointers) choose
         how each object is looked for: a large one as chunks first."""
         oids = set(oids)
-        todo = sorted(o for o in oids if o not in self._from_bundles and not self.store.has(o))
+        asked = [o for o in oids if o not in self._from_bundles]
+        todo = sorted(set(asked) - self.store.present(asked))  # loose or packed: a few queries, not one each
         result = TransferResult(objects=len(oids))
         sizes = {o: (sizes or {}).get(o, 0) for o in todo}
         if on_total:
