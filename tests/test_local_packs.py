@@ -134,3 +134,20 @@ def test_dropping_an_entry_changes_the_packs_folder_stamp(tmp_path):
     os.utime(store.packs.dir, ns=(1, 1))
     store.delete(next(iter(objs)))
     assert (os.stat(store.packs.dir).st_mtime_ns, os.stat(store.packs.dir).st_ino) != (1, before[1])
+
+
+def test_an_object_packed_already_is_not_packed_again(tmp_path):
+    """A re-add of files whose stat changed (touch, a copy) finds their bytes packed: dedup stays on."""
+    store, objs = filled(tmp_path, 30)
+    again = Store(str(tmp_path))
+    for oid, data in objs.items():
+        again.put_packed(oid, data)
+    again.sync()
+    (first,) = again.packs.pack_names()
+    new_oid, new_data = blob(1000)
+    again.put_packed(new_oid, new_data)
+    again.put_packed(new_oid, new_data)
+    again.sync()
+    assert len(again.packs.pack_names()) == 2 and again.read_bytes(new_oid) == new_data
+    (second,) = set(again.packs.pack_names()) - {first}
+    assert os.path.getsize(again.packs.pack_path(second)) < 2 * 2048  # the new object, once

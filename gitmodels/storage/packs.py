@@ -62,6 +62,7 @@ class LocalPacks:
         self._open: dict[str, io.FileIO] = {}  # packs read from: closed with this object, or by close()
         self._writer: _Writer | None = None
         self._present = False
+        self._held: set[bytes] | None = None  # every packed oid, read once when an add first asks (maybe_holds)
 
     # -- the index -----------------------------------------------------------------
 
@@ -132,6 +133,8 @@ class LocalPacks:
                 return  # indexed already, by another process
             pack = cur.lastrowid
             entries.sort()
+            if self._held is not None:
+                self._held.update(oid for oid, _, _ in entries)
             # the newest copy of an object wins: a compaction's rewrite takes over its entries in one step
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?)",
                            ((oid, pack, off, length) for oid, off, length in entries))
@@ -142,6 +145,16 @@ class LocalPacks:
         return {oid.hex(): (names.setdefault(name, name), offset, length) for oid, name, offset, length in
                 self._select("e.oid, p.name, e.offset, e.length FROM entries e JOIN packs p ON p.id = e.pack "
                              "WHERE e.oid", oids)}
+
+    def maybe_holds(self, oid: str) -> bool:
+        """False when no pack holds `oid` as far as this command knows: one read of every packed oid,
+        then set lookups. True means "confirm with find()": only ever used to skip a needless append."""
+        with self._lock:
+            if self._held is None:
+                self._held = set()
+                if self.present():
+                    self._held.update(oid for (oid,) in self._conn().execute("SELECT oid FROM entries"))
+            return bytes.fromhex(oid) in self._held
 
     def held(self, oids: Iterable[str]) -> set[str]:
         """Those of `oids` held in a pack (no locations: a 100,000-file question stays small)."""

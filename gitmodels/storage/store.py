@@ -198,7 +198,9 @@ class Store:
         a file of its own; durable and seen by other processes after `sync()`."""
         if not 0 < len(data) < SMALL_OBJECT:
             return self.put_hashed(oid, data)
-        if not (self.maybe_has(oid) and self._complete(self.path(oid), len(data))):
+        if self.maybe_has(oid) and self._complete(self.path(oid), len(data)):
+            return oid  # loose already
+        if not self.packs.pending(oid) and not (self.packs.maybe_holds(oid) and self.packs.find(oid)):
             self.packs.add(oid, data)
         return oid
 
