@@ -167,16 +167,19 @@ def _run_post(name: str, args: list[str], lines: list[str]) -> None:
 def _run_pre(name: str, args: list[str], lines: list[str]) -> None:
     """pre-push / pre-commit: a problem raises, so the CLI exits non-zero and git stops."""
     from gitmodels import hooks
-    from gitmodels.hooks import commit_policy, events
     from gitmodels.repo import Repo
 
     skip = "GITMODELS_SKIP=1 git push" if name == "pre-push" else "GITMODELS_SKIP=1 git commit"
     try:
         with Repo(".") as repo:
             if name == "pre-push":
+                from gitmodels.hooks import events
+
                 remote = _arg(args, 0, "origin")
                 report = events.pre_push(repo, remote, _arg(args, 1, remote), lines)
-            else:
+            else:  # each commit starts Python: only the modules a commit needs (not the checkout's)
+                from gitmodels.hooks import commit_policy
+
                 report = commit_policy.pre_commit(repo)
     except hooks.HookRefused as exc:
         _say(exc.details, "  ")

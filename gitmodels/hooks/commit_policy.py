@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from gitmodels.storage import pointer as pointer_mod
 from gitmodels.errors import BadPointer, GitModelsError, NoRemote, RemoteError
 from gitmodels.storage.pointer import Pointer
-from gitmodels.hooks.events import _restore
 from gitmodels.hooks import HookRefused, HookReport
 from gitmodels.workspace import status as status_mod
 
@@ -88,6 +87,8 @@ def _check_staged_pointers(repo: "Repo", staged: list[tuple[str, str]], report: 
         for oid in sorted(_not_on_remote(repo, set(not_cached))):
             problems.append(not_cached[oid])
     if behind and not problems:
+        from gitmodels.hooks.events import _restore  # only after a merge: its imports cost every commit
+
         _restore(repo, behind, report)
     return problems
 
