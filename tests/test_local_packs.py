@@ -151,3 +151,17 @@ def test_an_object_packed_already_is_not_packed_again(tmp_path):
     assert len(again.packs.pack_names()) == 2 and again.read_bytes(new_oid) == new_data
     (second,) = set(again.packs.pack_names()) - {first}
     assert os.path.getsize(again.packs.pack_path(second)) < 2 * 2048  # the new object, once
+
+
+def test_a_reader_whose_pack_was_compacted_away_finds_the_object_again(tmp_path, monkeypatch):
+    """A push or checkout looks places up a batch at a time; a gc's compaction may move an entry meanwhile."""
+    monkeypatch.setattr(packs_mod, "PACK_SIZE", 10 * 2048)
+    store, objs = filled(tmp_path, 20)
+    oids = list(objs)
+    reader = Store(str(tmp_path))
+    stale = reader.packs.locate(oids[:10])
+    store.delete_many(oids[1:10])  # the first pack is nine tenths dead: rewritten
+    assert store.packs.compact()[0] == 1
+    assert reader.read_small(oids[0], 2048, stale[oids[0]]) == objs[oids[0]]
+    with pytest.raises(ObjectMissing):
+        reader.read_small(oids[1], 2048, stale[oids[1]])

@@ -210,9 +210,10 @@ class Store:
     def put_hashed(self, oid: str, data) -> str:
         """Publish `data`, which the caller hashed to `oid` from these very bytes in memory; returns oid.
 
-        The per-file path of a many-file add of larger files, so it costs the fewest
-        system calls (small ones go to a pack: put_packed): nothing is written when the cache already has the object, the
-        temp file is created read-only (no chmod), folders are made once.
+        The per-file path of a many-file add of larger files (small ones go to a
+        pack: put_packed), so it costs the fewest system calls: nothing is written
+        when the cache already has the object, the temp file is created read-only
+        (no chmod), folders are made once.
         """
         final = self.path(oid)
         if self.maybe_has(oid) and self._complete(final, len(data)):
@@ -287,6 +288,8 @@ class Store:
                                         "run `gitmodels fsck` to quarantine it, then `gitmodels fetch` it again")
         if data is None:
             data = self.packs.read(oid, where)
+            if data is None and where is not None:
+                return self.read_small(oid, size)  # moved since it was looked up (a gc's compaction): look again
             if data is None:
                 raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
             if len(data) != size:

@@ -253,8 +253,9 @@ class TransferQueue:
 
         Each byte is hashed and must match its oid before it becomes a cache
         object (a small one appended to a cache pack, a larger one written to a
-        temp file and renamed into place; one store sync at the end). What a bundle does not cover (no bundle on a remote written
-        before bundles, larger files, a pack gone) is left to `fetch`; the
+        temp file and renamed into place; one store sync at the end). What a
+        bundle does not cover (no bundle on a remote written before bundles,
+        larger files, a pack gone) is left to `fetch`; the
         result lists only bundle files, `failed` those whose bytes were refused.
         `stages` (manifest oid -> dirs.Stage): the verified bytes are also written
         there as workspace files, for a checkout that follows.
