@@ -193,15 +193,16 @@ class Store:
                 self._commit(tmp, oid)
         return oid, size
 
-    def put_packed(self, oid: str, data) -> str:
+    def put_packed(self, oid: str, data, known_absent: bool = False) -> str:
         """put_hashed for a small file of a directory: appended to a pack (storage/packs.py) instead of
-        a file of its own; durable and seen by other processes after `sync()`."""
+        a file of its own; durable and seen by other processes after `sync()`. `known_absent`: the caller
+        asked `present()` for it a moment ago (a fetch), so the packs' oids need not be read to dedup it."""
         if not 0 < len(data) < SMALL_OBJECT:
             return self.put_hashed(oid, data)
         if self.maybe_has(oid) and self._complete(self.path(oid), len(data)):
             return oid  # loose already
-        if not self.packs.pending(oid) and not (self.packs.maybe_holds(oid) and self.packs.find(oid)):
-            self.packs.add(oid, data)
+        if known_absent or not (self.packs.pending(oid) or self.packs.maybe_holds(oid) and self.packs.find(oid)):
+            self.packs.add(oid, data)  # a second add of one oid while this pack is open is dropped by the writer
         return oid
 
     def add_bytes(self, data: bytes) -> str:
@@ -315,9 +316,10 @@ class Store:
         return path
 
     def verify(self, oid: str) -> bool:
-        if not os.path.exists(self.path(oid)) and self.packs.find(oid) is not None:
+        where = None if os.path.exists(self.path(oid)) else self.packs.find(oid)
+        if where is not None:
             try:
-                return self.packs.read(oid) is not None
+                return self.packs.read(oid, where) is not None
             except CorruptObject:
                 return False
         digest, _ = hash_file(self.path(oid))

@@ -271,7 +271,8 @@ class TransferQueue:
                 raise CorruptObject(f"corrupt object {oid[:12]} from {where}: its bytes hash to {digest[:12]}",
                                     "the copy on the remote is damaged; run `gitmodels fsck --remote` "
                                     "and push the object again from a clone that has it")
-            self.store.put_packed(oid, data)  # a small one appended to a pack, a larger one a file of its own
+            # a small one appended to a pack, a larger one a file of its own; `need` holds only absent ones
+            self.store.put_packed(oid, data, known_absent=True)
             if stage is not None:
                 stage.write(oid, data)
             if len(data) >= SMALL_OBJECT:  # a smaller one is hashed again on each copy out of the cache

@@ -243,7 +243,8 @@ class Workspace:
 
     def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, cached: set[str], into_store: bool,
                     progress: Progress | None) -> list[Entry]:
-        """The entries of some files of a directory artifact (on a worker thread: no SQLite here).
+        """The entries of some files of a directory artifact (on a worker thread: no stat-cache SQLite here;
+        the cache's pack index, which an add may ask to dedup a file, is shared between threads).
         `recorded`: their stat-cache rows; `cached`: which of those rows' objects the cache has."""
         out = []
         for rel, key, executable in batch:
