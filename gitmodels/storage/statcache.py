@@ -11,17 +11,14 @@ SQLite in WAL mode lets several gitmodels processes share it safely.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
-import stat as statmod
-import struct
-import sys
 import threading
 import time
 from typing import Iterable
 
-from gitmodels.storage.fileio import TMP_MARK, identity
+from gitmodels.storage.fileio import identity
+from gitmodels.storage.treewalk import tree_signature
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -43,71 +40,6 @@ CREATE TABLE IF NOT EXISTS dirs (
 
 
 stat_key = identity  # a file's recorded oid holds while what changes on a write or replace is the same
-
-
-# -- directory signatures ------------------------------------------------------------------
-#
-# A directory model's signature is a digest of every file's (relative path, inode, size, mtime, ctime,
-# executable bit), in the order Workspace.scan lists them (gitmodels/workspace/dirs.py list_files).
-# It holds exactly what the per-file stat cache compares, so trusting a recorded signature is as sound as
-# trusting the stat cache for each file; it only saves the per-file lookups, the manifest build and the
-# hashing of the manifest. An edit in place changes its file's mtime and ctime, so it changes the signature.
-
-_PACK = struct.Struct("<QQqqI").pack
-_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
-
-
-def signature_of(files: Iterable[tuple[str, tuple, bool]]) -> str:
-    """The signature of (relative path, stat_key, executable) triples listed in scan order (see tree_signature)."""
-    h = hashlib.sha256()
-    for rel, key, executable in files:
-        h.update(os.fsencode(rel) + b"\0" + _PACK(*key, executable))
-    return h.hexdigest()
-
-
-def tree_signature(root: str) -> tuple[str, int] | None:
-    """(signature, file count) of the directory `root`: one lstat per file, relative to an open folder
-    (no path lookups), no per-file objects kept, in the order Workspace.scan lists files (each folder's
-    names sorted, a subfolder walked where its name sorts). None when the tree holds something
-    Workspace.scan treats specially (a symlink, a special file, no access): the caller then scans it in full."""
-    h = hashlib.sha256()
-    count = 0
-    lstat = os.stat
-    update = h.update
-    encoding = _FS_ENCODING
-    exec_bit = statmod.S_IXUSR
-
-    def walk(folder: str, prefix: str) -> bool:
-        nonlocal count
-        try:
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError:
-            return False
-        try:
-            names = os.listdir(fd)
-            names.sort()
-            head = os.fsencode(prefix)
-            for name in names:
-                st = lstat(name, dir_fd=fd, follow_symlinks=False)
-                kind = statmod.S_IFMT(st.st_mode)
-                if kind == statmod.S_IFDIR:
-                    if not walk(os.path.join(folder, name), f"{prefix}{name}/"):
-                        return False
-                elif kind != statmod.S_IFREG:
-                    return False
-                elif not name.startswith(TMP_MARK):  # scan skips a killed checkout's half copy too
-                    update(head + name.encode(*encoding) + b"\0" + _PACK(st.st_ino, st.st_size, st.st_mtime_ns,
-                                                                         st.st_ctime_ns, st.st_mode & exec_bit != 0))
-                    count += 1
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-        return True
-
-    if os.stat not in os.supports_dir_fd or os.stat not in os.supports_follow_symlinks or not walk(root, ""):
-        return None
-    return h.hexdigest(), count
 
 
 class StatCache:
@@ -206,7 +138,7 @@ class StatCache:
         """(manifest oid, size, file count) of the directory `path` when every file in it has the stat it
         had when it was last scanned (same names, inodes, sizes, mtimes, ctimes and modes); else None."""
         row = self._dir_row(path)
-        if row is None or tree_signature(path) != (row[0], row[3]):
+        if row is None or tree_signature(path, expected_files=row[3]) != (row[0], row[3]):
             return None
         return row[1:]
 

@@ -20,7 +20,8 @@ from gitmodels.storage.manifest import Manifest
 from gitmodels.storage.pointer import Pointer
 from gitmodels.workspace import dirs
 from gitmodels.workspace.spares import Spares
-from gitmodels.storage.statcache import StatCache, signature_of
+from gitmodels.storage.statcache import StatCache
+from gitmodels.storage.treewalk import signature_of
 from gitmodels.storage.store import SMALL_OBJECT, Store
 from gitmodels.sync.queue import TransferResult
 
