@@ -72,8 +72,10 @@ class Repo:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from gitmodels.workspace.added import rescanned
+
             self._workspace = Workspace(self.store, self.state, self.config.get_int("core", "spare_limit"),
-                                        self.chunk_threshold)
+                                        self.chunk_threshold, lambda path, oid: rescanned(self, path, oid))
         return self._workspace
 
     @property
@@ -257,6 +259,10 @@ class Repo:
             from gitmodels.workspace import synced
 
             synced.forget(self)  # the hooks' record of what the working tree matches is out of date
+        from gitmodels.workspace import added, status as status_mod
+
+        if status_mod.big_dir(new):
+            added.note(self, ppath, new.oid)  # its commit needs no Python
         if old is None or old.oid != new.oid:
             # bytes this clone put under a pointer: loading them later needs no trust decision.
             # Re-adding what a checkout wrote keeps the pointer's oid, so it is never recorded here.

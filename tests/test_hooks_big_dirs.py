@@ -176,3 +176,106 @@ def test_commit_of_a_big_directory_pointer_walks_none_of_its_files(world, alice)
     assert _listed == [] and report.warnings == []
     git(alice, "commit", "-qm", "data")
     assert states(alice)["data"]["state"] == "modified"
+
+
+# -- the pre-commit script commits what `gitmodels add` just wrote without Python (gitmodels/workspace/added.py)
+
+@pytest.fixture
+def python_runs(alice, tmp_path):
+    """Count the pre-commit hook's starts of Python in `alice` (the hooks run a logging wrapper)."""
+    from gitmodels.hooks import install as hooks
+
+    log = tmp_path / "python.log"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    with Repo(str(alice)) as repo:
+        hooks.install(repo, python=str(wrapper))
+    return lambda: log.read_text().count("hook pre-commit") if log.exists() else 0
+
+
+def test_commit_of_what_add_just_wrote_for_a_big_directory_starts_no_python(world, alice, python_runs):
+    world.add_model(alice, "data", files(BIG))
+    (alice / "train.py").write_text("lr = 0.1\n")
+    git(alice, "add", "-A")
+    out = git(alice, "commit", "-qm", "data")
+    assert python_runs() == 0 and out.stderr == ""
+    assert "data.gitmodel" in git(alice, "ls-tree", "--name-only", "HEAD").stdout
+    with open(alice / "data" / "d4" / "f00004.bin", "ab") as f:
+        f.write(b"retrained")
+    gm(alice, "add", "data")
+    git(alice, "commit", "-qam", "one file")
+    assert python_runs() == 0
+    assert states(alice)["data"]["state"] == "up-to-date"
+    git(alice, "push", "-q", "origin", "main")  # pre-push pushes what the skipped check would have demanded
+
+
+def test_a_directory_rescanned_with_other_bytes_after_add_is_checked_by_python(world, alice, python_runs):
+    """status scanned the edit and recorded other bytes: the note of the add goes, and the commit is
+    refused as a stale pointer, exactly as without the shortcut."""
+    world.add_model(alice, "data", files(BIG))
+    git(alice, "add", "-A")
+    edit_in_place(alice / "data" / "d5" / "f00015.bin")
+    assert states(alice)["data"]["state"] == "modified"
+    out = git(alice, "commit", "-qm", "data", check=False)
+    assert python_runs() == 1 and out.returncode != 0 and "data.gitmodel is stale" in out.stderr
+
+
+@pytest.mark.parametrize("case", ["small model", "pointer edited by hand", "file inside the model", "merging"])
+def test_what_the_note_does_not_vouch_for_starts_python(world, alice, python_runs, case):
+    world.add_model(alice, "data", files(BIG))
+    commit_all(alice, "data")
+    runs = python_runs()
+    if case == "small model":
+        world.add_model(alice, "small", files(10))
+        git(alice, "add", "-A")
+    elif case == "pointer edited by hand":
+        with open(alice / "data" / "d4" / "f00004.bin", "ab") as f:
+            f.write(b"retrained")
+        gm(alice, "add", "data")
+        with open(alice / "data.gitmodel", "a") as f:
+            f.write("# a note\n")
+        git(alice, "add", "data.gitmodel")
+    elif case == "file inside the model":  # its pointer is noted: only the script's own look finds the file
+        (alice / "data" / "d0" / "extra.bin").write_bytes(b"x")
+        gm(alice, "add", "data")
+        git(alice, "add", "-f", "data/d0/extra.bin")
+        out = git(alice, "commit", "-qm", "extra", check=False)
+        assert out.returncode != 0 and "is part of the model data" in out.stderr
+        assert python_runs() == runs + 1
+        return
+    else:
+        git(alice, "checkout", "-qb", "side")
+        (alice / "train.py").write_text("side\n")
+        commit_all(alice, "side")
+        git(alice, "checkout", "-q", "main")
+        (alice / "train.py").write_text("main\n")
+        commit_all(alice, "main")
+        assert git(alice, "merge", "-q", "side", check=False).returncode != 0
+        (alice / "train.py").write_text("both\n")
+        with open(alice / "data" / "d4" / "f00004.bin", "ab") as f:
+            f.write(b"retrained")
+        gm(alice, "add", "data")
+        git(alice, "add", "-A")
+        runs = python_runs()  # the commits above checked the models written since the last full check
+    git(alice, "commit", "-qm", case)
+    assert python_runs() == runs + 1
+
+
+def test_the_note_keeps_one_line_per_pointer_and_drops_it_on_other_bytes(world, alice):
+    from gitmodels.workspace import added
+
+    world.add_model(alice, "data", files(BIG))
+    with Repo(str(alice)) as repo:
+        note = added.note_path(repo.git.git_dir)
+        (line,) = open(note).read().splitlines()
+        blob = git(alice, "hash-object", "data.gitmodel").stdout.strip()
+        oid = repo.read_pointer("data.gitmodel").oid
+        assert line == f"{blob} {oid} data.gitmodel"
+        added.note(repo, "data.gitmodel", oid)
+        added.note(repo, 'we"ird.gitmodel', oid)  # git quotes it: never noted
+        assert open(note).read().splitlines() == [line]
+        added.rescanned(repo, str(alice / "data"), oid)  # the same bytes: kept
+        assert os.path.exists(note)
+        added.rescanned(repo, str(alice / "data"), "0" * 64)
+        assert not os.path.exists(note)

@@ -182,3 +182,53 @@ def test_cost_follows_the_models_that_changed(models, monkeypatch):
     with Repo(str(models)) as r:
         assert {s.path: s.state for s in r.status()}["models/m2.bin"] == "modified"
     assert looked == ["models/m2.bin"]
+
+
+@pytest.fixture
+def big(repo):
+    """A directory model too big to list file by file in the snapshot (remembered by its signature)."""
+    from gitmodels.workspace import status as status_mod
+
+    data = repo / "data"
+    for i in range(status_mod.TREE_DEPS_LIMIT + 1):
+        path = data / f"d{i % 10}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"%08d" % i)
+    gm(repo, "add", "data")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    return repo
+
+
+def test_big_directory_is_remembered_by_its_signature(big):
+    assert primed(big) == {"data": "up-to-date"}
+    deps = json.loads((big / ".git" / snapshot.NAME).read_text())["models"]["data"]["deps"]
+    assert len(deps) < 300 and any(isinstance(want, dict) and "tree" in want for _, want in deps)
+
+
+@pytest.mark.parametrize("change", ["edit in place", "new file", "removed file", "object gone from the cache"])
+def test_big_directory_change_shows_past_its_snapshot(big, change):
+    from gitmodels.repo import Repo
+    from gitmodels.storage.manifest import manifest_entries
+
+    primed(big)
+    victim = big / "data" / "d3" / "f00503.bin"
+    if change == "edit in place":
+        st = victim.stat()
+        with open(victim, "r+b") as f:
+            f.write(b"X")
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # only the ctime tells
+        expected = "modified"
+    elif change == "new file":
+        (big / "data" / "d0" / "new.bin").write_bytes(b"new")
+        expected = "modified"
+    elif change == "removed file":
+        victim.unlink()
+        expected = "stale"  # what is left is all in the cache
+    else:
+        with Repo(str(big)) as repo:
+            entries = manifest_entries(repo.store, repo.read_pointer("data.gitmodel").oid)
+            repo.store.delete(entries[7].oid)  # loose or packed: its folder changes either way
+        expected = "not-in-cache"
+    assert remembered(big) is None
+    assert states(big) == {"data": expected}

@@ -104,3 +104,9 @@ def test_the_signature_is_what_the_scan_recorded(tmp_path):
         st = os.lstat(tmp_path / rel)
         files.append((rel, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), False))
     assert treewalk.signature_of(files) == split_walk(tmp_path)[0]
+
+
+def test_the_walk_skips_the_half_copies_fileio_names():
+    from gitmodels.storage import fileio
+
+    assert treewalk.TMP_MARK == fileio.TMP_MARK  # kept apart so that status's fast path imports no fileio

@@ -148,6 +148,11 @@ class StatCache:
         row = self._dir_row(path)
         return row[1:] if row is not None else None
 
+    def recorded_signature(self, path: str) -> tuple[str, str, int] | None:
+        """(signature, manifest oid, file count) the last scan of the directory `path` recorded."""
+        row = self._dir_row(path)
+        return (row[0], row[1], row[3]) if row is not None else None
+
     def _dir_row(self, path: str) -> tuple[str, str, int, int] | None:
         """(signature, oid, size, files) recorded for the directory `path`."""
         if not os.path.exists(self.path):

@@ -20,8 +20,7 @@ import struct
 import sys
 from typing import Callable, Iterable
 
-from gitmodels.storage.fileio import TMP_MARK
-
+TMP_MARK = ".gmtmp-"  # fileio.TMP_MARK, not imported: status's fast path (workspace/snapshot.py) walks too
 PARALLEL_MIN = 20_000  # files: below it a fork costs more than the second core saves
 _FLUSH_EVERY = 4096  # records handed on at once: a flat folder of a million files is not one huge string
 _PACK = struct.Struct("<QQqqI").pack

@@ -126,9 +126,11 @@ def _is_exec(st: os.stat_result) -> bool:
 
 
 class Workspace:
-    def __init__(self, store: Store, state: StatCache, spare_limit: int = 0, chunk_threshold: int | None = None):
+    def __init__(self, store: Store, state: StatCache, spare_limit: int = 0, chunk_threshold: int | None = None,
+                 dir_recorded: Callable[[str, str], None] | None = None):
         self.store = store
         self.state = state
+        self.dir_recorded = dir_recorded  # told (path, manifest oid) after each scan of a directory
         self.spares = Spares(store, state, spare_limit)
         self.chunk_threshold = chunk_threshold  # None: no chunking
         self._manifest: tuple[str, Manifest] | None = None  # the last one parsed (see manifest())
@@ -240,6 +242,8 @@ class Workspace:
         data = man.dumps()
         oid = self.store.add_bytes(data) if into_store else man.oid
         self.state.record_dir(path, signature, count, oid, man.size)
+        if self.dir_recorded is not None:
+            self.dir_recorded(path, oid)
         return Scanned(oid, man.size, "dir", man)
 
     def _scan_batch(self, root: str, batch: list[dirs.Listed], recorded: dict, cached: set[str], into_store: bool,

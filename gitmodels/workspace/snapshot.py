@@ -42,10 +42,16 @@ def environment() -> dict[str, str]:
 
 
 def holds(deps: list) -> bool:
-    """Is every [path, expected] still true? expected: lstat data, None (absent), True/False (exists)."""
+    """Is every [path, expected] still true? expected: lstat data, None (absent), True/False (exists), or
+    {"tree": signature, "files": count} for a directory model too big to list (storage/treewalk.py)."""
     for path, want in deps:
         if want is True or want is False:
             if os.path.exists(path) is not want:
+                return False
+        elif isinstance(want, dict):
+            from gitmodels.storage.treewalk import tree_signature
+
+            if tree_signature(path, want["files"]) != (want["tree"], want["files"]):
                 return False
         elif stat_of(path) != want:
             return False
@@ -74,6 +80,11 @@ class Recorder:
             dirs.sort()
             for name in sorted(dirs) + sorted(files):
                 self.stat(os.path.join(folder, name))
+
+    def signature(self, path: str, signature: str, files: int) -> None:
+        """The directory `path` had this signature: as sound as the stat cache's own check of it
+        (StatCache.known_dir), which would compare the same digest."""
+        self.deps.append([path, {"tree": signature, "files": files}])
 
     def exists(self, path: str) -> bool:
         found = os.path.exists(path)

@@ -64,10 +64,10 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
                  rec: "Recorder | None" = None) -> ModelStatus:
     """The state of one model whose pointer is `ptr`; `rec` collects what the answer depends on.
 
-    A directory of more than TREE_DEPS_LIMIT files is not given to `rec` (the snapshot would hold, and
-    the next status re-stat, one entry per file and per cached object): rec.racy is set so it is not
-    remembered, and it is answered each time from its recorded signature (StatCache.known_dir), one
-    lstat per file.
+    A directory of more than TREE_DEPS_LIMIT files is not given to `rec` file by file (the snapshot would
+    hold, and the next status re-stat, one entry per file and per cached object): it is answered from its
+    recorded signature (StatCache.known_dir), one lstat per file, and an up-to-date answer is remembered
+    with that signature and the stat of the cache folders that hold its objects (_remember_big_dir).
     """
     import stat as statmod
 
@@ -76,13 +76,13 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
 
     st = ModelStatus(art, pointer_mod.pointer_path_for(art), "up-to-date", ptr.oid, ptr.size, ptr.kind)
     absolute = repo.abspath(art)
+    big: "Recorder | None" = None
     if rec is not None:
         key = rec.stat(absolute)
         if key is not None and statmod.S_ISDIR(key[4]):
             rec.deps.pop()
             if big_dir(ptr):
-                rec.racy = True
-                rec = None
+                big, rec = rec, None
             else:
                 rec.tree(absolute)
     st.in_cache = _in_cache(repo, ptr, rec)
@@ -104,7 +104,22 @@ def model_status(repo: "Repo", art: str, ptr: "Pointer", recorded: dict | None,
     else:
         if not st.in_cache:
             st.state = "not-in-cache"
+    if big is not None:
+        _remember_big_dir(repo, absolute, st, big)
     return st
+
+
+def _remember_big_dir(repo: "Repo", absolute: str, st: ModelStatus, rec: "Recorder") -> None:
+    """What an up-to-date answer for a big directory rests on: its signature, and the cache folders of
+    dir_in_cache's memo. Any other answer, or one whose facts are not all known, is not remembered."""
+    row = repo.state.recorded_signature(absolute)
+    folders = dir_in_cache_folders(repo, st.oid) if st.state == "up-to-date" and row is not None else None
+    if row is None or folders is None or row[1] != st.oid:  # re-recorded meanwhile: the row must still agree
+        rec.racy = True
+        return
+    rec.signature(absolute, row[0], row[2])
+    for folder in folders:
+        rec.stat(folder)  # a removal from the cache changes its folder (dir_in_cache)
 
 
 def big_dir(ptr: "Pointer") -> bool:
@@ -157,15 +172,9 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
 
     from gitmodels.errors import GitModelsError
 
+    if dir_in_cache_folders(repo, oid) is not None:
+        return True
     memo = f"dir-in-cache:{oid}"
-    row = repo.state.memo_row(memo)
-    if row is not None:
-        try:
-            folders = json.loads(row[1])
-        except ValueError:
-            folders = []
-        if folders and _folders_stamp(folders) == row[0]:
-            return True
     start = time.time_ns()
     if not repo.store.has(oid):
         return False
@@ -202,6 +211,21 @@ def dir_in_cache(repo: "Repo", oid: str) -> bool:
     if stamp is not None:
         repo.state.memo_put(memo, stamp, json.dumps(folders))
     return True
+
+
+def dir_in_cache_folders(repo: "Repo", oid: str) -> list[str] | None:
+    """The cache folders whose unchanged stat vouches that every object of the manifest `oid` is
+    cached (dir_in_cache's memo), or None when no such memo holds."""
+    import json
+
+    row = repo.state.memo_row(f"dir-in-cache:{oid}")
+    if row is None:
+        return None
+    try:
+        folders = json.loads(row[1])
+    except ValueError:
+        return None
+    return folders if folders and _folders_stamp(folders) == row[0] else None
 
 
 _OID_FIELD = None
