@@ -602,3 +602,18 @@ def hist(built, tmp_path):
     """A private copy of the built history for one test to change."""
     sb, h = built
     return sb, copy_history(h, tmp_path / "copy")
+
+
+def count_hook_pythons(work, folder: Path, hook: str = "pre-commit"):
+    """Install `work`'s hooks with a logging wrapper around this interpreter (in `folder`); returns a
+    function counting the starts of Python by the hook `hook` so far."""
+    from gitmodels.hooks import install as hooks
+    from gitmodels.repo import Repo
+
+    log = Path(folder) / "python.log"
+    wrapper = Path(folder) / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    with Repo(str(work)) as repo:
+        hooks.install(repo, python=str(wrapper))
+    return lambda: log.read_text().count(f"hook {hook}") if log.exists() else 0

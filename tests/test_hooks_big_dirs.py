@@ -12,7 +12,7 @@ import pytest
 from gitmodels.hooks import HookRefused
 from gitmodels.repo import Repo
 from gitmodels.workspace import status as status_mod
-from tests.gitutil import commit_all, git
+from tests.gitutil import commit_all, count_hook_pythons, git
 from tests.gitutil import gitmodels as gm
 
 BIG = status_mod.TREE_DEPS_LIMIT + 1  # past it, status answers a directory from its signature every time
@@ -182,16 +182,8 @@ def test_commit_of_a_big_directory_pointer_walks_none_of_its_files(world, alice)
 
 @pytest.fixture
 def python_runs(alice, tmp_path):
-    """Count the pre-commit hook's starts of Python in `alice` (the hooks run a logging wrapper)."""
-    from gitmodels.hooks import install as hooks
-
-    log = tmp_path / "python.log"
-    wrapper = tmp_path / "python"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
-    with Repo(str(alice)) as repo:
-        hooks.install(repo, python=str(wrapper))
-    return lambda: log.read_text().count("hook pre-commit") if log.exists() else 0
+    """Count the pre-commit hook's starts of Python in `alice`."""
+    return count_hook_pythons(alice, tmp_path)
 
 
 def test_commit_of_what_add_just_wrote_for_a_big_directory_starts_no_python(world, alice, python_runs):

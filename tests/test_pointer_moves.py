@@ -247,25 +247,15 @@ def test_checkout_ignores_a_model_whose_pointer_was_renamed_without_hooks(alice)
 
 def test_pre_commit_starts_python_for_this_check_only_after_a_model_was_written(alice, tmp_path):
     import os
-    import sys
 
-    from gitmodels.hooks import install as hooks
-    from gitmodels.repo import Repo
+    from tests.gitutil import count_hook_pythons
 
-    log = tmp_path / "python.log"
-    wrapper = tmp_path / "python"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
-    with Repo(str(alice)) as repo:
-        hooks.install(repo, python=str(wrapper))
+    started = count_hook_pythons(alice, tmp_path)
 
     def commit(message: str) -> str:
         with open(alice / "train.py", "a") as f:
             f.write(f"# {message}\n")
         return git(alice, "commit", "-q", "-am", message).stderr
-
-    def started() -> int:
-        return log.read_text().count("hook pre-commit") if log.exists() else 0
 
     commit("nothing written since")
     assert started() == 0  # the shell answered: no model file written since the last check (committing v1)
