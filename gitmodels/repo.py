@@ -491,7 +491,7 @@ class Repo:
             with self.lock():
                 result.moved = moves.adopt_orphans(self, {a: p for a, p in pointers.items()
                                                           if not os.path.lexists(self.abspath(a))})
-        need = [p for p in pointers.values() if not self.in_cache(p)]
+        need = [p for p in pointers.values() if not self.in_cache(p)] if fetch else []  # pull fetched them
         try:
             if need and fetch:
                 try:
@@ -548,7 +548,7 @@ class Repo:
             if quick is not None and quick.oid == ptr.oid and ptr.kind == "file":
                 check(quick.size, None)
                 return Outcome.UNCHANGED
-        if not self.in_cache(ptr):
+        if not self.workspace.staged(absolute, ptr.oid) and not self.in_cache(ptr):  # a fetch just stored it
             remotes = ", ".join(sorted(self.config.remotes())) or "none configured"
             raise ObjectMissing(f"{art}: model {ptr.oid[:12]} is not in the cache nor on the remotes tried "
                                 f"({remotes})",

@@ -165,3 +165,14 @@ def test_a_reader_whose_pack_was_compacted_away_finds_the_object_again(tmp_path,
     assert reader.read_small(oids[0], 2048, stale[oids[0]]) == objs[oids[0]]
     with pytest.raises(ObjectMissing):
         reader.read_small(oids[1], 2048, stale[oids[1]])
+
+
+@pytest.mark.parametrize("scan_from", [1, 10**9])  # the index read through / looked up a few hundred at a time
+def test_held_answers_the_same_either_way(tmp_path, monkeypatch, scan_from):
+    monkeypatch.setattr(packs_mod, "_SCAN_FROM", scan_from)
+    store, objs = filled(tmp_path, 20)
+    extra_oid, extra = blob(99)
+    store.put_packed(extra_oid, extra)  # still being packed: asking about it publishes it
+    asked = list(objs)[:5] + [extra_oid, "0" * 64]
+    assert store.packs.held(asked) == set(asked[:6])
+    assert Store(str(tmp_path)).packs.held(asked) == set(asked[:6])

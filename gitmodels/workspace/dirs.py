@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import stat as statmod
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
@@ -198,6 +200,11 @@ class Placer:
             os.close(fd_in)
 
 
+STAGE_BATCH = 256  # files handed to the stage's writer thread at once
+STAGE_BATCH_BYTES = 4 << 20
+STAGE_QUEUE = 8  # batches waiting for it: the fetch waits when the disk falls behind (memory stays flat)
+
+
 class Stage:
     """A directory model written while its files are fetched, for a path where nothing exists yet.
 
@@ -210,6 +217,11 @@ class Stage:
     the fetch did not bring (large or empty files, objects already cached).
     Nothing of the user's can be in the way: the path did not exist. A stage a
     killed pull left is removed by the next restore of that path (restore._remove_stale_temps).
+
+    The files are created on a thread of their own, a batch at a time: creating a
+    file is a system call that waits on the file system's journal and lets the
+    fetch go on meanwhile (it downloads, hashes and packs the next objects).
+    At most STAGE_QUEUE batches of at most STAGE_BATCH_BYTES wait for it.
     """
 
     def __init__(self, store, path: str, oid: str, entries) -> None:
@@ -223,13 +235,52 @@ class Stage:
             self._wanted.setdefault(e.oid, []).append(e)
         self._modes = (store.workspace_mode(False), store.workspace_mode(True))
         self._placer = Placer(store, self.root)  # makes each folder once
+        self._batch: list[tuple[list, bytes]] = []
+        self._batch_bytes = 0
+        self._queue: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
 
     def write(self, oid: str, data) -> None:
-        """Write the files of object `oid` (bytes already verified against it)."""
-        if self.broken:
+        """Have the files of object `oid` written (bytes already verified against it); done by finish()."""
+        entries = self._wanted.pop(oid, None)
+        if self.broken or not entries:
             return
-        try:
-            for entry in self._wanted.pop(oid, ()):
+        self._batch.append((entries, bytes(data)))  # the caller's buffer is reused once this returns
+        self._batch_bytes += len(data)
+        if len(self._batch) >= STAGE_BATCH or self._batch_bytes >= STAGE_BATCH_BYTES:
+            self._hand_off()
+
+    def finish(self) -> None:
+        """Wait until every file handed to write() is written (or the stage broke)."""
+        if self._batch:
+            self._hand_off()
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = self._queue = None
+
+    def _hand_off(self) -> None:
+        if self._writer is None:
+            self._queue = queue.Queue(STAGE_QUEUE)
+            self._writer = threading.Thread(target=self._write_batches, name="gitmodels-stage", daemon=True)
+            self._writer.start()
+        self._queue.put(self._batch)
+        self._batch, self._batch_bytes = [], 0
+
+    def _write_batches(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if not self.broken:
+                try:
+                    self._write(batch)
+                except OSError:  # a name this filesystem refuses, no space: the checkout does it the usual way
+                    self.broken = True
+
+    def _write(self, batch: list[tuple[list, bytes]]) -> None:
+        for entries, data in batch:
+            for entry in entries:
                 dest = full_path(self.root, entry.path)
                 self._placer.folder(os.path.dirname(dest), replacing=False)
                 fd = fileio.create_new(dest, self._modes[entry.executable])
@@ -239,10 +290,9 @@ class Stage:
                 finally:
                     os.close(fd)
                 self.written.append((entry, key))
-        except OSError:  # a name this filesystem refuses, no space: the checkout does it the usual way
-            self.broken = True
 
     def discard(self) -> None:
+        self.finish()  # the writer stops before its folder goes
         if os.path.lexists(self.root):
             fileio.rmtree(self.root)
 

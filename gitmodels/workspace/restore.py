@@ -145,6 +145,12 @@ class Workspace:
             old.discard()
         self._stages[stage.path] = stage
 
+    def staged(self, path: str, oid: str) -> bool:
+        """A fetch of this process wrote a stage of the directory `oid` for `path` (its objects are
+        cached: a restore that finds one missing still says so, ObjectMissing)."""
+        stage = self._stages.get(path)
+        return stage is not None and stage.oid == oid
+
     def discard_stages(self) -> None:
         """Delete the stages no restore took (the checkout stopped before them)."""
         while self._stages:
@@ -155,6 +161,7 @@ class Workspace:
         stage = self._stages.pop(path, None)
         if stage is None:
             return None
+        stage.finish()
         if stage.broken or stage.oid != oid or kind != "dir" or not stage.written or os.path.lexists(path):
             stage.discard()
             return None
