@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gitmodels.storage.objects import bundle_name
 from tests.gitutil import cache_oids, cached_bytes, commit_all, git, gitmodels, model_bytes, write_model
 
@@ -282,3 +284,33 @@ def test_a_fresh_pull_writes_each_small_file_once_and_the_checkout_places_the_re
     monkeypatch.setattr(dirs, "hash_listed", lambda *a: (_ for _ in ()).throw(AssertionError("re-hashed")))
     with Repo(str(bob)) as repo:
         assert repo.workspace.scan(str(bob / "model")).oid == manifest_oid(alice, "model")
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), RuntimeError("a bug")])
+def test_a_stage_whose_writer_fails_leaves_the_checkout_to_place_every_file(world, monkeypatch, failure):
+    """The stage's writer thread stops writing at its first failure, drains what the fetch still hands
+    it (the fetch never waits on a full queue), and the checkout then places every file itself."""
+    from gitmodels.repo import Repo
+    from gitmodels.workspace import dirs
+
+    monkeypatch.setattr(dirs, "STAGE_BATCH", 4)  # many batches: more than the queue holds
+    alice = world.first_clone()
+    add_dir(alice, "model", small_dir(300, "broken stage"))
+    gitmodels(alice, "push")
+    git(alice, "push", "-q", "origin", "main")
+    bob = world.clone("bob", install=False)
+    batches = []
+    real = dirs.Stage._write
+
+    def failing(self, batch):
+        batches.append(len(batch))
+        if len(batches) > 3:
+            raise failure
+        real(self, batch)
+
+    monkeypatch.setattr(dirs.Stage, "_write", failing)
+    with Repo(str(bob)) as repo:
+        repo.pull(progress=False)
+    assert len(batches) == 4  # it stopped at its first failure
+    assert tree_hashes(bob / "model") == tree_hashes(alice / "model")
+    assert not list(bob.glob(".gmtmp-*"))

@@ -275,8 +275,8 @@ class Stage:
             if not self.broken:
                 try:
                     self._write(batch)
-                except OSError:  # a name this filesystem refuses, no space: the checkout does it the usual way
-                    self.broken = True
+                except Exception:  # noqa: BLE001 - a name this filesystem refuses, no space, anything:
+                    self.broken = True  # the checkout does it the usual way; this thread drains on
 
     def _write(self, batch: list[tuple[list, bytes]]) -> None:
         for entries, data in batch:
