@@ -356,7 +356,7 @@ class Workspace:
             man = self.manifest(oid, f"manifest of {path}")
             check(man.size, len(man.entries))
         staged = self._adopt_stage(path, oid, kind)  # before the stale stages beside `path` are removed
-        _remove_stale_temps(path, kind)
+        _remove_stale_temps(path, kind, inside=staged is None)  # a stage holds final names only
         exists = os.path.lexists(path)
         if staged is not None:
             current = staged  # written by the fetch from verified bytes: nothing to keep, nothing to re-check
@@ -415,7 +415,7 @@ class Workspace:
             return []
 
         dirs.run_batches(place, todo, self.state, locate)
-        if replacing:
+        if replacing and staged is None:  # a stage only ever made the folders of its files
             _prune_empty_dirs(path)
         os.makedirs(path, exist_ok=True)
         return True
@@ -472,10 +472,10 @@ class Workspace:
         self.state.record(dest, os.lstat(dest), oid)
 
 
-def _remove_stale_temps(path: str, kind: str) -> None:
+def _remove_stale_temps(path: str, kind: str, inside: bool = True) -> None:
     """Delete what a killed checkout or pull left (`.gmtmp-*`): beside `path`, a stage folder (dirs.Stage)
-    and, for a file model, half copies; inside a directory model, half copies. The caller holds the
-    repository lock, so no other checkout is writing them."""
+    and, for a file model, half copies; inside a directory model (unless not `inside`), half copies. The
+    caller holds the repository lock, so no other checkout is writing them."""
     folder, name = os.path.split(path)
     prefix = f"{fileio.TMP_MARK}{name[:40]}-"
     found = []
@@ -486,7 +486,7 @@ def _remove_stale_temps(path: str, kind: str) -> None:
                 fileio.rmtree(full)
             elif kind == "file":
                 found.append(full)
-    if kind == "dir":
+    if kind == "dir" and inside:
         found = [os.path.join(d, n) for d, _, names in os.walk(path) for n in names if n.startswith(fileio.TMP_MARK)]
     for stale in found:
         with contextlib.suppress(FileNotFoundError):
