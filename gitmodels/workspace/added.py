@@ -1,9 +1,9 @@
 """The note of the big directories' pointers `gitmodels add` just wrote: the pre-commit script commits
 them without starting Python.
 
-The pre-commit check (hooks/commit_policy.py) trusts a staged pointer of a directory of more than TREE_DEPS_LIMIT files when it
-is the manifest the directory's last scan recorded (commit_policy._added_as), and the add stored its
-objects first. So when every pointer change a commit stages is one noted here, with the very blob the
+The pre-commit check (hooks/commit_policy.py) trusts a staged pointer of a directory of more than
+TREE_DEPS_LIMIT files when it is the manifest the directory's last scan recorded (_added_as), and the
+add stored its objects first. So when every pointer change a commit stages is one noted here, with the very blob the
 add wrote, Python would find nothing to refuse in them; the script checks the rest itself (no merge
 under way, nothing else staged that needs a look, no other model written since the last check) and
 skips Python, whose start-up is most of such a commit's cost.
