@@ -265,7 +265,7 @@ class Store:
         except FileNotFoundError:
             packed = self.packs.read(oid)  # hashed on the way
             if packed is None:
-                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`") from None
+                raise _not_cached(oid) from None
             return packed
         if verify:
             if hash_bytes(data) != oid:
@@ -292,7 +292,7 @@ class Store:
             if data is None and where is not None:
                 return self.read_small(oid, size)  # moved since it was looked up (a gc's compaction): look again
             if data is None:
-                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+                raise _not_cached(oid)
             if len(data) != size:
                 raise CorruptObject(f"object {oid[:12]} in the cache's packs is {len(data)} bytes, not {size}")
         return data
@@ -310,7 +310,7 @@ class Store:
         if not os.path.exists(path):
             data = self.packs.read(oid)
             if data is None:
-                raise ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
+                raise _not_cached(oid)
             self.put_hashed(oid, data)
             self.sync()
         return path
@@ -408,3 +408,8 @@ def _umask() -> int:
         os.umask(mask)
         _UMASK.append(mask)
     return _UMASK[0]
+
+
+def _not_cached(oid: str) -> ObjectMissing:
+    """The one error for an object neither loose nor packed in the cache."""
+    return ObjectMissing(f"object {oid[:12]} is not in the cache", "run `gitmodels fetch`")
